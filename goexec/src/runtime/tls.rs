@@ -1,0 +1,57 @@
+//! Thread-local storage: the only place goexec declares `thread_local!`.
+//!
+//! A goroutine can be suspended on one OS thread and resumed on another, but LLVM assumes a
+//! function never changes threads: it may compute a thread-local's address once and reuse it
+//! after a call that switched stacks, silently reading another thread's data (this crashed
+//! another Rust coroutine runtime in release builds). So:
+//!
+//! - every accessor here is `#[inline(never)]`, so each call computes the address afresh inside
+//!   its own frame, on whatever thread runs it now;
+//! - each accessor is bracketed by compiler fences, so no load or store of TLS data moves across
+//!   the call boundary into the caller, where it could be hoisted over a switch;
+//! - no accessor returns a reference: values are copied out, or a closure runs inside.
+//!
+//! Nothing in goexec holds a TLS-derived pointer across a switch.
+
+use crate::stack::overflow::{AltStack, RunningStack};
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::sync::atomic::{compiler_fence, Ordering};
+
+thread_local! {
+    /// The stack this thread is running on, if it is a goroutine or coroutine stack. Read by the
+    /// SIGSEGV handler: const-initialised and without a destructor, so reading it from a signal
+    /// handler is a plain load.
+    static RUNNING_STACK: Cell<RunningStack> = const { Cell::new(RunningStack::NONE) };
+
+    /// This thread's alternate signal stack, if goexec had to make one.
+    static ALT_STACK: RefCell<AltStack> = const { RefCell::new(AltStack::empty()) };
+}
+
+/// The stack the calling thread runs on (see [`set_running_stack`]).
+#[inline(never)]
+pub(crate) fn running_stack() -> RunningStack {
+    compiler_fence(Ordering::SeqCst);
+    let r = RUNNING_STACK.get();
+    compiler_fence(Ordering::SeqCst);
+    r
+}
+
+/// Records the stack the calling thread is about to run on; returns the previous record so the
+/// caller can restore it when control comes back.
+#[inline(never)]
+pub(crate) fn set_running_stack(r: RunningStack) -> RunningStack {
+    compiler_fence(Ordering::SeqCst);
+    let prev = RUNNING_STACK.replace(r);
+    compiler_fence(Ordering::SeqCst);
+    prev
+}
+
+/// Gives the calling thread an alternate signal stack if it has none.
+#[inline(never)]
+pub(crate) fn ensure_alt_stack() -> io::Result<()> {
+    compiler_fence(Ordering::SeqCst);
+    let r = ALT_STACK.with(|a| a.borrow_mut().ensure());
+    compiler_fence(Ordering::SeqCst);
+    r
+}

@@ -1,0 +1,230 @@
+//! Arena stacks: fixed-size slots carved out of large anonymous mappings, each slot's guard
+//! page installed with `madvise(MADV_GUARD_INSTALL)` (Linux >= 6.13).
+//!
+//! ```text
+//!  arena (one kernel mapping)
+//!  +-------+-------------------+-------+-------------------+-- ... --+
+//!  | guard | stack of slot 0   | guard | stack of slot 1   |         |
+//!  +-------+-------------------+-------+-------------------+-- ... --+
+//!  ^ start                      ^ start + slot_size
+//! ```
+//!
+//! A guard is a page-table marker inside the arena's one mapping, so slots add no kernel
+//! mappings however many there are. It is installed once, when a slot is first handed out
+//! (~0.8 µs), and survives `MADV_DONTNEED`, so a freed slot keeps it for the next stack.
+//!
+//! Arenas are process-wide and never unmapped (Go never returns stack address space either):
+//! every runtime in the process shares them, grouped by stack size. Freed slots go on their
+//! arena's free list with their pages released; the per-owner [`super::StackPool`] in front of
+//! this allocator is what keeps hot stacks resident.
+//!
+//! All state is under one mutex, [`ALLOCATOR`]. It is taken only when a pool misses or spills,
+//! which the pool's cache keeps rare.
+
+use super::{checked_size, classify, page_size, Origin, Stack, StackError};
+use std::io;
+use std::ptr::{self, NonNull};
+use std::sync::{Mutex, MutexGuard};
+
+/// Linux's `MADV_GUARD_INSTALL` (include/uapi/asm-generic/mman-common.h); not yet in libc.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Address space reserved per arena: 8 GiB holds 31,000 stacks of the default size, so a
+/// million default stacks take 33 mappings. Reserving is free until pages are touched
+/// (`MAP_NORESERVE`); on a kernel that refuses that much, [`reserve`] halves it.
+const ARENA_BYTES: usize = 8 << 30;
+
+/// One arena; every field under [`ALLOCATOR`].
+struct Arena {
+    /// Address of slot 0 (its guard page).
+    start: usize,
+    /// Usable bytes of each slot's stack.
+    stack_size: usize,
+    /// Guard plus stack.
+    slot_size: usize,
+    /// Slots that fit in the reservation.
+    slots: u32,
+    /// Slots below this index have been handed out at least once (and have their guard).
+    next: u32,
+    /// Freed slots, all guarded, pages released.
+    free: Vec<u32>,
+}
+
+/// The process-wide arena list.
+struct Synced {
+    arenas: Vec<Arena>,
+}
+
+static ALLOCATOR: Mutex<Synced> = Mutex::new(Synced { arenas: Vec::new() });
+
+fn lock() -> MutexGuard<'static, Synced> {
+    // A panic while holding this lock can only come from an allocation failure in Vec::push;
+    // the arena list is still consistent then, so poisoning is ignored.
+    ALLOCATOR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Identifies a slot for [`free`].
+#[derive(Debug)]
+pub(super) struct Slot {
+    arena: u32,
+    index: u32,
+}
+
+/// Hands out a guarded slot of exactly `size` usable bytes (already page-rounded and checked).
+pub(super) fn allocate(size: usize) -> Result<Stack, StackError> {
+    debug_assert_eq!(checked_size(size).ok(), Some(size));
+    let mut synced = lock();
+    let (arena_idx, index) = find_slot(&mut synced, size)?;
+    let arena = &synced.arenas[arena_idx];
+    let slot_start = arena.start + index as usize * arena.slot_size;
+    let bottom = slot_start + page_size();
+    drop(synced);
+    // bottom is inside a live mapping, so it is not null.
+    let bottom = NonNull::new(bottom as *mut u8).ok_or_else(|| {
+        StackError::Os(io::Error::other("arena slot at address zero"))
+    })?;
+    let slot = Slot {
+        arena: arena_idx as u32,
+        index,
+    };
+    Ok(Stack::from_parts(bottom, size, Origin::Arena(slot)))
+}
+
+/// Finds a free slot of `size`, reserving a new arena if none has one. `&mut Synced` is proof
+/// that the allocator lock is held.
+fn find_slot(synced: &mut Synced, size: usize) -> Result<(usize, u32), StackError> {
+    // Newest arenas first: they are the ones most likely to have room.
+    for (i, arena) in synced.arenas.iter_mut().enumerate().rev() {
+        if arena.stack_size != size {
+            continue;
+        }
+        if let Some(index) = arena.free.pop() {
+            return Ok((i, index));
+        }
+        if arena.next < arena.slots {
+            let index = arena.next;
+            install_guard(arena.start + index as usize * arena.slot_size)?;
+            arena.next += 1;
+            return Ok((i, index));
+        }
+    }
+    let arena = reserve(size)?;
+    install_guard(arena.start)?;
+    synced.arenas.push(Arena { next: 1, ..arena });
+    Ok((synced.arenas.len() - 1, 0))
+}
+
+/// Reserves a new arena for stacks of `size` bytes.
+fn reserve(size: usize) -> Result<Arena, StackError> {
+    let slot_size = size + page_size();
+    let mut slots = (ARENA_BYTES / slot_size).max(1);
+    loop {
+        let bytes = slots * slot_size;
+        // SAFETY: a fresh anonymous private mapping at an address of the kernel's choosing
+        // overlaps nothing; the result is checked below.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            // Transparent huge pages would turn one touched stack page into 2 MiB of RSS.
+            // SAFETY: [p, p + bytes) is the mapping just made. Failure only means THP stays as
+            // the system configured it, which costs memory, not correctness.
+            unsafe { libc::madvise(p, bytes, libc::MADV_NOHUGEPAGE) };
+            return Ok(Arena {
+                start: p as usize,
+                stack_size: size,
+                slot_size,
+                slots: u32::try_from(slots).unwrap_or(u32::MAX),
+                next: 0,
+                free: Vec::new(),
+            });
+        }
+        let err = io::Error::last_os_error();
+        if slots == 1 || err.raw_os_error() != Some(libc::ENOMEM) {
+            return Err(classify(err, bytes));
+        }
+        slots /= 2;
+    }
+}
+
+/// Makes the page at `guard` a guard region.
+fn install_guard(guard: usize) -> Result<(), StackError> {
+    // SAFETY: `guard` is the first page of a slot inside a live arena mapping, and no stack is
+    // using that page (it is never part of a stack's usable range).
+    let rc = unsafe { libc::madvise(guard as *mut libc::c_void, page_size(), MADV_GUARD_INSTALL) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(classify(io::Error::last_os_error(), page_size()))
+    }
+}
+
+/// Returns a slot whose pages have been released to its arena's free list.
+pub(super) fn free(slot: &Slot) {
+    let mut synced = lock();
+    match synced.arenas.get_mut(slot.arena as usize) {
+        Some(arena) => arena.free.push(slot.index),
+        None => crate::runtime::fatal("arena::free", "slot names an arena that does not exist"),
+    }
+}
+
+/// Whether `MADV_GUARD_INSTALL` is accepted *and* effective here. qemu-user and some
+/// sandboxes answer success to advice they ignore, so the probe checks that the kernel
+/// refuses to read the guarded page (a syscall reading it gets EFAULT) and that the guard
+/// survives `MADV_DONTNEED`.
+pub(super) fn guard_install_works() -> bool {
+    let page = page_size();
+    // SAFETY: a fresh two-page anonymous mapping, checked before use and unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    // SAFETY: [p, p + page) is part of the mapping just made and used by nothing else.
+    let installed = unsafe { libc::madvise(p, page, MADV_GUARD_INSTALL) } == 0;
+    let works = installed && {
+        let before = guard_refuses_reads(p.cast());
+        // SAFETY: as above; DONTNEED over our own private mapping only drops contents.
+        unsafe { libc::madvise(p, 2 * page, libc::MADV_DONTNEED) };
+        // SAFETY: p + page is the second page of the mapping.
+        let second = unsafe { p.cast::<u8>().add(page) };
+        before && guard_refuses_reads(p.cast()) && !guard_refuses_reads(second)
+    };
+    // SAFETY: unmapping exactly the mapping made above, which nothing references any more.
+    unsafe { libc::munmap(p, 2 * page) };
+    works
+}
+
+/// Whether the kernel refuses to read one byte at `addr` (write(2) to a pipe gets EFAULT),
+/// which is how the probe tells a real guard from ignored advice without faulting.
+pub(super) fn guard_refuses_reads(addr: *const u8) -> bool {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds is a valid two-int buffer.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return false;
+    }
+    // SAFETY: write(2) validates the buffer itself and reports EFAULT instead of faulting.
+    let n = unsafe { libc::write(fds[1], addr.cast(), 1) };
+    let refused = n == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT);
+    // SAFETY: closing the two descriptors pipe2 just gave us.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    refused
+}

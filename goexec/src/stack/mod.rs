@@ -1,0 +1,334 @@
+//! Goroutine stacks: reserved, guarded, pooled.
+//!
+//! A [`Stack`] is a fixed-size region with an inaccessible guard page below it (stacks grow
+//! down), so running off the end faults instead of corrupting a neighbour. The fault is turned
+//! into `goroutine N stack overflow (stack size S bytes)` by [`overflow`]'s signal handler.
+//!
+//! Two ways to place the guard, chosen once per process (see [`guard_mode`]):
+//!
+//! - **Arena** (Linux >= 6.13): stacks are slots carved out of large anonymous mappings, each
+//!   slot's guard installed with `madvise(MADV_GUARD_INSTALL)`. A guard is a page-table marker,
+//!   not a separate mapping, so a million stacks need a few dozen kernel mappings and fit under
+//!   the default `vm.max_map_count` (65530). See `arena.rs`.
+//! - **Mapped**: one `mmap` per stack with its lowest page `PROT_NONE`. Each stack costs two
+//!   kernel mappings, so about 32,000 stacks exhaust the default limit; that failure is reported
+//!   as [`StackError::MapCountExhausted`], naming the sysctl to raise. See `mapped.rs`.
+//!
+//! Freed stacks go back to their owner's [`StackPool`], which keeps them whole (a reused stack
+//! whose top pages are still resident spawns without page faults) and gives the pages beyond a
+//! resident top back to the kernel when asked to ([`StackPool::scrub`]), not on every free.
+//!
+//! Every stack is registered with valgrind (a no-op natively) so the suite runs under valgrind.
+#![allow(unsafe_code)] // stacks are raw memory: mmap, madvise, mprotect and the signal handler.
+
+mod arena;
+mod mapped;
+pub(crate) mod overflow;
+mod pool;
+mod valgrind;
+
+pub use pool::StackPool;
+
+use std::fmt;
+use std::io;
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+
+/// Stack size used when neither the runtime's nor the spawn's builder names one: 256 KiB.
+///
+/// Rust has no growable stacks, so the default must hold the deep call chains of ordinary
+/// library code (formatting, parsers, HTTP stacks); 64 KiB overflows in practice. It costs
+/// address space only: a stack's memory is the pages it touches.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// The smallest stack size accepted: 16 KiB. Below this even catching a panic and formatting
+/// its message can overflow.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// The largest stack size accepted: 1 GiB, Go's own maximum goroutine stack.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// Bytes at the top of a pooled stack that stay resident across reuse: most goroutines never
+/// touch more, and a first touch costs 2–6 µs on this class of machine (DESIGN.md, "Costs").
+pub const KEEP_RESIDENT: usize = 16 * 1024;
+
+/// Why a stack could not be had.
+#[derive(Debug)]
+pub enum StackError {
+    /// The requested size is below [`MIN_STACK_SIZE`].
+    TooSmall {
+        /// Bytes asked for.
+        requested: usize,
+    },
+    /// The requested size is above [`MAX_STACK_SIZE`].
+    TooLarge {
+        /// Bytes asked for.
+        requested: usize,
+    },
+    /// The process has as many memory mappings as `vm.max_map_count` allows.
+    MapCountExhausted {
+        /// The limit read from `/proc/sys/vm/max_map_count`, if readable.
+        max_map_count: Option<u64>,
+        /// Mappings the process had when the kernel refused.
+        mappings: Option<u64>,
+    },
+    /// The kernel refused the memory itself (overcommit policy, `ulimit -v`).
+    OutOfMemory {
+        /// Bytes that were being reserved.
+        bytes: usize,
+        /// The kernel's error.
+        source: io::Error,
+    },
+    /// Any other error from the kernel.
+    Os(io::Error),
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StackError::TooSmall { requested } => write!(
+                f,
+                "stack size {requested} bytes is below the minimum of {MIN_STACK_SIZE} bytes; \
+                 ask for at least goexec::stack::MIN_STACK_SIZE"
+            ),
+            StackError::TooLarge { requested } => write!(
+                f,
+                "stack size {requested} bytes is above the maximum of {MAX_STACK_SIZE} bytes"
+            ),
+            StackError::MapCountExhausted {
+                max_map_count,
+                mappings,
+            } => {
+                write!(f, "cannot map another goroutine stack: the process has ")?;
+                match mappings {
+                    Some(n) => write!(f, "{n} memory mappings")?,
+                    None => write!(f, "too many memory mappings")?,
+                }
+                match max_map_count {
+                    Some(max) => write!(f, " and vm.max_map_count is {max}")?,
+                    None => write!(f, ", the limit set by vm.max_map_count")?,
+                }
+                write!(
+                    f,
+                    "; raise it (sysctl -w vm.max_map_count=1048576), or run on Linux >= 6.13, \
+                     where guard pages need no mappings of their own"
+                )
+            }
+            StackError::OutOfMemory { bytes, source } => write!(
+                f,
+                "the kernel refused {bytes} bytes of address space for goroutine stacks ({source}); \
+                 check `ulimit -v` and vm.overcommit_memory, or use smaller stacks"
+            ),
+            StackError::Os(e) => write!(f, "goroutine stack allocation failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StackError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StackError::OutOfMemory { source, .. } | StackError::Os(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// How guard pages are made on this machine; decided once per process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardMode {
+    /// `madvise(MADV_GUARD_INSTALL)` inside shared arenas (Linux >= 6.13).
+    Arena,
+    /// One mapping per stack with a `PROT_NONE` guard page.
+    Mapped,
+}
+
+/// The guard mechanism this process uses, probed on first call: the kernel must accept
+/// `MADV_GUARD_INSTALL` *and* the guard must really refuse access (under qemu-user, madvise
+/// returns success for advice it ignores).
+pub fn guard_mode() -> GuardMode {
+    static MODE: OnceLock<GuardMode> = OnceLock::new();
+    *MODE.get_or_init(|| {
+        if std::env::var_os("GOEXEC_STACK_GUARD").is_some_and(|v| v == "mapped") {
+            return GuardMode::Mapped;
+        }
+        if arena::guard_install_works() {
+            GuardMode::Arena
+        } else {
+            GuardMode::Mapped
+        }
+    })
+}
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            n as usize
+        } else {
+            4096
+        }
+    })
+}
+
+/// Rounds `size` up to whole pages after checking it is within the accepted bounds.
+pub(crate) fn checked_size(size: usize) -> Result<usize, StackError> {
+    if size < MIN_STACK_SIZE {
+        return Err(StackError::TooSmall { requested: size });
+    }
+    if size > MAX_STACK_SIZE {
+        return Err(StackError::TooLarge { requested: size });
+    }
+    let page = page_size();
+    Ok(size.div_ceil(page) * page)
+}
+
+/// Where a stack's memory came from, and so how to give it back.
+#[derive(Debug)]
+enum Origin {
+    Arena(arena::Slot),
+    Mapped,
+}
+
+/// A goroutine stack: `size` usable bytes above an inaccessible guard page.
+///
+/// Dropping it returns the memory: an arena slot goes back to its arena's free list with its
+/// pages released, a mapped stack is unmapped. To reuse stacks cheaply, keep them in a
+/// [`StackPool`] instead.
+///
+/// # Examples
+///
+/// ```
+/// let stack = goexec::stack::Stack::new(64 * 1024)?;
+/// assert_eq!(stack.size(), 64 * 1024);
+/// assert_eq!(stack.top() as usize - stack.bottom() as usize, 64 * 1024);
+/// # Ok::<(), goexec::stack::StackError>(())
+/// ```
+#[derive(Debug)]
+pub struct Stack {
+    /// Lowest usable byte; the guard lies just below.
+    bottom: NonNull<u8>,
+    /// Usable bytes, a whole number of pages.
+    size: usize,
+    origin: Origin,
+    /// valgrind's handle for this range (0 when not running under valgrind).
+    valgrind_id: usize,
+}
+
+// SAFETY: a Stack owns its memory exclusively (no aliasing handles exist), and the arena slot
+// bookkeeping it carries is an index into a process-wide, lock-protected allocator.
+unsafe impl Send for Stack {}
+
+impl Stack {
+    /// Allocates a stack of `size` bytes (rounded up to whole pages) with a guard page below.
+    ///
+    /// # Errors
+    ///
+    /// [`StackError::TooSmall`] / [`StackError::TooLarge`] outside
+    /// [`MIN_STACK_SIZE`]..=[`MAX_STACK_SIZE`]; [`StackError::MapCountExhausted`] when the
+    /// process is out of kernel mappings; [`StackError::OutOfMemory`] when the kernel refuses the
+    /// address space.
+    pub fn new(size: usize) -> Result<Stack, StackError> {
+        let size = checked_size(size)?;
+        match guard_mode() {
+            GuardMode::Arena => arena::allocate(size),
+            GuardMode::Mapped => mapped::allocate(size),
+        }
+    }
+
+    /// Builds the value once the memory is in hand; registers it with valgrind.
+    fn from_parts(bottom: NonNull<u8>, size: usize, origin: Origin) -> Stack {
+        let lo = bottom.as_ptr() as usize;
+        let valgrind_id = valgrind::stack_register(lo, lo + size);
+        Stack {
+            bottom,
+            size,
+            origin,
+            valgrind_id,
+        }
+    }
+
+    /// Usable bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The lowest usable address; the guard page ends here.
+    pub fn bottom(&self) -> *mut u8 {
+        self.bottom.as_ptr()
+    }
+
+    /// One past the highest usable address: where a fresh context's stack pointer starts.
+    pub fn top(&self) -> *mut u8 {
+        // SAFETY: bottom + size is the end of the allocation we own (one past the end).
+        unsafe { self.bottom.as_ptr().add(self.size) }
+    }
+
+    /// The guard range `[lo, hi)` below this stack, for the overflow handler.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        let lo = self.bottom.as_ptr() as usize;
+        (lo - page_size(), lo)
+    }
+
+    /// Gives the pages of `[bottom, top - keep)` back to the kernel; they read as zero next time.
+    pub(crate) fn release_below(&self, keep: usize) {
+        let len = self.size.saturating_sub(keep);
+        if len == 0 {
+            return;
+        }
+        // SAFETY: the range lies inside memory this Stack owns, and no context is running on
+        // it (a pooled or dropped stack is idle by construction). MADV_DONTNEED on private
+        // anonymous memory only discards contents, and guard markers survive it.
+        let rc = unsafe { libc::madvise(self.bottom.as_ptr().cast(), len, libc::MADV_DONTNEED) };
+        // madvise(DONTNEED) on our own mapping can only fail on a bug in our arithmetic; the
+        // stack stays usable either way, so there is nothing to report to the caller.
+        debug_assert_eq!(rc, 0, "release_below: madvise failed");
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        valgrind::stack_deregister(self.valgrind_id);
+        match &self.origin {
+            Origin::Arena(slot) => {
+                self.release_below(0);
+                arena::free(slot);
+            }
+            Origin::Mapped => mapped::free(self.bottom, self.size),
+        }
+    }
+}
+
+/// Reads how many mappings the process has and the system limit, for error messages.
+fn map_count_status() -> (Option<u64>, Option<u64>) {
+    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let count = std::fs::read_to_string("/proc/self/maps")
+        .ok()
+        .map(|s| s.lines().count() as u64);
+    (max, count)
+}
+
+/// Turns an mmap/mprotect/madvise failure into the error a user can act on.
+fn classify(err: io::Error, bytes: usize) -> StackError {
+    if err.raw_os_error() != Some(libc::ENOMEM) {
+        return StackError::Os(err);
+    }
+    let (max, count) = map_count_status();
+    // ENOMEM means either no memory or no mapping slot; near the limit it is the latter. The
+    // margin (1/16 of the limit) covers mappings made or dropped by other threads since the
+    // failure, and mappings an emulator (qemu-user) hides from /proc/self/maps.
+    match (max, count) {
+        (Some(max), Some(count)) if count + max / 16 >= max => StackError::MapCountExhausted {
+            max_map_count: Some(max),
+            mappings: Some(count),
+        },
+        _ => StackError::OutOfMemory { bytes, source: err },
+    }
+}
+
+#[cfg(test)]
+mod tests;

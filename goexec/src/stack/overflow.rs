@@ -1,0 +1,270 @@
+//! Turning a guard-page hit into `goroutine N stack overflow (stack size S bytes)`.
+//!
+//! A SIGSEGV/SIGBUS handler, installed once per process, runs on a per-thread alternate signal
+//! stack (the faulting stack has no room left). It compares the fault address with the guard
+//! of the stack the thread is running (`tls::running_stack`, set on every switch onto a
+//! goroutine or coroutine stack): a hit is reported and the process aborts, as Go's runtime
+//! does; anything else goes to the handler that was installed before ours (Rust's own
+//! main-thread overflow check, a sanitizer, or the default action).
+//!
+//! Everything reachable from the handler is async-signal-safe: a const-initialised TLS read, a
+//! stack buffer, write(2), abort(3), sigaction(2).
+
+use crate::runtime::tls;
+use std::io;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::{Once, OnceLock};
+
+/// Size of the alternate signal stack we install where a thread has none: room for our
+/// handler and a chained one (Rust's uses a few KiB), on any page size.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// What a thread is running on, for the handler: the guard range and what to print.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunningStack {
+    /// The guard's lowest address.
+    pub(crate) guard_lo: usize,
+    /// One past the guard's highest address (the stack's bottom).
+    pub(crate) guard_hi: usize,
+    /// Usable bytes of the stack, for the message.
+    pub(crate) size: usize,
+    /// The goroutine (or coroutine) id, for the message.
+    pub(crate) id: u64,
+}
+
+impl RunningStack {
+    /// A thread on its own OS stack: no guard of ours to recognise.
+    pub(crate) const NONE: RunningStack = RunningStack {
+        guard_lo: 0,
+        guard_hi: 0,
+        size: 0,
+        id: 0,
+    };
+}
+
+/// The handlers that were installed before ours; set once, before ours is installed, and only
+/// read afterwards.
+static PREV_SEGV: OnceLock<libc::sigaction> = OnceLock::new();
+static PREV_BUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+/// Makes the calling thread ready to run goroutine stacks: installs the process-wide handler
+/// (first call only) and gives the thread an alternate signal stack if it has none. Cheap after
+/// the first call on a thread.
+pub(crate) fn init_thread() -> io::Result<()> {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        install(libc::SIGSEGV, &PREV_SEGV);
+        install(libc::SIGBUS, &PREV_BUS);
+    });
+    tls::ensure_alt_stack()
+}
+
+fn install(sig: libc::c_int, prev: &OnceLock<libc::sigaction>) {
+    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: reading the current disposition into a zeroed, properly sized buffer.
+    if unsafe { libc::sigaction(sig, ptr::null(), old.as_mut_ptr()) } != 0 {
+        return;
+    }
+    // SAFETY: sigaction filled it in (or left it zeroed, which reads as SIG_DFL).
+    let _ = prev.set(unsafe { old.assume_init() });
+    // SAFETY: an all-zero sigaction is valid (SIG_DFL, empty mask); we fill in the fields.
+    let mut new: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+    new.sa_sigaction = handle_fault as *const () as usize;
+    new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // SAFETY: installing a handler that only does async-signal-safe work (see module doc).
+    unsafe {
+        libc::sigemptyset(&mut new.sa_mask);
+        libc::sigaction(sig, &new, ptr::null_mut());
+    }
+}
+
+/// An alternate signal stack mapped by us: a guard page below `ALT_STACK_SIZE` bytes. Owned by
+/// one thread's TLS and unmapped when that thread exits.
+pub(crate) struct AltStack {
+    /// Start of the mapping (the guard), or 0 while the thread has none of ours.
+    map: usize,
+}
+
+impl AltStack {
+    pub(crate) const fn empty() -> AltStack {
+        AltStack { map: 0 }
+    }
+
+    /// Installs an alternate stack for this thread unless it already has one (Rust's runtime
+    /// gives one to the main thread and to threads it spawns).
+    pub(crate) fn ensure(&mut self) -> io::Result<()> {
+        if self.map != 0 {
+            return Ok(());
+        }
+        let mut cur = MaybeUninit::<libc::stack_t>::zeroed();
+        // SAFETY: querying only; cur is a properly sized buffer.
+        if unsafe { libc::sigaltstack(ptr::null(), cur.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: sigaltstack filled it in.
+        let cur = unsafe { cur.assume_init() };
+        if cur.ss_flags & libc::SS_DISABLE == 0 {
+            return Ok(());
+        }
+        let page = super::page_size();
+        let len = ALT_STACK_SIZE + page;
+        // SAFETY: a fresh anonymous mapping, checked below.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the lowest page of our own mapping becomes the guard; failure leaves it
+        // unguarded, which only loses protection of the signal stack itself.
+        unsafe { libc::mprotect(p, page, libc::PROT_NONE) };
+        let st = libc::stack_t {
+            // SAFETY: p + page is inside the mapping.
+            ss_sp: unsafe { p.cast::<u8>().add(page) }.cast(),
+            ss_flags: 0,
+            ss_size: ALT_STACK_SIZE,
+        };
+        // SAFETY: st describes memory we own for as long as it is installed (until Drop).
+        if unsafe { libc::sigaltstack(&st, ptr::null_mut()) } != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: unmapping the mapping made above, never installed.
+            unsafe { libc::munmap(p, len) };
+            return Err(err);
+        }
+        self.map = p as usize;
+        Ok(())
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        if self.map == 0 {
+            return;
+        }
+        let off = libc::stack_t {
+            ss_sp: ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
+        // SAFETY: the thread is exiting (TLS destructor): no signal handler of this thread can
+        // be running on the stack. Disable it first, then unmap our own mapping.
+        unsafe {
+            libc::sigaltstack(&off, ptr::null_mut());
+            libc::munmap(self.map as *mut libc::c_void, ALT_STACK_SIZE + super::page_size());
+        }
+    }
+}
+
+extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; si_addr is the fault
+    // address for SIGSEGV and SIGBUS.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let running = tls::running_stack();
+    if running.guard_lo <= addr && addr < running.guard_hi {
+        report_overflow(running);
+    }
+    chain(sig, info, ctx);
+}
+
+/// Writes the overflow message to stderr and aborts. Async-signal-safe: no allocation, no
+/// locks.
+fn report_overflow(r: RunningStack) -> ! {
+    let mut buf = [0u8; 192];
+    let mut len = 0;
+    for part in [
+        Part::Str("fatal error: goroutine "),
+        Part::Num(r.id),
+        Part::Str(" stack overflow (stack size "),
+        Part::Num(r.size as u64),
+        Part::Str(" bytes)\n"),
+        Part::Str("goexec: raise it per goroutine (goexec::Builder::stack_size) or for the \
+                   runtime (Runtime::builder().stack_size)\n"),
+    ] {
+        len += part.write(&mut buf[len..]);
+    }
+    write_stderr(&buf[..len]);
+    // SAFETY: abort is async-signal-safe and never returns.
+    unsafe { libc::abort() }
+}
+
+enum Part {
+    Str(&'static str),
+    Num(u64),
+}
+
+impl Part {
+    /// Copies itself into `out` (truncating if it does not fit); returns bytes written.
+    fn write(&self, out: &mut [u8]) -> usize {
+        let mut digits = [0u8; 20];
+        let bytes: &[u8] = match *self {
+            Part::Str(s) => s.as_bytes(),
+            Part::Num(mut n) => {
+                let mut i = digits.len();
+                loop {
+                    i -= 1;
+                    digits[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                &digits[i..]
+            }
+        };
+        let n = bytes.len().min(out.len());
+        out[..n].copy_from_slice(&bytes[..n]);
+        n
+    }
+}
+
+fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a live buffer to fd 2.
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// Hands a fault that is not ours to whatever handled it before us.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let prev = match sig {
+        libc::SIGSEGV => PREV_SEGV.get(),
+        libc::SIGBUS => PREV_BUS.get(),
+        _ => None,
+    };
+    match prev {
+        Some(p) if p.sa_sigaction != libc::SIG_DFL && p.sa_sigaction != libc::SIG_IGN => {
+            if p.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: with SA_SIGINFO the previous handler has the three-argument form;
+                // it was a valid handler when we read it and handlers are never unloaded.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(p.sa_sigaction) };
+                f(sig, info, ctx);
+            } else {
+                // SAFETY: without SA_SIGINFO it has the one-argument form; as above.
+                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(p.sa_sigaction) };
+                f(sig);
+            }
+        }
+        _ => {
+            // Default action: restore it and return; the faulting instruction runs again and
+            // the kernel ends the process with this signal, as if we had never been here.
+            // SAFETY: an all-zero sigaction is SIG_DFL with an empty mask.
+            unsafe {
+                let dfl: libc::sigaction = MaybeUninit::zeroed().assume_init();
+                libc::sigaction(sig, &dfl, ptr::null_mut());
+            }
+        }
+    }
+}
