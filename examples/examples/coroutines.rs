@@ -31,10 +31,6 @@ fn main() -> Result<(), goexec::stack::StackError> {
         }
     }
     println!();
-    println!(
-        "coroutine {} switched stacks {} times",
-        evens.id(),
-        2 * 10
-    );
+    println!("coroutine {} switched stacks {} times", evens.id(), 2 * 10);
     Ok(())
 }

@@ -26,8 +26,9 @@
 //!   `goexec::lock_os_thread()` first;
 //! - for state that belongs to the goroutine rather than the thread, use `goexec::local!`.
 //!
-//! The low-level [`runtime::Coroutine`] is not `Send`: it always resumes on the thread that
-//! created it, so none of this applies to it.
+//! The low-level [`runtime::Coroutine`] is not `Send`. Used from plain threads it always
+//! resumes on the thread that created it, so none of this applies to it; one owned by a
+//! goroutine moves with that goroutine, and code running inside it follows the rules above.
 //!
 //! Stacks are fixed-size (Rust cannot move a stack, so goexec cannot grow it as Go does).
 //! Running off the end hits a guard page, and the process aborts with
@@ -38,3 +39,13 @@
 mod arch;
 pub mod runtime;
 pub mod stack;
+
+/// Hooks for the benches package; not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    /// Times `iters` round trips of the bare context switch (resume + suspend, a value each
+    /// way), without the `Coroutine` wrapper's bookkeeping.
+    pub fn raw_switch_round_trips(iters: u64) -> std::time::Duration {
+        crate::arch::raw_round_trips(iters)
+    }
+}

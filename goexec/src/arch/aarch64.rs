@@ -1,98 +1,86 @@
-//! Context switch for aarch64, AAPCS64 (Linux).
-//!
-//! Operations: [`switch`] (save the running context, resume another) and [`init_stack`] (make a
-//! fresh stack look like a suspended `switch`).
-//!
-//! A suspended context is its stack pointer; the callee-saved set sits in a 160-byte block at
-//! that address:
+//! Context switch for aarch64, AAPCS64 (Linux). See `arch/mod.rs` for the operations and why
+//! resume is a call (`blr`) and suspend a return (`ret`).
 //!
 //! ```text
-//!   suspended context                       fresh stack from init_stack
+//!   suspended coroutine stack               parent stack while the coroutine runs
 //!
-//!   |  caller's frames  |                   +-------------------+ <- top (16-aligned)
-//!   +-------------------+ <- sp before      | d8..d15 = 0       |    [sp+96 .. sp+160)
-//!   | d14 d15           | [sp+144]          | x29 = 0, x30 =    |    [sp+80]: fp ends walks,
-//!   | ...               |                   |   goexec_trampoline    lr is where `ret` goes
-//!   | d8  d9            | [sp+96]           | x21..x28 = 0      |
-//!   | x29 x30           | [sp+80]  x30 =    | x19 = entry,      |    [sp+0]: the trampoline
-//!   | ...               |   resume address  |   x20 = 0         |    calls x19
-//!   | x19 x20           | [sp+0] <- saved sp+-------------------+ <- sp returned (top - 160)
-//!   +-------------------+
+//!   |  coroutine frames  |                  |  parent frames      |
+//!   +--------------------+                  +---------------------+
+//!   | x29   | x19        |                  | x29     | x19       |  saved by resume
+//!   | resume address | - | <- saved sp      | x30: return | -     | <- *link
+//!   +--------------------+                  +---------------------+
+//!   (16-byte slots keep sp                  (x30 as left by resume's blr, saved by the
+//!    16-aligned at all times)                resume point so suspend can `ret` to it)
 //! ```
 //!
-//! `switch` is entered by `bl` and leaves by `ret` to the other context's saved x30, so the
-//! return predictor misses once per switch but stays balanced (every `bl` has its `ret`).
-//! x18 is the platform register and is never touched. FPCR is not saved: Rust never changes it.
+//! Register contract shared by the three pieces below:
+//! - x0: the value handed over, in both directions (the first argument register).
+//! - x1: going in to resume, the address of the parent-link slot; coming out of resume, the
+//!   coroutine's new saved stack pointer.
+//! - x2: going in to resume, the coroutine's saved stack pointer; in suspend, the address of
+//!   the parent-link slot.
+//! - x3: scratch.
 
-use core::arch::global_asm;
+use core::arch::{asm, global_asm};
 
-/// A stack pointer must be a multiple of this at all times (AAPCS64 §6.4.5.1).
-pub(crate) const STACK_ALIGN: usize = 16;
+/// The asm text of resume; a macro so that the tests run exactly these instructions.
+macro_rules! resume_asm {
+    () => {
+        concat!(
+            // x19 and x29 cannot be declared clobbered (LLVM reserves them), so save them here.
+            "stp x29, x19, [sp, #-16]!\n",
+            // Branch-and-link to the coroutine's resume address, at the top of its saved stack.
+            // The link (x30) is what the coroutine's suspend will `ret` to.
+            "ldr x3, [x2]\n",
+            "blr x3\n",
+            // Back: x0 holds the value handed over, x1 the coroutine's new stack pointer.
+            "ldp x29, x19, [sp], #16\n",
+        )
+    };
+}
 
-/// Bytes of the saved-register block: x19–x30 (12 × 8) and d8–d15 (8 × 8).
-const FRAME: usize = 160;
+/// The asm text of suspend and of the resume point that follows it.
+macro_rules! suspend_asm {
+    () => {
+        concat!(
+            // Save x19 and x29, then our resume address (label 2 below), on our own stack.
+            "stp x29, x19, [sp, #-16]!\n",
+            "adr x3, 2f\n",
+            "str x3, [sp, #-16]!\n",
+            // Hand our stack pointer to the resumer (its x1 output); fetch the parent's stack
+            // and the return address its resume point saved there; pop it and return into
+            // resume. The return predictor expects exactly this address.
+            "mov x1, sp\n",
+            "ldr x3, [x2]\n",
+            "ldr x30, [x3]\n",
+            "add sp, x3, #16\n",
+            "ret\n",
+            // Resumed: a resume branched here with sp on its stack, x30 = the return into it,
+            // x1 = the parent-link slot, x2 = our saved stack pointer, x0 = the value.
+            "2:\n",
+            // Keep the return address on the parent's stack and record the parent.
+            "str x30, [sp, #-16]!\n",
+            "mov x3, sp\n",
+            "str x3, [x1]\n",
+            // Back to our own stack, past the resume-address slot.
+            "add sp, x2, #16\n",
+            "ldp x29, x19, [sp], #16\n",
+        )
+    };
+}
+#[cfg(test)] // the register tests run exactly this text
+pub(super) use {resume_asm, suspend_asm};
 
-// goexec_switch(save: *mut *mut u8 [x0], to: *mut u8 [x1], arg: usize [x2]) -> usize [x0]
+// goexec_trampoline: the resume address of a fresh stack, reached by resume's `blr`.
 //
-// Register contract:
-// - entry: sp is 16-aligned (it always is on aarch64); x30 holds our resume address (set by
-//   `bl`); x0 is where to store our stack pointer; x1 is the stack pointer of the context to
-//   resume, pointing at its saved-register block; x2 is the value to hand over.
-// - exit, in the resumed context: callee-saved registers as that context saved them, sp just
-//   above its block, x0 = the handed-over value, execution at its saved x30.
-global_asm!(
-    ".text",
-    ".balign 16",
-    ".globl goexec_switch",
-    ".hidden goexec_switch",
-    ".type goexec_switch, %function",
-    "goexec_switch:",
-    ".cfi_startproc",
-    // Save the callee-saved set of the running context on its own stack.
-    "sub sp, sp, #160",
-    ".cfi_adjust_cfa_offset 160",
-    "stp x19, x20, [sp, #0]",
-    "stp x21, x22, [sp, #16]",
-    "stp x23, x24, [sp, #32]",
-    "stp x25, x26, [sp, #48]",
-    "stp x27, x28, [sp, #64]",
-    "stp x29, x30, [sp, #80]",
-    "stp d8, d9, [sp, #96]",
-    "stp d10, d11, [sp, #112]",
-    "stp d12, d13, [sp, #128]",
-    "stp d14, d15, [sp, #144]",
-    // Publish where they are, then adopt the other context's stack (sp cannot be stored or
-    // loaded directly, hence x9, a caller-saved scratch register).
-    "mov x9, sp",
-    "str x9, [x0]",
-    "mov sp, x1",
-    // Restore the other context's registers, including x30, its resume address.
-    "ldp x19, x20, [sp, #0]",
-    "ldp x21, x22, [sp, #16]",
-    "ldp x23, x24, [sp, #32]",
-    "ldp x25, x26, [sp, #48]",
-    "ldp x27, x28, [sp, #64]",
-    "ldp x29, x30, [sp, #80]",
-    "ldp d8, d9, [sp, #96]",
-    "ldp d10, d11, [sp, #112]",
-    "ldp d12, d13, [sp, #128]",
-    "ldp d14, d15, [sp, #144]",
-    "add sp, sp, #160",
-    ".cfi_adjust_cfa_offset -160",
-    // Hand over the value and return into the other context.
-    "mov x0, x2",
-    "ret",
-    ".cfi_endproc",
-    ".size goexec_switch, . - goexec_switch",
-);
-
-// goexec_trampoline: the first code a fresh stack runs, entered by the `ret` of goexec_switch.
+// Register contract at entry: sp = the parent's stack; x30 = the return into resume; x1 = the
+// parent-link slot; x2 = the fresh stack pointer (top - 16: [x2] is this trampoline, [x2 + 8]
+// the entry function); x0 = the value handed over, already the first argument.
 //
-// Register contract at entry: sp = top (16-aligned); x19 = the entry function (init_stack put
-// it in the saved-x19 slot); x29 = 0; x0 = the handed-over value, already the first argument.
-//
-// `.cfi_undefined x30` says this frame has no caller, so DWARF unwinders stop here cleanly;
-// x29 = 0 ends frame-pointer walks the same way.
+// `.cfi_undefined x30` says this frame has no caller, so DWARF unwinders stop here; x29 = 0
+// ends frame-pointer walks. The entry function is entered by `br` with a fake link (label 2,
+// inside this function so the unwinder finds this CFI), not `blr`: a `blr` would push a
+// return-predictor entry that the coroutine's first suspend `ret` does not pop.
 global_asm!(
     ".text",
     ".balign 16",
@@ -102,53 +90,85 @@ global_asm!(
     "goexec_trampoline:",
     ".cfi_startproc",
     ".cfi_undefined x30",
-    "blr x19",
-    // The entry function never returns (it is `-> !`); trap if it ever did.
+    // Record the parent, as every resume point does.
+    "str x30, [sp, #-16]!",
+    "mov x3, sp",
+    "str x3, [x1]",
+    // Onto the fresh stack: sp = top, 16-aligned.
+    "ldr x3, [x2, #8]",
+    "add sp, x2, #16",
+    "mov x29, #0",
+    "adr x30, 2f",
+    // entry(x0); it never returns.
+    "br x3",
+    "2:",
     "brk #0x1",
     ".cfi_endproc",
     ".size goexec_trampoline, . - goexec_trampoline",
 );
 
-extern "C" {
-    fn goexec_switch(save: *mut *mut u8, to: *mut u8, arg: usize) -> usize;
-    fn goexec_trampoline();
-}
-
-/// Saves the running context, storing its stack pointer in `*save`, and resumes the context
-/// whose stack pointer is `to`, which receives `arg`. Returns the `arg` of whichever `switch`
-/// later resumes this context.
+/// Runs the context suspended at `sp` until it suspends again; stores our stack pointer in
+/// `*link` on the way in. Returns the value it hands over and its new stack pointer.
 ///
 /// # Safety
 ///
-/// - `save` is valid for a pointer-sized write.
-/// - `to` is a stack pointer produced by [`init_stack`] or stored by an earlier `switch`, not
-///   resumed since, on a stack that is still allocated.
-/// - Everything the running context holds stays valid until it is resumed: it is suspended
-///   mid-call, not finished. Nothing may assume the resume happens on the same OS thread unless
-///   the caller guarantees it (see the TLS rules in `runtime::tls`).
-#[inline(always)] // one call into the asm, no wrapper frame on either stack
-pub(crate) unsafe fn switch(save: *mut *mut u8, to: *mut u8, arg: usize) -> usize {
-    // SAFETY: goexec_switch preserves x19–x30, sp and d8–d15 exactly as the extern "C" ABI
-    // promises our caller; the caller upholds the contract on `save` and `to` above.
-    unsafe { goexec_switch(save, to, arg) }
+/// - `sp` was returned by `init_stack` or by the previous `resume` of the same context, which
+///   has not been resumed since, and its stack is still allocated.
+/// - `link` is the parent-link slot that context's `suspend` reads, valid for writes.
+#[inline(always)] // the call/ret pairing relies on no extra frame around the asm
+pub(crate) unsafe fn resume(sp: *mut u8, link: *mut *mut u8, arg: usize) -> (usize, *mut u8) {
+    let (out, new_sp): (usize, *mut u8);
+    // SAFETY: the caller guarantees `sp` is a suspended context (so [sp] is its resume address)
+    // and `link` is writable. Every register the other side may change is an output or
+    // clobbered: x0–x3 are operands, x20–x28 and v8–v15 are declared, the rest (x30 included)
+    // is clobber_abi; x19/x29 are saved by the asm itself. The other side returns to us with sp
+    // where we left it.
+    unsafe {
+        asm!(
+            resume_asm!(),
+            inlateout("x0") arg => out,
+            inlateout("x1") link => new_sp,
+            inlateout("x2") sp => _,
+            lateout("x3") _,
+            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
+            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
+            lateout("x28") _,
+            lateout("v8") _, lateout("v9") _, lateout("v10") _, lateout("v11") _,
+            lateout("v12") _, lateout("v13") _, lateout("v14") _, lateout("v15") _,
+            clobber_abi("C"),
+        );
+    }
+    (out, new_sp)
 }
 
-/// Writes the saved-register block in the module diagram below `top` and returns the stack
-/// pointer to pass to [`switch`], whose `arg` then becomes `entry`'s argument.
+/// Saves the running context and returns into the parent recorded in `*link`, which receives
+/// `arg`. Returns the value handed over by whoever resumes this context next.
 ///
 /// # Safety
 ///
-/// `top` is the upper end of a writable stack with at least 160 bytes (plus alignment) below
-/// it, and nothing else uses that stack.
-pub(crate) unsafe fn init_stack(top: *mut u8, entry: super::EntryFn) -> *mut u8 {
-    let top = (top as usize) & !(STACK_ALIGN - 1);
-    let mut block = [0usize; FRAME / 8];
-    block[0] = entry as *const () as usize; // x19: called by the trampoline
-    block[10] = 0; // x29: no previous frame
-    block[11] = goexec_trampoline as *const () as usize; // x30: where the first switch's `ret` goes
-    let sp = (top - FRAME) as *mut usize;
-    // SAFETY: the caller guarantees the 160 bytes below `top` are ours and writable; `sp` is
-    // 16-aligned because `top` is and FRAME is a multiple of 16.
-    unsafe { sp.cast::<[usize; FRAME / 8]>().write(block) };
-    sp.cast()
+/// The running context was entered by [`resume`] (or the trampoline) with `link` as its
+/// parent-link slot, and that parent is still suspended inside `resume`.
+#[inline(always)] // the call/ret pairing relies on no extra frame around the asm
+pub(crate) unsafe fn suspend(link: *mut *mut u8, arg: usize) -> usize {
+    let out: usize;
+    // SAFETY: the caller guarantees *link is the stack pointer of a parent suspended in
+    // resume's blr, with its return address saved at [*link], so the `ret` lands after that
+    // blr with the register state resume expects. On our way back in, all registers we may
+    // find changed are outputs or clobbered, and x19/x29 are restored by the asm itself.
+    unsafe {
+        asm!(
+            suspend_asm!(),
+            inlateout("x0") arg => out,
+            lateout("x1") _,
+            inlateout("x2") link => _,
+            lateout("x3") _,
+            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
+            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
+            lateout("x28") _,
+            lateout("v8") _, lateout("v9") _, lateout("v10") _, lateout("v11") _,
+            lateout("v12") _, lateout("v13") _, lateout("v14") _, lateout("v15") _,
+            clobber_abi("C"),
+        );
+    }
+    out
 }

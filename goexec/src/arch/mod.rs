@@ -2,24 +2,39 @@
 //!
 //! Every target file exports the same items:
 //!
-//! - [`switch`]`(save, to, arg) -> usize` saves the callee-saved registers of the running context
-//!   on its own stack, stores the resulting stack pointer in `*save`, loads `to` and restores the
-//!   registers saved there, and returns `arg` in the context it switched to (from that context's
-//!   own earlier call to `switch`, or as the entry argument of a fresh stack).
-//! - [`init_stack`]`(top, entry)` writes a frame below `top` that looks like a suspended
-//!   `switch`, so that the first `switch` to the returned stack pointer calls
-//!   `entry(arg)` on that stack.
-//! - `STACK_ALIGN`, the alignment the ABI requires of a stack pointer at a call.
+//! - `resume(sp, link, arg) -> (arg', sp')` runs the suspended context whose stack pointer is
+//!   `sp`: it `call`s that context's resume address, storing the running context's stack
+//!   pointer in `*link` (the *parent link*) on the way in, and returns when the context next
+//!   suspends, with the value it handed over and its new stack pointer.
+//! - `suspend(link, arg) -> arg'` saves the running context on its own stack and `ret`urns into
+//!   the parent recorded in `*link`, handing over `arg`; it returns when someone resumes this
+//!   context again, with the value they handed over.
+//! - `goexec_trampoline`, the resume address [`init_stack`] gives a fresh stack: the first
+//!   `resume` of such a stack calls its entry function there.
 //!
-//! Only the callee-saved set is saved (x86_64 SysV: rbx rbp r12–r15 and rsp; aarch64: x19–x30,
-//! sp and d8–d15). The caller of `switch` already treats everything else as clobbered, because
-//! `switch` is an ordinary `extern "C"` call to the compiler. MXCSR and FPCR are not saved: Rust
-//! code never changes them, so every context holds the same values. x18 (the aarch64 platform
-//! register) is never touched.
+//! # Why resume is a call and suspend a return
 //!
-//! Panics never cross a switch: the `entry` given to [`init_stack`] is `extern "C"` and must
-//! catch every unwind itself (`runtime::switch` does so with `catch_unwind`); an unwind that
-//! escaped anyway would hit the `extern "C"` boundary and abort rather than run off the stack.
+//! The CPU predicts `ret` from a return-stack buffer filled by `call`. `resume` enters the
+//! coroutine with a `call`, and `suspend` leaves it with the `ret` that matches it, so both
+//! directions are predicted; the one indirect branch, resume's `call`, is predicted by the
+//! branch target buffer. A symmetric `switch(from, to)` (one function that both saves and
+//! restores) pairs every `call` with a `ret` to a different place and mispredicts twice per
+//! round trip: measured here at 19–21 ns per round trip, against the figure in BENCHMARKS.md.
+//!
+//! Both are inline asm. The compiler saves around them exactly the callee-saved registers that
+//! are live there (declared clobbered); the asm itself saves only those the compiler may not
+//! name (x86_64: rbx, rbp; aarch64: x19, x29, and x30 as the return address). MXCSR and FPCR
+//! are not saved: Rust code never changes them, so every context holds the same values. x18
+//! (the aarch64 platform register) is never touched.
+//!
+//! # The parent link
+//!
+//! A context may be resumed by a different parent each time (in the scheduler, a goroutine is
+//! resumed by whichever M's g0 picked it up), so the parent's stack pointer is stored afresh on
+//! every resume, into the `link` slot the resumer names, and `suspend` reads it from there.
+//!
+//! Panics never cross a switch: the entry function is `extern "C"` and must catch every unwind
+//! itself (`runtime::switch` does so with `catch_unwind`).
 //!
 //! Other targets fail to build here with a clear message rather than at run time.
 #![allow(unsafe_code)] // the context switch is assembly; see each target file's SAFETY notes.
@@ -27,22 +42,94 @@
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub(crate) use x86_64::{init_stack, switch};
+pub(crate) use x86_64::{resume, suspend};
 
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
 mod aarch64;
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
-pub(crate) use aarch64::{init_stack, switch};
+pub(crate) use aarch64::{resume, suspend};
 
-#[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), target_os = "linux")))]
+#[cfg(not(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    target_os = "linux"
+)))]
 compile_error!(
     "goexec supports Linux on x86_64 and aarch64 only: its context switch (goexec/src/arch) \
      has no implementation for this target"
 );
 
-/// The function a fresh stack starts in. It receives the `arg` of the first [`switch`] to the
-/// stack and must never return: it ends by switching away for the last time.
+/// The function a fresh stack starts in. It receives the `arg` of the first [`resume`] and must
+/// never return: it ends by suspending for the last time.
 pub(crate) type EntryFn = unsafe extern "C" fn(arg: usize) -> !;
+
+/// Stack pointers at a call (x86_64) or at all times (aarch64) are multiples of this.
+const STACK_ALIGN: usize = 16;
+
+extern "C" {
+    /// Defined per target; never called from Rust, only by `resume`'s `call` on a fresh stack.
+    fn goexec_trampoline();
+}
+
+/// Prepares a fresh stack so that the first [`resume`] of the returned stack pointer calls
+/// `entry(arg)` on it. The layout, the same on both targets:
+///
+/// ```text
+///   +-------------------+ <- top (rounded down to 16)
+///   | entry             |    read by the trampoline
+///   | goexec_trampoline |    the "resume address" that resume's call jumps to
+///   +-------------------+ <- returned stack pointer (top - 16)
+/// ```
+///
+/// # Safety
+///
+/// `top` is the upper end of a writable stack with room for the entry function's frames below
+/// it, and nothing else uses that stack.
+pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
+    let top = (top as usize) & !(STACK_ALIGN - 1);
+    let sp = (top - 2 * core::mem::size_of::<usize>()) as *mut usize;
+    let words = [
+        goexec_trampoline as *const () as usize,
+        entry as *const () as usize,
+    ];
+    // SAFETY: the caller guarantees the 16 bytes below `top` are ours and writable; `sp` is
+    // 16-aligned because `top` is.
+    unsafe { sp.cast::<[usize; 2]>().write(words) };
+    sp.cast()
+}
+
+/// Times `iters` bare resume/suspend round trips (a value each way) on a fresh heap stack, for
+/// the benches package's `switch` row; see `goexec::bench_support`.
+pub(crate) fn raw_round_trips(iters: u64) -> std::time::Duration {
+    /// The coroutine side: hands back every value plus one, forever.
+    unsafe extern "C" fn echo_entry(arg: usize) -> ! {
+        let link = arg as *mut *mut u8;
+        // SAFETY: running on the fresh stack, resumed through `link` by raw_round_trips.
+        let mut v = unsafe { suspend(link, 0) };
+        loop {
+            // SAFETY: as above.
+            v = unsafe { suspend(link, v + 1) };
+        }
+    }
+    let mut stack = vec![0u128; 4096].into_boxed_slice(); // 64 KiB, 16-aligned
+    let mut link: *mut u8 = core::ptr::null_mut();
+    let link_ptr: *mut *mut u8 = &mut link;
+    // SAFETY: the stack is ours, unused, and outlives every switch below (the coroutine is
+    // abandoned suspended; it owns nothing that needs dropping).
+    unsafe {
+        let top = stack.as_mut_ptr().add(stack.len()).cast::<u8>();
+        let (_, mut sp) = resume(init_stack(top, echo_entry), link_ptr, link_ptr as usize);
+        let start = std::time::Instant::now();
+        let mut acc = 0usize;
+        for i in 0..iters as usize {
+            let (v, next) = resume(sp, link_ptr, core::hint::black_box(i));
+            sp = next;
+            acc = acc.wrapping_add(v);
+        }
+        let elapsed = start.elapsed();
+        core::hint::black_box(acc);
+        elapsed
+    }
+}
 
 #[cfg(test)]
 mod tests;

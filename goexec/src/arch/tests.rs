@@ -1,9 +1,23 @@
 //! Tests of the bare switch, on stacks that are plain heap buffers (no guard, no pool), so that
 //! a failure here points at the assembly and nothing else.
+//!
+//! Two levels of register checks:
+//! - asm level: a hand-written caller fills the registers the switch text itself must preserve
+//!   (x86_64 rbx/rbp, aarch64 x19/x29) with patterns, runs exactly `resume_asm!`, and checks
+//!   them, while the other side runs exactly `suspend_asm!` after filling *every* callee-saved
+//!   register with garbage;
+//! - compiler level: Rust code keeps many values live across the real `resume` into that same
+//!   garbage side, which checks the clobber declarations that make the compiler save the rest.
 
-use super::{init_stack, switch};
+use super::{init_stack, resume, suspend};
 use core::arch::global_asm;
 use core::ptr;
+
+#[cfg(target_arch = "x86_64")]
+use super::x86_64::{resume_asm, suspend_asm};
+
+#[cfg(target_arch = "aarch64")]
+use super::aarch64::{resume_asm, suspend_asm};
 
 /// A 64 KiB, 16-aligned stack on the heap; enough for the test entry functions.
 struct TestStack(Box<[u128; 4096]>);
@@ -18,85 +32,90 @@ impl TestStack {
     }
 }
 
-/// Where the test's two contexts keep each other's stack pointers.
-struct Pair {
-    main_sp: *mut u8,
-    coro_sp: *mut u8,
+/// The parent-link slot and the coroutine's saved stack pointer, shared by both sides.
+struct Ctx {
+    link: *mut u8,
+    sp: *mut u8,
 }
 
-// Register-pattern helpers, one per target, each following the switch's own calling convention
-// (save, to, arg) so they can stand in for `switch`:
-// - goexec_test_switch_checked loads a distinct pattern into every callee-saved register, calls
-//   goexec_switch, and on its return XORs each register with its pattern; the OR of the XORs is
-//   its result, so 0 means every register came back intact.
-// - goexec_test_switch_garbage loads different values into the same registers, then calls
-//   goexec_switch, so the other side's switch must restore what it saved.
-// Both save and restore the real callee-saved registers of their Rust caller around all this.
+impl Ctx {
+    /// A context on `stack` that starts in `entry`; its first resume hands over the Ctx.
+    fn new(stack: &mut TestStack, entry: super::EntryFn) -> Box<Ctx> {
+        // SAFETY: the stack is ours and unused; entry functions here never return.
+        let sp = unsafe { init_stack(stack.top(), entry) };
+        Box::new(Ctx {
+            link: ptr::null_mut(),
+            sp,
+        })
+    }
+
+    /// Resumes the context with `arg`; returns what it hands back.
+    fn resume(&mut self, arg: usize) -> usize {
+        // SAFETY: `sp` came from init_stack or the previous resume; the stack outlives the
+        // test, and the link slot is ours.
+        let (out, sp) = unsafe { resume(self.sp, ptr::addr_of_mut!(self.link), arg) };
+        self.sp = sp;
+        out
+    }
+}
+
+/// Suspends the running test context, whose Ctx is `ctx`.
+///
+/// # Safety
+///
+/// Called on the context's own stack, resumed through `ctx`.
+unsafe fn suspend_to(ctx: *mut Ctx, value: usize) -> usize {
+    // SAFETY: guaranteed by the caller; the parent is suspended in Ctx::resume.
+    unsafe { suspend(ptr::addr_of_mut!((*ctx).link), value) }
+}
+
+// The garbage side, an entry function in asm: rdi/x0 is the Ctx (its first field is the link
+// slot). Keeps that pointer on its own stack, then forever: fill every callee-saved register
+// with garbage and suspend with the exact suspend text.
 #[cfg(target_arch = "x86_64")]
 global_asm!(
     ".text",
     ".balign 16",
-    "goexec_test_switch_checked:",
-    "push rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
-    // Six pushes on an 8-mod-16 entry rsp leave it 8 mod 16; realign for the call.
-    "sub rsp, 8",
-    "movabs rbp, 0x0505050505050505",
-    "movabs rbx, 0x0303030303030303",
-    "movabs r12, 0x0c0c0c0c0c0c0c0c",
-    "movabs r13, 0x0d0d0d0d0d0d0d0d",
-    "movabs r14, 0x0e0e0e0e0e0e0e0e",
-    "movabs r15, 0x0f0f0f0f0f0f0f0f",
-    "call goexec_switch",
-    "xor eax, eax",
-    "movabs rcx, 0x0505050505050505",
-    "xor rcx, rbp",
-    "or rax, rcx",
-    "movabs rcx, 0x0303030303030303",
-    "xor rcx, rbx",
-    "or rax, rcx",
-    "movabs rcx, 0x0c0c0c0c0c0c0c0c",
-    "xor rcx, r12",
-    "or rax, rcx",
-    "movabs rcx, 0x0d0d0d0d0d0d0d0d",
-    "xor rcx, r13",
-    "or rax, rcx",
-    "movabs rcx, 0x0e0e0e0e0e0e0e0e",
-    "xor rcx, r14",
-    "or rax, rcx",
-    "movabs rcx, 0x0f0f0f0f0f0f0f0f",
-    "xor rcx, r15",
-    "or rax, rcx",
-    "add rsp, 8",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop rbx",
-    "pop rbp",
-    "ret",
-    "",
-    ".balign 16",
-    "goexec_test_switch_garbage:",
-    "push rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
-    "sub rsp, 8",
+    "goexec_test_garbage_entry:",
+    "push rdi",
+    "3:",
     "movabs rbp, 0xa5a5a5a5a5a5a5a5",
     "movabs rbx, 0xa3a3a3a3a3a3a3a3",
     "movabs r12, 0xacacacacacacacac",
     "movabs r13, 0xadadadadadadadad",
     "movabs r14, 0xaeaeaeaeaeaeaeae",
     "movabs r15, 0xafafafafafafafaf",
-    "call goexec_switch",
-    "add rsp, 8",
+    "mov rdx, [rsp]",
+    suspend_asm!(),
+    "jmp 3b",
+);
+
+// The asm-level caller: (arg, link, sp, new_sp_out) so that the arguments already sit where
+// resume's text wants them (rdi, rsi, rdx; rcx is kept on the stack meanwhile). Saves its Rust
+// caller's callee-saved registers, loads patterns into rbx and rbp, runs the resume text,
+// stores the coroutine's new stack pointer, and returns the OR of (register XOR pattern).
+#[cfg(target_arch = "x86_64")]
+global_asm!(
+    ".text",
+    ".balign 16",
+    "goexec_test_resume_checked:",
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "movabs rbp, 0x0505050505050505",
+    "movabs rbx, 0x0303030303030303",
+    "push rcx",
+    resume_asm!(),
+    "pop rcx",
+    "mov [rcx], rsi",
+    "movabs rax, 0x0505050505050505",
+    "xor rax, rbp",
+    "movabs rcx, 0x0303030303030303",
+    "xor rcx, rbx",
+    "or rax, rcx",
     "pop r15",
     "pop r14",
     "pop r13",
@@ -105,16 +124,31 @@ global_asm!(
     "pop rbp",
     "ret",
 );
-
 /// `movz`/`movk` sequence loading 0xHHHH_HHHH_HHHH_HHHH into a 64-bit register.
 #[cfg(target_arch = "aarch64")]
 macro_rules! mov64 {
     ($reg:literal, $h:literal) => {
         concat!(
-            "movz ", $reg, ", #", $h, ", lsl #48\n",
-            "movk ", $reg, ", #", $h, ", lsl #32\n",
-            "movk ", $reg, ", #", $h, ", lsl #16\n",
-            "movk ", $reg, ", #", $h, "\n",
+            "movz ",
+            $reg,
+            ", #",
+            $h,
+            ", lsl #48\n",
+            "movk ",
+            $reg,
+            ", #",
+            $h,
+            ", lsl #32\n",
+            "movk ",
+            $reg,
+            ", #",
+            $h,
+            ", lsl #16\n",
+            "movk ",
+            $reg,
+            ", #",
+            $h,
+            "\n",
         )
     };
 }
@@ -123,14 +157,12 @@ macro_rules! mov64 {
 #[cfg(target_arch = "aarch64")]
 macro_rules! check64 {
     ($reg:literal, $h:literal) => {
-        concat!(mov64!("x10", $h), "eor x9, ", $reg, ", x10\n", "orr x0, x0, x9\n")
-    };
-    (fp $reg:literal, $h:literal) => {
         concat!(
             mov64!("x10", $h),
-            "fmov x9, ", $reg, "\n",
-            "eor x9, x9, x10\n",
-            "orr x0, x0, x9\n",
+            "eor x9, ",
+            $reg,
+            ", x10\n",
+            "orr x0, x0, x9\n"
         )
     };
 }
@@ -143,97 +175,13 @@ macro_rules! load_fp {
     };
 }
 
-/// Saves x19–x30 and d8–d15 of the Rust caller in a 160-byte block.
-#[cfg(target_arch = "aarch64")]
-macro_rules! save_all {
-    () => {
-        concat!(
-            "sub sp, sp, #160\n",
-            "stp x19, x20, [sp, #0]\n",
-            "stp x21, x22, [sp, #16]\n",
-            "stp x23, x24, [sp, #32]\n",
-            "stp x25, x26, [sp, #48]\n",
-            "stp x27, x28, [sp, #64]\n",
-            "stp x29, x30, [sp, #80]\n",
-            "stp d8, d9, [sp, #96]\n",
-            "stp d10, d11, [sp, #112]\n",
-            "stp d12, d13, [sp, #128]\n",
-            "stp d14, d15, [sp, #144]\n",
-        )
-    };
-}
-
-#[cfg(target_arch = "aarch64")]
-macro_rules! restore_all {
-    () => {
-        concat!(
-            "ldp x19, x20, [sp, #0]\n",
-            "ldp x21, x22, [sp, #16]\n",
-            "ldp x23, x24, [sp, #32]\n",
-            "ldp x25, x26, [sp, #48]\n",
-            "ldp x27, x28, [sp, #64]\n",
-            "ldp x29, x30, [sp, #80]\n",
-            "ldp d8, d9, [sp, #96]\n",
-            "ldp d10, d11, [sp, #112]\n",
-            "ldp d12, d13, [sp, #128]\n",
-            "ldp d14, d15, [sp, #144]\n",
-            "add sp, sp, #160\n",
-        )
-    };
-}
-
 #[cfg(target_arch = "aarch64")]
 global_asm!(
     ".text",
     ".balign 16",
-    "goexec_test_switch_checked:",
-    save_all!(),
-    mov64!("x19", "0x1313"),
-    mov64!("x20", "0x1414"),
-    mov64!("x21", "0x1515"),
-    mov64!("x22", "0x1616"),
-    mov64!("x23", "0x1717"),
-    mov64!("x24", "0x1818"),
-    mov64!("x25", "0x1919"),
-    mov64!("x26", "0x1a1a"),
-    mov64!("x27", "0x1b1b"),
-    mov64!("x28", "0x1c1c"),
-    mov64!("x29", "0x1d1d"),
-    load_fp!("d8", "0x0808"),
-    load_fp!("d9", "0x0909"),
-    load_fp!("d10", "0x0a0a"),
-    load_fp!("d11", "0x0b0b"),
-    load_fp!("d12", "0x0c0c"),
-    load_fp!("d13", "0x0d0d"),
-    load_fp!("d14", "0x0e0e"),
-    load_fp!("d15", "0x0f0f"),
-    "bl goexec_switch",
-    "mov x0, #0",
-    check64!("x19", "0x1313"),
-    check64!("x20", "0x1414"),
-    check64!("x21", "0x1515"),
-    check64!("x22", "0x1616"),
-    check64!("x23", "0x1717"),
-    check64!("x24", "0x1818"),
-    check64!("x25", "0x1919"),
-    check64!("x26", "0x1a1a"),
-    check64!("x27", "0x1b1b"),
-    check64!("x28", "0x1c1c"),
-    check64!("x29", "0x1d1d"),
-    check64!(fp "d8", "0x0808"),
-    check64!(fp "d9", "0x0909"),
-    check64!(fp "d10", "0x0a0a"),
-    check64!(fp "d11", "0x0b0b"),
-    check64!(fp "d12", "0x0c0c"),
-    check64!(fp "d13", "0x0d0d"),
-    check64!(fp "d14", "0x0e0e"),
-    check64!(fp "d15", "0x0f0f"),
-    restore_all!(),
-    "ret",
-    "",
-    ".balign 16",
-    "goexec_test_switch_garbage:",
-    save_all!(),
+    "goexec_test_garbage_entry:",
+    "str x0, [sp, #-16]!",
+    "3:",
     mov64!("x19", "0xa3a3"),
     mov64!("x20", "0xa4a4"),
     mov64!("x21", "0xa5a5"),
@@ -253,123 +201,128 @@ global_asm!(
     load_fp!("d13", "0xbdbd"),
     load_fp!("d14", "0xbebe"),
     load_fp!("d15", "0xbfbf"),
-    "bl goexec_switch",
-    restore_all!(),
+    "ldr x2, [sp]",
+    suspend_asm!(),
+    "b 3b",
+);
+
+// (arg, link, sp, new_sp_out) arrive in x0–x3; the first three are where resume's text wants
+// them, x3 is kept on the stack meanwhile. Saves the Rust caller's x19–x30, loads patterns into
+// x19 and x29, runs the resume text, stores the coroutine's new stack pointer, returns the OR
+// of (register XOR pattern).
+#[cfg(target_arch = "aarch64")]
+global_asm!(
+    ".text",
+    ".balign 16",
+    "goexec_test_resume_checked:",
+    "sub sp, sp, #96",
+    "stp x19, x20, [sp, #0]",
+    "stp x21, x22, [sp, #16]",
+    "stp x23, x24, [sp, #32]",
+    "stp x25, x26, [sp, #48]",
+    "stp x27, x28, [sp, #64]",
+    "stp x29, x30, [sp, #80]",
+    mov64!("x19", "0x1313"),
+    mov64!("x29", "0x1d1d"),
+    "str x3, [sp, #-16]!",
+    resume_asm!(),
+    "ldr x3, [sp], #16",
+    "str x1, [x3]",
+    "mov x0, #0",
+    check64!("x19", "0x1313"),
+    check64!("x29", "0x1d1d"),
+    "ldp x19, x20, [sp, #0]",
+    "ldp x21, x22, [sp, #16]",
+    "ldp x23, x24, [sp, #32]",
+    "ldp x25, x26, [sp, #48]",
+    "ldp x27, x28, [sp, #64]",
+    "ldp x29, x30, [sp, #80]",
+    "add sp, sp, #96",
     "ret",
 );
 
 extern "C" {
-    fn goexec_test_switch_checked(save: *mut *mut u8, to: *mut u8, arg: usize) -> usize;
-    fn goexec_test_switch_garbage(save: *mut *mut u8, to: *mut u8, arg: usize) -> usize;
+    fn goexec_test_garbage_entry(arg: usize) -> !;
+    fn goexec_test_resume_checked(
+        arg: usize,
+        link: *mut *mut u8,
+        sp: *mut u8,
+        new_sp: *mut *mut u8,
+    ) -> usize;
 }
 
-/// Entry of the "garbage" side: switches back with clobbered registers, forever.
-unsafe extern "C" fn garbage_entry(arg: usize) -> ! {
-    let pair = arg as *mut Pair;
-    loop {
-        // SAFETY: `pair` outlives both contexts (it is on the test's stack and the test only
-        // returns after its last switch); main_sp was stored by the main side's switch.
-        unsafe {
-            goexec_test_switch_garbage(
-                ptr::addr_of_mut!((*pair).coro_sp),
-                (*pair).main_sp,
-                0,
-            );
-        }
+#[test]
+fn switch_text_preserves_the_registers_it_must() {
+    let mut stack = TestStack::new();
+    let mut ctx = Ctx::new(&mut stack, goexec_test_garbage_entry);
+    let p: *mut Ctx = &mut *ctx;
+    for round in 0..1000 {
+        // SAFETY: as in Ctx::resume; the helper stores the new stack pointer back into the Ctx.
+        let diff = unsafe {
+            goexec_test_resume_checked(
+                p as usize,
+                ptr::addr_of_mut!((*p).link),
+                (*p).sp,
+                ptr::addr_of_mut!((*p).sp),
+            )
+        };
+        assert_eq!(diff, 0, "rbx/rbp (x19/x29) changed across switch {round}");
     }
 }
 
 #[test]
-fn callee_saved_registers_survive_switches() {
+fn live_values_survive_a_resume_into_a_register_trashing_context() {
     let mut stack = TestStack::new();
-    let mut pair = Pair {
-        main_sp: ptr::null_mut(),
-        coro_sp: ptr::null_mut(),
-    };
-    let pair_ptr = ptr::addr_of_mut!(pair);
-    // SAFETY: the stack is ours and unused; garbage_entry never returns.
-    unsafe { (*pair_ptr).coro_sp = init_stack(stack.top(), garbage_entry) };
-    for round in 0..1000 {
-        // SAFETY: coro_sp came from init_stack or from the other side's last switch; the stack
-        // lives until the end of this function.
-        let diff = unsafe {
-            goexec_test_switch_checked(
-                ptr::addr_of_mut!((*pair_ptr).main_sp),
-                (*pair_ptr).coro_sp,
-                pair_ptr as usize,
-            )
-        };
-        assert_eq!(diff, 0, "a callee-saved register changed across switch {round}");
+    let mut ctx = Ctx::new(&mut stack, goexec_test_garbage_entry);
+    let p: *mut Ctx = &mut *ctx;
+    let vals: [u64; 16] = core::array::from_fn(|i| std::hint::black_box(0x1111 * (i as u64 + 1)));
+    let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, q] = vals;
+    let (fa, fb) = (std::hint::black_box(1.5f64), std::hint::black_box(-2.25f64));
+    for _ in 0..100 {
+        ctx.resume(p as usize);
     }
+    let after = [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, q];
+    assert_eq!(after, vals);
+    assert_eq!((fa, fb), (1.5, -2.25));
 }
 
 /// Entry that doubles every value it receives and hands it back.
 unsafe extern "C" fn doubling_entry(arg: usize) -> ! {
-    // The first switch hands over the Pair; later ones hand over values.
-    let pair = arg as *mut Pair;
-    // SAFETY: as in garbage_entry.
-    let mut value = unsafe { switch(ptr::addr_of_mut!((*pair).coro_sp), (*pair).main_sp, 0) };
+    let ctx = arg as *mut Ctx;
+    // SAFETY: running on the context's own stack, resumed through ctx.
+    let mut value = unsafe { suspend_to(ctx, 0) };
     loop {
         // SAFETY: as above.
-        value = unsafe {
-            switch(
-                ptr::addr_of_mut!((*pair).coro_sp),
-                (*pair).main_sp,
-                value * 2,
-            )
-        };
+        value = unsafe { suspend_to(ctx, value * 2) };
     }
 }
 
 #[test]
 fn values_cross_the_switch_both_ways() {
     let mut stack = TestStack::new();
-    let mut pair = Pair {
-        main_sp: ptr::null_mut(),
-        coro_sp: ptr::null_mut(),
-    };
-    let p = ptr::addr_of_mut!(pair);
-    // SAFETY: as in callee_saved_registers_survive_switches.
-    unsafe {
-        (*p).coro_sp = init_stack(stack.top(), doubling_entry);
-        switch(ptr::addr_of_mut!((*p).main_sp), (*p).coro_sp, p as usize);
-        for v in [1usize, 21, usize::MAX / 2, 0] {
-            let got = switch(ptr::addr_of_mut!((*p).main_sp), (*p).coro_sp, v);
-            assert_eq!(got, v * 2);
-        }
+    let mut ctx = Ctx::new(&mut stack, doubling_entry);
+    let p: *mut Ctx = &mut *ctx;
+    ctx.resume(p as usize);
+    for v in [1usize, 21, usize::MAX / 2, 0] {
+        assert_eq!(ctx.resume(v), v * 2);
     }
 }
 
 /// Entry that reports the alignment of its own frame, then parks for good.
 unsafe extern "C" fn alignment_entry(arg: usize) -> ! {
-    let pair = arg as *mut Pair;
+    let ctx = arg as *mut Ctx;
     let local = 0u128; // u128 has 16-byte alignment on both targets
     let addr = core::hint::black_box(ptr::addr_of!(local)) as usize;
-    let misalign = addr % 16;
     loop {
-        // SAFETY: as in garbage_entry.
-        unsafe {
-            switch(
-                ptr::addr_of_mut!((*pair).coro_sp),
-                (*pair).main_sp,
-                misalign,
-            )
-        };
+        // SAFETY: as in doubling_entry.
+        unsafe { suspend_to(ctx, addr % 16) };
     }
 }
 
 #[test]
 fn fresh_stack_starts_aligned() {
     let mut stack = TestStack::new();
-    let mut pair = Pair {
-        main_sp: ptr::null_mut(),
-        coro_sp: ptr::null_mut(),
-    };
-    let p = ptr::addr_of_mut!(pair);
-    // SAFETY: as in callee_saved_registers_survive_switches.
-    let misalign = unsafe {
-        (*p).coro_sp = init_stack(stack.top(), alignment_entry);
-        switch(ptr::addr_of_mut!((*p).main_sp), (*p).coro_sp, p as usize)
-    };
-    assert_eq!(misalign, 0);
+    let mut ctx = Ctx::new(&mut stack, alignment_entry);
+    let p: *mut Ctx = &mut *ctx;
+    assert_eq!(ctx.resume(p as usize), 0);
 }

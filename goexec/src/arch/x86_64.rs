@@ -1,105 +1,89 @@
-//! Context switch for x86_64, System V ABI (Linux).
-//!
-//! Operations: [`switch`] (save the running context, resume another) and [`init_stack`] (make a
-//! fresh stack look like a suspended `switch`).
-//!
-//! A suspended context is nothing but its stack pointer; everything else lives on its stack:
+//! Context switch for x86_64, System V ABI (Linux). See `arch/mod.rs` for the operations and
+//! why resume is a `call` and suspend a `ret`.
 //!
 //! ```text
-//!   suspended context                      fresh stack from init_stack
-//!   (inside its call to switch)
+//!   suspended coroutine stack               parent stack while the coroutine runs
 //!
-//!   |  caller's frames  |                  +-------------------+ <- top (16-aligned)
-//!   +-------------------+                  | 0                 |    never read: the pad that
-//!   | return address    | <- resumes here  | 0                 |    16-aligns the trampoline
-//!   +-------------------+                  +-------------------+
-//!   | rbp               |                  | goexec_trampoline | <- "return address"
-//!   | rbx               |                  | rbp = 0           |    ends frame-pointer walks
-//!   | r12               |                  | rbx = entry       |    the trampoline calls it
-//!   | r13               |                  | r12..r15 = 0      |
-//!   | r14               |                  |                   |
-//!   | r15               | <- saved sp      |                   | <- sp returned (top - 72)
-//!   +-------------------+                  +-------------------+
+//!   |  coroutine frames  |                  |  parent frames      |
+//!   +--------------------+                  +---------------------+
+//!   | rbp                |                  | rbp                 |  pushed by resume
+//!   | rbx                |                  | rbx                 |
+//!   | resume address     | <- saved sp      | return into resume  | <- *link
+//!   +--------------------+                  +---------------------+
+//!   (the address is the                     (pushed by resume's call; suspend's
+//!    label after suspend's ret)              ret pops it)
 //! ```
 //!
-//! A running context is just the CPU's registers; its stack holds its frames down to `rsp`.
+//! A fresh stack from `init_stack` holds `goexec_trampoline` as its resume address and the
+//! entry function above it (see the diagram in `arch/mod.rs`).
 //!
-//! Return-address prediction: `switch` is entered by a `call` from one context and leaves by a
-//! `ret` into another, so that `ret` is mispredicted once per switch. Keeping `ret` (rather than
-//! `pop` + `jmp`) leaves the return-stack buffer balanced: every `call` has its `ret`, so
-//! returns in the resumed context after the switch are predicted normally once the buffer
-//! refills. BENCHMARKS.md has the measured cost of a round trip.
+//! Register contract shared by the three pieces below:
+//! - rdi: the value handed over, in both directions (it is the first argument register, so
+//!   the trampoline passes it straight to the entry function).
+//! - rsi: going in, the address of the parent-link slot; coming out of resume, the
+//!   coroutine's new saved stack pointer.
+//! - rdx: going in to resume, the coroutine's saved stack pointer; in suspend, the address of
+//!   the parent-link slot.
 
-use core::arch::global_asm;
+use core::arch::{asm, global_asm};
 
-/// A stack pointer at a call site must be a multiple of this (SysV ABI §3.2.2).
-pub(crate) const STACK_ALIGN: usize = 16;
+/// The asm text of resume; a macro so that the tests run exactly these instructions.
+macro_rules! resume_asm {
+    () => {
+        concat!(
+            // rbx and rbp cannot be declared clobbered (LLVM reserves them), so save them here.
+            "push rbp\n",
+            "push rbx\n",
+            // Call the coroutine's resume address, at the top of its saved stack. The return
+            // address pushed here is what the coroutine's suspend will `ret` to.
+            "call qword ptr [rdx]\n",
+            // Back: rdi holds the value handed over, rsi the coroutine's new stack pointer.
+            "pop rbx\n",
+            "pop rbp\n",
+        )
+    };
+}
 
-// goexec_switch(save: *mut *mut u8 [rdi], to: *mut u8 [rsi], arg: usize [rdx]) -> usize [rax]
-//
-// Register contract:
-// - entry: rsp points at our return address (it is 8 mod 16, as at any call); rdi is where to
-//   store our stack pointer; rsi is the stack pointer of the context to resume, pointing at its
-//   six saved registers (the layout above); rdx is the value to hand over.
-// - exit, in the resumed context: callee-saved registers as that context saved them, rsp just
-//   above its return address (as after any `ret`), rax = the handed-over value.
-//
-// The CFI lines describe the pushes so that a debugger can walk out of a context interrupted
-// inside the switch; both stacks have the same shape, so one description serves for the whole
-// function.
-global_asm!(
-    ".text",
-    ".balign 16",
-    ".globl goexec_switch",
-    ".hidden goexec_switch",
-    ".type goexec_switch, @function",
-    "goexec_switch:",
-    ".cfi_startproc",
-    // Save the callee-saved registers of the running context on its own stack.
-    "push rbp",
-    ".cfi_adjust_cfa_offset 8",
-    "push rbx",
-    ".cfi_adjust_cfa_offset 8",
-    "push r12",
-    ".cfi_adjust_cfa_offset 8",
-    "push r13",
-    ".cfi_adjust_cfa_offset 8",
-    "push r14",
-    ".cfi_adjust_cfa_offset 8",
-    "push r15",
-    ".cfi_adjust_cfa_offset 8",
-    // Publish where they are, then adopt the other context's stack.
-    "mov [rdi], rsp",
-    "mov rsp, rsi",
-    // Restore its registers in the reverse order of the pushes above.
-    "pop r15",
-    ".cfi_adjust_cfa_offset -8",
-    "pop r14",
-    ".cfi_adjust_cfa_offset -8",
-    "pop r13",
-    ".cfi_adjust_cfa_offset -8",
-    "pop r12",
-    ".cfi_adjust_cfa_offset -8",
-    "pop rbx",
-    ".cfi_adjust_cfa_offset -8",
-    "pop rbp",
-    ".cfi_adjust_cfa_offset -8",
-    // Hand over the value and return into the other context's call to switch (or, on a
-    // fresh stack, into goexec_trampoline).
-    "mov rax, rdx",
-    "ret",
-    ".cfi_endproc",
-    ".size goexec_switch, . - goexec_switch",
-);
+/// The asm text of suspend and of the resume point that follows it.
+macro_rules! suspend_asm {
+    () => {
+        concat!(
+            // Save rbx and rbp, then our resume address (label 2 below), on our own stack.
+            "push rbp\n",
+            "push rbx\n",
+            "lea rax, [rip + 2f]\n",
+            "push rax\n",
+            // Hand our stack pointer to the resumer (its rsi output) and adopt the parent's
+            // stack, whose top is the return address pushed by resume's call.
+            "mov rsi, rsp\n",
+            "mov rsp, [rdx]\n",
+            // Return into resume: the return-stack buffer predicts this.
+            "ret\n",
+            // Resumed: a resume called us here with rsp on its stack (at its return address),
+            // rsi = the parent-link slot, rdx = our saved stack pointer, rdi = the value.
+            "2:\n",
+            // Record the new parent, then come back to our own stack past the resume address.
+            "mov [rsi], rsp\n",
+            "lea rsp, [rdx + 8]\n",
+            "pop rbx\n",
+            "pop rbp\n",
+        )
+    };
+}
+#[cfg(test)] // the register tests run exactly this text
+pub(super) use {resume_asm, suspend_asm};
 
-// goexec_trampoline: the first code a fresh stack runs, entered by the `ret` of goexec_switch.
+// goexec_trampoline: the resume address of a fresh stack, reached by resume's `call`.
 //
-// Register contract at entry: rsp = top - 16 (16-aligned, so the `call` below leaves the entry
-// function with rsp = 8 mod 16 as the ABI requires); rbx = the entry function (init_stack put it
-// in the saved-rbx slot); rbp = 0; rax = the switch's handed-over value.
+// Register contract at entry: rsp = the parent's stack, at the return address into resume;
+// rsi = the parent-link slot; rdx = the fresh stack pointer (top - 16: [rdx] is this
+// trampoline, [rdx + 8] the entry function); rdi = the value handed over.
 //
-// `.cfi_undefined rip` says this frame has no caller, so DWARF unwinders (backtraces, panics
-// walking the stack) stop here cleanly; rbp = 0 ends frame-pointer walks the same way.
+// `.cfi_undefined rip` says this frame has no caller, so DWARF unwinders (backtraces) stop
+// here; rbp = 0 ends frame-pointer walks the same way. The entry function is entered by `jmp`
+// with a fake return address (label 2, inside this function so the unwinder finds this CFI),
+// not by `call`: a `call` would push a return-stack entry that the coroutine's first suspend
+// `ret` does not pop, mispredicting it.
 global_asm!(
     ".text",
     ".balign 16",
@@ -109,63 +93,75 @@ global_asm!(
     "goexec_trampoline:",
     ".cfi_startproc",
     ".cfi_undefined rip",
-    // The handed-over value becomes the entry function's first argument.
-    "mov rdi, rax",
-    "call rbx",
-    // The entry function never returns (it is `-> !`); trap if it ever did.
+    // Record the parent, as every resume point does.
+    "mov [rsi], rsp",
+    // Onto the fresh stack: rsp = top (16-aligned), then the fake return address makes it
+    // 8 mod 16, as at any function entry.
+    "mov rcx, [rdx + 8]",
+    "lea rsp, [rdx + 16]",
+    "xor ebp, ebp",
+    "lea rax, [rip + 2f]",
+    "push rax",
+    // entry(rdi); it never returns.
+    "jmp rcx",
+    "2:",
     "ud2",
     ".cfi_endproc",
     ".size goexec_trampoline, . - goexec_trampoline",
 );
 
-extern "C" {
-    fn goexec_switch(save: *mut *mut u8, to: *mut u8, arg: usize) -> usize;
-    fn goexec_trampoline();
-}
-
-/// Saves the running context, storing its stack pointer in `*save`, and resumes the context
-/// whose stack pointer is `to`, which receives `arg`. Returns the `arg` of whichever `switch`
-/// later resumes this context.
+/// Runs the context suspended at `sp` until it suspends again; stores our stack pointer in
+/// `*link` on the way in. Returns the value it hands over and its new stack pointer.
 ///
 /// # Safety
 ///
-/// - `save` is valid for a pointer-sized write.
-/// - `to` is a stack pointer produced by [`init_stack`] or stored by an earlier `switch`, not
-///   resumed since, on a stack that is still allocated.
-/// - Everything the running context holds stays valid until it is resumed: it is suspended
-///   mid-call, not finished. Nothing may assume the resume happens on the same OS thread unless
-///   the caller guarantees it (see the TLS rules in `runtime::tls`).
-#[inline(always)] // one call into the asm, no wrapper frame on either stack
-pub(crate) unsafe fn switch(save: *mut *mut u8, to: *mut u8, arg: usize) -> usize {
-    // SAFETY: goexec_switch preserves the callee-saved set and rsp exactly as the extern "C"
-    // ABI promises our caller; the caller upholds the contract on `save` and `to` above.
-    unsafe { goexec_switch(save, to, arg) }
+/// - `sp` was returned by `init_stack` or by the previous `resume` of the same context, which
+///   has not been resumed since, and its stack is still allocated.
+/// - `link` is the parent-link slot that context's `suspend` reads, valid for writes.
+#[inline(always)] // the call/ret pairing relies on no extra frame around the asm
+pub(crate) unsafe fn resume(sp: *mut u8, link: *mut *mut u8, arg: usize) -> (usize, *mut u8) {
+    let (out, new_sp): (usize, *mut u8);
+    // SAFETY: the caller guarantees `sp` is a suspended context (so [sp] is its resume address)
+    // and `link` is writable. Every register the other side may change is an output or
+    // clobbered: rdi/rsi/rdx are operands, r12–r15 are declared, the rest is clobber_abi;
+    // rbx/rbp are saved by the asm itself. The other side returns to us with rsp where our
+    // call left it.
+    unsafe {
+        asm!(
+            resume_asm!(),
+            inlateout("rdi") arg => out,
+            inlateout("rsi") link => new_sp,
+            inlateout("rdx") sp => _,
+            lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
+            clobber_abi("sysv64"),
+        );
+    }
+    (out, new_sp)
 }
 
-/// Writes the frame in the module diagram below `top` and returns the stack pointer to pass to
-/// [`switch`], whose `arg` then becomes `entry`'s argument.
+/// Saves the running context and returns into the parent recorded in `*link`, which receives
+/// `arg`. Returns the value handed over by whoever resumes this context next.
 ///
 /// # Safety
 ///
-/// `top` is the upper end of a writable stack with at least 72 bytes (plus alignment) below
-/// it, and nothing else uses that stack.
-pub(crate) unsafe fn init_stack(top: *mut u8, entry: super::EntryFn) -> *mut u8 {
-    let top = (top as usize) & !(STACK_ALIGN - 1);
-    // r15 r14 r13 r12 rbx rbp ret pad pad, from the lowest address up (matches the pops).
-    let frame: [usize; 9] = [
-        0,
-        0,
-        0,
-        0,
-        entry as *const () as usize,
-        0,
-        goexec_trampoline as *const () as usize,
-        0,
-        0,
-    ];
-    let sp = (top - core::mem::size_of_val(&frame)) as *mut usize;
-    // SAFETY: the caller guarantees the 72 bytes below `top` are ours and writable; `sp` is
-    // 8-aligned because `top` is 16-aligned and the frame is 72 bytes.
-    unsafe { sp.cast::<[usize; 9]>().write(frame) };
-    sp.cast()
+/// The running context was entered by [`resume`] (or the trampoline) with `link` as its
+/// parent-link slot, and that parent is still suspended inside `resume`.
+#[inline(always)] // the call/ret pairing relies on no extra frame around the asm
+pub(crate) unsafe fn suspend(link: *mut *mut u8, arg: usize) -> usize {
+    let out: usize;
+    // SAFETY: the caller guarantees *link is the stack pointer of a parent suspended in
+    // resume's call, so the `ret` lands after that call with the register state resume
+    // expects. On our way back in, resume has saved its own state; all registers we may find
+    // changed are outputs or clobbered, and rbx/rbp are restored by the asm itself.
+    unsafe {
+        asm!(
+            suspend_asm!(),
+            inlateout("rdi") arg => out,
+            inlateout("rdx") link => _,
+            lateout("rsi") _,
+            lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
+            clobber_abi("sysv64"),
+        );
+    }
+    out
 }

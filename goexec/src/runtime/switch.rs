@@ -5,25 +5,32 @@
 //!
 //! # Protocol
 //!
-//! Both sides use `arch::switch(save, to, arg)`. `arg` always carries a pointer to an
-//! `Option<_>` on the *sender's* stack, which the receiver `take`s before it switches again.
-//! The sender is suspended until then, so the pointer stays valid for exactly as long as it is
-//! used:
+//! The resumer calls `arch::resume(sp, link, arg)`, the coroutine `arch::suspend(link, arg)`.
+//! `arg` carries a pointer to a `ManuallyDrop<T>` on the *sender's* stack, which the receiver
+//! moves out with one `ptr::read` before it switches again. The sender is suspended until then,
+//! so the pointer stays valid for exactly as long as it is used, and the value is moved exactly
+//! once:
 //!
-//! - resume sends `&mut Option<Resume<I>>` (a value, or the order to unwind);
-//! - `suspend` sends `&mut Option<Y>`;
-//! - the root frame, finishing, sets `Yielder::finished` and sends `&mut Option<Finish<R>>`
+//! - resume sends a `ManuallyDrop<I>`, or null: the order to unwind;
+//! - `suspend` sends a `ManuallyDrop<Y>`;
+//! - the root frame, finishing, sets `Yielder::finished` and sends a `ManuallyDrop<Finish<R>>`
 //!   (returned, panicked or unwound). The flag tells the resumer which of the two it got.
 //!
-//! The [`Yielder`] lives in the coroutine's root frame, on its own stack, and holds both saved
-//! stack pointers; the `Coroutine` value only points at it, so the value can move freely.
+//! No `Option` or enum tag crosses the switch: the value is read back with the same widths it
+//! was written with, which avoids store-forwarding stalls (see BENCHMARKS.md for what the
+//! wrapper costs on top of the bare switch).
+//!
+//! The [`Yielder`] lives in the coroutine's root frame, on its own stack, and holds the parent
+//! link (where the current resumer's stack pointer is stored on each resume). The `Coroutine`
+//! value holds the coroutine's saved stack pointer and a pointer to the Yielder, so the value
+//! can move freely between resumes.
 //!
 //! # Start-up
 //!
-//! [`Coroutine::new`] switches onto the fresh stack once, handing over a `Boot` that carries
-//! the closure. The root frame moves the closure onto its own stack, builds the `Yielder`, and
-//! switches straight back; the closure first runs on the first `resume`. This keeps the
-//! closure off the heap and the `Coroutine` type free of the closure's type.
+//! [`Coroutine::new`] resumes the fresh stack once, handing over a `Boot` that carries the
+//! closure (and serves as the parent link for that first resume). The root frame moves the
+//! closure onto its own stack, builds the `Yielder`, and suspends straight back; the closure
+//! first runs on the first `resume`. This keeps the closure off the heap and the `Coroutine` type free of the closure's type.
 //!
 //! # Panics and drop
 //!
@@ -62,13 +69,6 @@ pub enum CoroutineResult<Y, R> {
     Panic(Box<dyn Any + Send + 'static>),
 }
 
-/// What resume hands the coroutine.
-enum Resume<I> {
-    Value(I),
-    /// Unwind and finish (sent by Drop).
-    Unwind,
-}
-
 /// What the coroutine hands back when it finishes.
 enum Finish<R> {
     Return(R),
@@ -86,11 +86,13 @@ enum Event<Y, R> {
 /// The panic payload of a forced unwind.
 struct ForcedUnwind;
 
-/// Handed over by the one switch in `new`; lives on `new`'s stack.
+/// Handed over by the first resume in `with_stack`; lives on `with_stack`'s stack.
 struct Boot<F, I, Y> {
     f: Option<F>,
-    /// Written by that switch: `new`'s saved stack pointer.
-    caller_sp: *mut u8,
+    /// The stack's record for the overflow handler, copied into the Yielder.
+    running: RunningStack,
+    /// The parent link of that first resume: `with_stack`'s stack pointer.
+    link: *mut u8,
     /// Written by the root frame: where the Yielder lives.
     yielder: *const Yielder<I, Y>,
 }
@@ -100,12 +102,14 @@ struct Boot<F, I, Y> {
 /// It cannot leave the coroutine: the function only borrows it, and it is neither `Send` nor
 /// `Sync`.
 pub struct Yielder<I, Y> {
-    /// The resumer's stack pointer, stored by resume's switch; where suspend goes.
-    caller_sp: Cell<*mut u8>,
-    /// The coroutine's stack pointer, stored by suspend's switch; where resume goes.
-    coro_sp: Cell<*mut u8>,
+    /// The parent link: the current resumer's stack pointer, stored by each resume; where
+    /// suspend returns to.
+    link: Cell<*mut u8>,
     /// Set by the root frame just before its last switch: the message is a `Finish<R>`.
     finished: Cell<bool>,
+    /// This stack's record for the overflow handler; here because the Yielder does not move
+    /// while the coroutine runs, so the thread's TLS can point at it.
+    running: RunningStack,
     _marker: PhantomData<fn(Y) -> I>,
 }
 
@@ -113,38 +117,30 @@ impl<I, Y> Yielder<I, Y> {
     /// Suspends the coroutine, making the pending [`Coroutine::resume`] return
     /// `CoroutineResult::Yield(value)`; returns the input of the next `resume`.
     pub fn suspend(&self, value: Y) -> I {
-        let mut value = Some(value);
+        let value = ManuallyDrop::new(value);
         // SAFETY: we are running on the coroutine's stack (only its function can reach this
-        // Yielder), so caller_sp is the resumer's stack pointer saved by its switch, and that
-        // resumer is suspended inside it. `value` stays alive until the resumer took it: we
-        // are suspended until the next resume.
-        let msg = unsafe {
-            arch::switch(
-                self.coro_sp.as_ptr(),
-                self.caller_sp.get(),
-                ptr::addr_of_mut!(value) as usize,
-            )
-        };
-        // SAFETY: whoever resumed us passed a pointer to its Option<Resume<I>>, alive until it
-        // regains control, which is after we switch away again.
-        match unsafe { take::<Resume<I>>(msg) } {
-            Resume::Value(v) => v,
-            Resume::Unwind => panic::resume_unwind(Box::new(ForcedUnwind)),
+        // Yielder), entered by a resume that stored its stack pointer in `link` and is
+        // suspended inside it. `value` stays alive until the resumer moved it out: we are
+        // suspended until the next resume.
+        let msg = unsafe { arch::suspend(self.link.as_ptr(), ptr::addr_of!(value) as usize) };
+        if msg == 0 {
+            panic::resume_unwind(Box::new(ForcedUnwind));
         }
+        // SAFETY: whoever resumed us passed a pointer to its ManuallyDrop<I>, alive until it
+        // regains control, and moved out only here.
+        unsafe { receive::<I>(msg) }
     }
 }
 
-/// Takes the value out of the `Option<T>` at `ptr`.
+/// Moves the value out of the `ManuallyDrop<T>` at `ptr`.
 ///
 /// # Safety
 ///
-/// `ptr` points to a live `Option<T>` that nothing else accesses during the call.
-unsafe fn take<T>(ptr: usize) -> T {
-    // SAFETY: guaranteed by the caller.
-    match unsafe { (*(ptr as *mut Option<T>)).take() } {
-        Some(v) => v,
-        None => super::fatal("switch::take", "a switch handed over no value"),
-    }
+/// `ptr` points to a live `ManuallyDrop<T>` whose value nothing else moves out or drops.
+#[inline(always)]
+unsafe fn receive<T>(ptr: usize) -> T {
+    // SAFETY: guaranteed by the caller; ManuallyDrop<T> has T's layout.
+    unsafe { ptr::read(ptr as *const T) }
 }
 
 /// A stackful coroutine: a function running on its own guarded stack, which can suspend
@@ -178,6 +174,8 @@ unsafe fn take<T>(ptr: usize) -> T {
 pub struct Coroutine<I, Y, R> {
     /// Its stack; `ManuallyDrop` because Drop decides between freeing and leaking it.
     stack: ManuallyDrop<Stack>,
+    /// The coroutine's saved stack pointer, as its last suspend left it.
+    sp: *mut u8,
     /// The Yielder in the root frame on `stack`; valid until the coroutine finishes.
     yielder: *const Yielder<I, Y>,
     finished: bool,
@@ -227,28 +225,37 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if let Err(e) = overflow::init_thread() {
             panic!("goexec: cannot set up stack-overflow detection on this thread: {e}");
         }
+        let (guard_lo, guard_hi) = stack.guard_range();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let mut boot = Boot::<F, I, Y> {
             f: Some(f),
-            caller_sp: ptr::null_mut(),
+            running: RunningStack {
+                guard_lo,
+                guard_hi,
+                size: stack.size(),
+                id,
+            },
+            link: ptr::null_mut(),
             yielder: ptr::null(),
         };
         // SAFETY: the stack is ours and unused, and root::<F, I, Y, R> never returns.
         let sp = unsafe { arch::init_stack(stack.top(), root::<F, I, Y, R>) };
         // SAFETY: `sp` was just made by init_stack. The root frame takes the closure out of
-        // `boot`, records the Yielder's address in it and switches straight back here, so
-        // `boot` outlives every use.
-        unsafe {
-            arch::switch(
-                ptr::addr_of_mut!(boot.caller_sp),
+        // `boot`, records the Yielder's address in it and suspends straight back here (through
+        // boot.link), so `boot` outlives every use.
+        let (_, sp) = unsafe {
+            arch::resume(
                 sp,
+                ptr::addr_of_mut!(boot.link),
                 ptr::addr_of_mut!(boot) as usize,
             )
         };
         Coroutine {
             stack: ManuallyDrop::new(stack),
+            sp,
             yielder: boot.yielder,
             finished: false,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             _marker: PhantomData,
         }
     }
@@ -265,7 +272,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             !self.finished,
             "Coroutine::resume: the coroutine has already finished"
         );
-        match self.switch_in(Resume::Value(input)) {
+        match self.switch_in(Some(input)) {
             Event::Yield(y) => CoroutineResult::Yield(y),
             Event::Finished(Finish::Return(r)) => CoroutineResult::Return(r),
             Event::Finished(Finish::Panic(p)) => CoroutineResult::Panic(p),
@@ -297,38 +304,37 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         Some(unsafe { ManuallyDrop::take(&mut this.stack) })
     }
 
-    /// Switches onto the coroutine with `msg` and returns what it hands back.
-    fn switch_in(&mut self, msg: Resume<I>) -> Event<Y, R> {
-        let mut msg = Some(msg);
-        let (guard_lo, guard_hi) = self.stack.guard_range();
-        let prev = crate::runtime::tls::set_running_stack(RunningStack {
-            guard_lo,
-            guard_hi,
-            size: self.stack.size(),
-            id: self.id,
-        });
+    /// Switches onto the coroutine with `input` (`None`: the order to unwind) and returns what
+    /// it hands back.
+    #[inline(always)]
+    fn switch_in(&mut self, input: Option<I>) -> Event<Y, R> {
+        let input = input.map(ManuallyDrop::new);
+        let msg = match &input {
+            Some(v) => ptr::addr_of!(*v) as usize,
+            None => 0,
+        };
+        // SAFETY: not finished, so the Yielder (and its record) is alive on the coroutine's
+        // stack; the record stays installed only until the resume below returns.
+        let prev = crate::runtime::tls::set_running_stack(unsafe { &(*self.yielder).running });
         // SAFETY: not finished, so the Yielder is alive on the coroutine's stack (its root
-        // frame never returns) and coro_sp holds the stack pointer its last switch saved (the
+        // frame never returns) and `sp` is the stack pointer its last suspend left (the
         // coroutine is bound to this thread, which is the one that suspended it). `msg` lives
-        // until the coroutine takes it, before it switches back.
+        // until the coroutine takes it, before it suspends again.
         let (reply, finished) = unsafe {
             let y = &*self.yielder;
-            let reply = arch::switch(
-                y.caller_sp.as_ptr(),
-                y.coro_sp.get(),
-                ptr::addr_of_mut!(msg) as usize,
-            );
+            let (reply, sp) = arch::resume(self.sp, y.link.as_ptr(), msg);
+            self.sp = sp;
             (reply, y.finished.get())
         };
         crate::runtime::tls::set_running_stack(prev);
         if finished {
             self.finished = true;
-            // SAFETY: a finishing root frame sent a pointer to its Option<Finish<R>>, alive
-            // because that frame is never resumed.
-            Event::Finished(unsafe { take::<Finish<R>>(reply) })
+            // SAFETY: a finishing root frame sent a pointer to its ManuallyDrop<Finish<R>>,
+            // alive because that frame is never resumed.
+            Event::Finished(unsafe { receive::<Finish<R>>(reply) })
         } else {
-            // SAFETY: suspend sent a pointer to its Option<Y>, alive until it is resumed.
-            Event::Yield(unsafe { take::<Y>(reply) })
+            // SAFETY: suspend sent a pointer to its ManuallyDrop<Y>, alive until it is resumed.
+            Event::Yield(unsafe { receive::<Y>(reply) })
         }
     }
 }
@@ -338,7 +344,7 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         if !self.finished {
             let can_unwind = cfg!(panic = "unwind") && !std::thread::panicking();
             let unwound = can_unwind
-                && match self.switch_in(Resume::Unwind) {
+                && match self.switch_in(None) {
                     Event::Finished(_) => true,
                     // It caught the unwind and suspended again: its frames are still live.
                     Event::Yield(_) => false,
@@ -370,9 +376,9 @@ where
         let boot = &mut *(arg as *mut Boot<F, I, Y>);
         let f = boot.f.take();
         let yielder = Yielder::<I, Y> {
-            caller_sp: Cell::new(boot.caller_sp),
-            coro_sp: Cell::new(ptr::null_mut()),
+            link: Cell::new(boot.link),
             finished: Cell::new(false),
+            running: boot.running,
             _marker: PhantomData,
         };
         (f, yielder)
@@ -382,36 +388,31 @@ where
     // then wait for the first resume.
     // SAFETY: as above, `boot` is still valid.
     unsafe { (*(arg as *mut Boot<F, I, Y>)).yielder = y };
-    // SAFETY: caller_sp is with_stack's stack pointer, saved by its switch to us.
-    let msg = unsafe { arch::switch(y.coro_sp.as_ptr(), y.caller_sp.get(), 0) };
-    // SAFETY: resumed by switch_in, which passed its live Option<Resume<I>>.
-    let finish = match unsafe { take::<Resume<I>>(msg) } {
-        Resume::Value(input) => match f {
+    // SAFETY: the link holds with_stack's stack pointer, stored by the trampoline on its
+    // resume; with_stack is suspended inside that resume.
+    let msg = unsafe { arch::suspend(y.link.as_ptr(), 0) };
+    let finish = if msg != 0 {
+        // SAFETY: resumed by switch_in, which passed its live ManuallyDrop<I>.
+        let input = unsafe { receive::<I>(msg) };
+        match f {
             Some(f) => match panic::catch_unwind(AssertUnwindSafe(|| f(y, input))) {
                 Ok(r) => Finish::Return(r),
                 Err(p) if p.is::<ForcedUnwind>() => Finish::Unwound,
                 Err(p) => Finish::Panic(p),
             },
             None => super::fatal("switch::root", "started without a function"),
-        },
+        }
+    } else {
         // Dropped before it ever ran: drop the closure (its destructor may panic; that panic
         // is as harmless to us as the forced unwind) and finish.
-        Resume::Unwind => {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(f)));
-            Finish::Unwound
-        }
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(f)));
+        Finish::Unwound
     };
-    let mut event = Some(finish);
+    let event = ManuallyDrop::new(finish);
     y.finished.set(true);
-    // SAFETY: caller_sp holds the stack pointer of the resume that is waiting for this
-    // event; the event stays alive because this frame is never resumed.
-    unsafe {
-        arch::switch(
-            y.coro_sp.as_ptr(),
-            y.caller_sp.get(),
-            ptr::addr_of_mut!(event) as usize,
-        )
-    };
+    // SAFETY: the link holds the stack pointer of the resume that is waiting for this event;
+    // the event stays alive because this frame is never resumed.
+    unsafe { arch::suspend(y.link.as_ptr(), ptr::addr_of!(event) as usize) };
     super::fatal("switch::root", "a finished coroutine was resumed")
 }
 

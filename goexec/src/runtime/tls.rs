@@ -16,21 +16,23 @@
 use crate::stack::overflow::{AltStack, RunningStack};
 use std::cell::{Cell, RefCell};
 use std::io;
+use std::ptr;
 use std::sync::atomic::{compiler_fence, Ordering};
 
 thread_local! {
-    /// The stack this thread is running on, if it is a goroutine or coroutine stack. Read by the
-    /// SIGSEGV handler: const-initialised and without a destructor, so reading it from a signal
-    /// handler is a plain load.
-    static RUNNING_STACK: Cell<RunningStack> = const { Cell::new(RunningStack::NONE) };
+    /// The stack this thread is running on, if it is a goroutine or coroutine stack: a pointer
+    /// to a record that lives as long as that stack runs (in its Yielder or G), or null. Read by
+    /// the SIGSEGV handler: const-initialised and without a destructor, so reading it from a
+    /// signal handler is a plain load. One word, so setting it on every switch costs one store.
+    static RUNNING_STACK: Cell<*const RunningStack> = const { Cell::new(ptr::null()) };
 
     /// This thread's alternate signal stack, if goexec had to make one.
     static ALT_STACK: RefCell<AltStack> = const { RefCell::new(AltStack::empty()) };
 }
 
-/// The stack the calling thread runs on (see [`set_running_stack`]).
+/// The record of the stack the calling thread runs on, or null (see [`set_running_stack`]).
 #[inline(never)]
-pub(crate) fn running_stack() -> RunningStack {
+pub(crate) fn running_stack() -> *const RunningStack {
     compiler_fence(Ordering::SeqCst);
     let r = RUNNING_STACK.get();
     compiler_fence(Ordering::SeqCst);
@@ -38,9 +40,10 @@ pub(crate) fn running_stack() -> RunningStack {
 }
 
 /// Records the stack the calling thread is about to run on; returns the previous record so the
-/// caller can restore it when control comes back.
+/// caller can restore it when control comes back. The record must stay valid while it is
+/// installed.
 #[inline(never)]
-pub(crate) fn set_running_stack(r: RunningStack) -> RunningStack {
+pub(crate) fn set_running_stack(r: *const RunningStack) -> *const RunningStack {
     compiler_fence(Ordering::SeqCst);
     let prev = RUNNING_STACK.replace(r);
     compiler_fence(Ordering::SeqCst);

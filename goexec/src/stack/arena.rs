@@ -80,9 +80,8 @@ pub(super) fn allocate(size: usize) -> Result<Stack, StackError> {
     let bottom = slot_start + page_size();
     drop(synced);
     // bottom is inside a live mapping, so it is not null.
-    let bottom = NonNull::new(bottom as *mut u8).ok_or_else(|| {
-        StackError::Os(io::Error::other("arena slot at address zero"))
-    })?;
+    let bottom = NonNull::new(bottom as *mut u8)
+        .ok_or_else(|| StackError::Os(io::Error::other("arena slot at address zero")))?;
     let slot = Slot {
         arena: arena_idx as u32,
         index,

@@ -20,7 +20,9 @@ use std::sync::{Once, OnceLock};
 /// handler and a chained one (Rust's uses a few KiB), on any page size.
 const ALT_STACK_SIZE: usize = 64 * 1024;
 
-/// What a thread is running on, for the handler: the guard range and what to print.
+/// What a thread is running on, for the handler: the guard range and what to print. Lives
+/// beside the stack's owner (a coroutine's Yielder, a G) at a stable address; the thread's TLS
+/// points at it while the stack runs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RunningStack {
     /// The guard's lowest address.
@@ -31,16 +33,6 @@ pub(crate) struct RunningStack {
     pub(crate) size: usize,
     /// The goroutine (or coroutine) id, for the message.
     pub(crate) id: u64,
-}
-
-impl RunningStack {
-    /// A thread on its own OS stack: no guard of ours to recognise.
-    pub(crate) const NONE: RunningStack = RunningStack {
-        guard_lo: 0,
-        guard_hi: 0,
-        size: 0,
-        id: 0,
-    };
 }
 
 /// The handlers that were installed before ours; set once, before ours is installed, and only
@@ -158,7 +150,10 @@ impl Drop for AltStack {
         // be running on the stack. Disable it first, then unmap our own mapping.
         unsafe {
             libc::sigaltstack(&off, ptr::null_mut());
-            libc::munmap(self.map as *mut libc::c_void, ALT_STACK_SIZE + super::page_size());
+            libc::munmap(
+                self.map as *mut libc::c_void,
+                ALT_STACK_SIZE + super::page_size(),
+            );
         }
     }
 }
@@ -168,8 +163,13 @@ extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
     // address for SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
     let running = tls::running_stack();
-    if running.guard_lo <= addr && addr < running.guard_hi {
-        report_overflow(running);
+    if !running.is_null() {
+        // SAFETY: a non-null record is valid while its stack runs on this thread, and this
+        // thread is the one that faulted; the handler runs before anything could remove it.
+        let running = unsafe { *running };
+        if running.guard_lo <= addr && addr < running.guard_hi {
+            report_overflow(running);
+        }
     }
     chain(sig, info, ctx);
 }
@@ -185,8 +185,10 @@ fn report_overflow(r: RunningStack) -> ! {
         Part::Str(" stack overflow (stack size "),
         Part::Num(r.size as u64),
         Part::Str(" bytes)\n"),
-        Part::Str("goexec: raise it per goroutine (goexec::Builder::stack_size) or for the \
-                   runtime (Runtime::builder().stack_size)\n"),
+        Part::Str(
+            "goexec: raise it per goroutine (goexec::Builder::stack_size) or for the \
+                   runtime (Runtime::builder().stack_size)\n",
+        ),
     ] {
         len += part.write(&mut buf[len..]);
     }

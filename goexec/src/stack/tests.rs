@@ -40,7 +40,10 @@ fn child() -> Option<String> {
 fn sizes_are_checked_and_rounded() {
     let err = Stack::new(0).unwrap_err();
     assert!(matches!(err, StackError::TooSmall { requested: 0 }));
-    assert!(err.to_string().contains("below the minimum of 16384 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("below the minimum of 16384 bytes"),
+        "{err}"
+    );
     let err = Stack::new(MIN_STACK_SIZE - 1).unwrap_err();
     assert!(matches!(err, StackError::TooSmall { .. }));
     let err = Stack::new(MAX_STACK_SIZE + 1).unwrap_err();
@@ -98,7 +101,11 @@ fn pool_reuses_most_recent_stack() {
     pool.put(a);
     pool.put(b);
     assert_eq!(pool.len(), 2);
-    assert_eq!(pool.get().unwrap().bottom(), b_bottom, "LIFO: b was freed last");
+    assert_eq!(
+        pool.get().unwrap().bottom(),
+        b_bottom,
+        "LIFO: b was freed last"
+    );
     assert_eq!(pool.get().unwrap().bottom(), a_bottom);
     assert!(pool.is_empty());
     // A stack of another size is not kept.
@@ -254,14 +261,21 @@ fn assert_overflow_reported(guard: &str) {
         &[("GOEXEC_STACK_GUARD", guard)],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{guard}: {stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{guard}: {stderr}"
+    );
     let id: u64 = stderr
         .lines()
         .find_map(|l| l.strip_prefix("child coroutine id "))
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(|| panic!("{guard}: no id line in: {stderr}"));
     let expected = format!("goroutine {id} stack overflow (stack size 65536 bytes)");
-    assert!(stderr.contains(&expected), "{guard}: want {expected:?} in: {stderr}");
+    assert!(
+        stderr.contains(&expected),
+        "{guard}: want {expected:?} in: {stderr}"
+    );
 }
 
 #[test]
