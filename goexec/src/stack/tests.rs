@@ -188,6 +188,7 @@ fn a_million_stacks_fit_under_the_default_map_count() {
         return;
     }
     let before = map_count();
+    let rss_before = rss_kib();
     let mut stacks = Vec::with_capacity(1_000_000);
     for i in 0..1_000_000 {
         match Stack::new(DEFAULT_STACK_SIZE) {
@@ -201,12 +202,27 @@ fn a_million_stacks_fit_under_the_default_map_count() {
         unsafe { s.top().cast::<usize>().sub(1).write_volatile(1) };
     }
     let during = map_count();
+    let per_stack = (rss_kib() - rss_before) * 1024 / 1_000_000;
+    eprintln!("1,000,000 stacks: mappings {before} -> {during}, RSS {per_stack} bytes per stack");
     assert!(
         during < before + 100,
         "a million stacks added {} mappings ({before} -> {during})",
         during - before
     );
+    // One touched page each (4 KiB), plus the Vec of Stack values (40 bytes each); generous
+    // headroom for other tests allocating meanwhile.
+    assert!(per_stack < 8 * 1024, "{per_stack} bytes of RSS per stack");
     drop(stacks);
+}
+
+/// The process's resident set, from /proc/self/status.
+fn rss_kib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
 }
 
 #[test]
