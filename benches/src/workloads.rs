@@ -2,6 +2,7 @@
 //! equivalent, both returning their figure in the workload's unit.
 
 use goexec::runtime::{Coroutine, CoroutineResult};
+use goexec::stack::{Stack, StackPool, DEFAULT_STACK_SIZE};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -32,6 +33,32 @@ pub const WORKLOADS: &[Workload] = &[
         goexec: coroutine_round_trip,
         tokio: None,
     },
+    Workload {
+        name: "stack_pool",
+        unit: "ns/get+put",
+        about: "take a default-size stack from a warm StackPool and give it back: the stack \
+                cost of a spawn once the pool is warm; no tokio counterpart",
+        goexec: stack_pool_cycle,
+        tokio: None,
+    },
+    Workload {
+        name: "stack_fresh",
+        unit: "ns/new+drop",
+        about: "Stack::new + drop of a default-size stack with no pool: a slot from the arena \
+                (guard already installed after the first round) and its pages released on \
+                drop; no tokio counterpart",
+        goexec: stack_fresh_cycle,
+        tokio: None,
+    },
+    Workload {
+        name: "stack_rss",
+        unit: "bytes RSS/stack",
+        about: "100,000 default-size stacks held at once, the top page of each touched (as a \
+                parked goroutine's frames would): resident memory per stack, from \
+                /proc/self/status; the benches' mem_parked row will compare with tokio",
+        goexec: stack_rss,
+        tokio: None,
+    },
 ];
 
 /// Round trips per sample: enough for ~50 ms at a few ns each.
@@ -57,4 +84,61 @@ fn coroutine_round_trip() -> f64 {
     let ns = start.elapsed().as_nanos() as f64 / SWITCH_ITERS as f64;
     black_box(acc);
     ns
+}
+
+/// Pool cycles per sample.
+const POOL_ITERS: u64 = 1_000_000;
+
+fn stack_pool_cycle() -> f64 {
+    let mut pool = StackPool::new(DEFAULT_STACK_SIZE).expect("pool");
+    let warm = pool.get().expect("stack");
+    pool.put(warm);
+    let start = Instant::now();
+    for _ in 0..POOL_ITERS {
+        let s = pool.get().expect("stack");
+        pool.put(black_box(s));
+    }
+    start.elapsed().as_nanos() as f64 / POOL_ITERS as f64
+}
+
+/// Fresh allocations per sample.
+const FRESH_ITERS: u64 = 20_000;
+
+fn stack_fresh_cycle() -> f64 {
+    let start = Instant::now();
+    for _ in 0..FRESH_ITERS {
+        drop(black_box(Stack::new(DEFAULT_STACK_SIZE).expect("stack")));
+    }
+    start.elapsed().as_nanos() as f64 / FRESH_ITERS as f64
+}
+
+/// Stacks held at once for the RSS figure.
+const RSS_STACKS: usize = 100_000;
+
+fn stack_rss() -> f64 {
+    let mut stacks = Vec::with_capacity(RSS_STACKS);
+    let before = rss_bytes();
+    for _ in 0..RSS_STACKS {
+        let s = Stack::new(DEFAULT_STACK_SIZE).expect("stack");
+        // The word at the top of the stack, where a goroutine's first frame lives.
+        let top_word = s.top().cast::<usize>().wrapping_sub(1);
+        // SAFETY: the top word of the usable range of a stack nothing runs on.
+        unsafe { top_word.write_volatile(1) };
+        stacks.push(s);
+    }
+    let per_stack = (rss_bytes() - before) as f64 / RSS_STACKS as f64;
+    drop(stacks);
+    per_stack
+}
+
+/// The process's resident set in bytes, from /proc/self/status.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
