@@ -23,7 +23,7 @@
 
 use core::arch::{asm, global_asm};
 
-/// The asm text of resume; a macro so that the tests run exactly these instructions.
+/// The asm text of resume; a macro so that the register tests run exactly these instructions.
 macro_rules! resume_asm {
     () => {
         concat!(
@@ -120,8 +120,10 @@ pub(crate) unsafe fn resume(sp: *mut u8, link: *mut *mut u8, arg: usize) -> (usi
     let (out, new_sp): (usize, *mut u8);
     // SAFETY: the caller guarantees `sp` is a suspended context (so [sp] is its resume address)
     // and `link` is writable. Every register the other side may change is an output or
-    // clobbered: x0–x3 are operands, x20–x28 and v8–v15 are declared, the rest (x30 included)
-    // is clobber_abi; x19/x29 are saved by the asm itself. The other side returns to us with sp
+    // clobbered: x0–x3 are operands, x20–x28 are declared, the rest is clobber_abi, which
+    // includes x30 and all of v0–v31 (only the low halves of v8–v15 are callee-saved, and asm
+    // cannot clobber half a register, so the compiler saves d8–d15 where they are live);
+    // x19/x29 are saved by the asm itself. The other side returns to us with sp
     // where we left it.
     unsafe {
         asm!(
@@ -133,8 +135,6 @@ pub(crate) unsafe fn resume(sp: *mut u8, link: *mut *mut u8, arg: usize) -> (usi
             lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
             lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
             lateout("x28") _,
-            lateout("v8") _, lateout("v9") _, lateout("v10") _, lateout("v11") _,
-            lateout("v12") _, lateout("v13") _, lateout("v14") _, lateout("v15") _,
             clobber_abi("C"),
         );
     }
@@ -165,8 +165,6 @@ pub(crate) unsafe fn suspend(link: *mut *mut u8, arg: usize) -> usize {
             lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
             lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
             lateout("x28") _,
-            lateout("v8") _, lateout("v9") _, lateout("v10") _, lateout("v11") _,
-            lateout("v12") _, lateout("v13") _, lateout("v14") _, lateout("v15") _,
             clobber_abi("C"),
         );
     }

@@ -27,7 +27,7 @@
 
 use core::arch::{asm, global_asm};
 
-/// The asm text of resume; a macro so that the tests run exactly these instructions.
+/// The asm text of resume; a macro so that the register tests run exactly these instructions.
 macro_rules! resume_asm {
     () => {
         concat!(
