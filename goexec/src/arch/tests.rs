@@ -74,6 +74,23 @@ unsafe fn suspend_to(ctx: *mut Ctx, value: usize) -> usize {
     unsafe { suspend(ptr::addr_of_mut!((*ctx).link), value) }
 }
 
+/// Saves the Rust caller's rbp, rbx and r12–r15 (the harnesses' prologue; leaves rsp 8 mod 16
+/// when entered by a call).
+#[cfg(target_arch = "x86_64")]
+macro_rules! save_callee_saved {
+    () => {
+        "push rbp\npush rbx\npush r12\npush r13\npush r14\npush r15\n"
+    };
+}
+
+/// Undoes `save_callee_saved!` (the harnesses' epilogue, before `ret`).
+#[cfg(target_arch = "x86_64")]
+macro_rules! restore_callee_saved {
+    () => {
+        "pop r15\npop r14\npop r13\npop r12\npop rbx\npop rbp\n"
+    };
+}
+
 // The garbage side, an entry function in asm: rdi/x0 is the Ctx (its first field is the link
 // slot). Keeps that pointer on its own stack, then forever: fill every callee-saved register
 // with garbage and suspend with the exact suspend text.
@@ -102,12 +119,7 @@ global_asm!(
     ".text",
     ".balign 16",
     "goexec_test_call_with_patterns:",
-    "push rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
+    save_callee_saved!(),
     // Six pushes on an 8-mod-16 entry rsp leave it 8 mod 16; realign for the call.
     "sub rsp, 8",
     "mov rax, rdi",
@@ -139,12 +151,7 @@ global_asm!(
     "xor rcx, r15",
     "or rax, rcx",
     "add rsp, 8",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop rbx",
-    "pop rbp",
+    restore_callee_saved!(),
     "ret",
 );
 
@@ -157,12 +164,7 @@ global_asm!(
     ".text",
     ".balign 16",
     "goexec_test_resume_checked:",
-    "push rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
+    save_callee_saved!(),
     "movabs rbp, 0x0505050505050505",
     "movabs rbx, 0x0303030303030303",
     "push rcx",
@@ -174,12 +176,7 @@ global_asm!(
     "movabs rcx, 0x0303030303030303",
     "xor rcx, rbx",
     "or rax, rcx",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop rbx",
-    "pop rbp",
+    restore_callee_saved!(),
     "ret",
 );
 /// `movz`/`movk` sequence loading 0xHHHH_HHHH_HHHH_HHHH into a 64-bit register.
@@ -243,6 +240,46 @@ macro_rules! load_fp {
     };
 }
 
+/// Saves the Rust caller's x19–x30 and d8–d15 in a 160-byte block (the harnesses' prologue).
+#[cfg(target_arch = "aarch64")]
+macro_rules! save_callee_saved {
+    () => {
+        concat!(
+            "sub sp, sp, #160\n",
+            "stp x19, x20, [sp, #0]\n",
+            "stp x21, x22, [sp, #16]\n",
+            "stp x23, x24, [sp, #32]\n",
+            "stp x25, x26, [sp, #48]\n",
+            "stp x27, x28, [sp, #64]\n",
+            "stp x29, x30, [sp, #80]\n",
+            "stp d8, d9, [sp, #96]\n",
+            "stp d10, d11, [sp, #112]\n",
+            "stp d12, d13, [sp, #128]\n",
+            "stp d14, d15, [sp, #144]\n",
+        )
+    };
+}
+
+/// Undoes `save_callee_saved!` (the harnesses' epilogue, before `ret`).
+#[cfg(target_arch = "aarch64")]
+macro_rules! restore_callee_saved {
+    () => {
+        concat!(
+            "ldp x19, x20, [sp, #0]\n",
+            "ldp x21, x22, [sp, #16]\n",
+            "ldp x23, x24, [sp, #32]\n",
+            "ldp x25, x26, [sp, #48]\n",
+            "ldp x27, x28, [sp, #64]\n",
+            "ldp x29, x30, [sp, #80]\n",
+            "ldp d8, d9, [sp, #96]\n",
+            "ldp d10, d11, [sp, #112]\n",
+            "ldp d12, d13, [sp, #128]\n",
+            "ldp d14, d15, [sp, #144]\n",
+            "add sp, sp, #160\n",
+        )
+    };
+}
+
 #[cfg(target_arch = "aarch64")]
 global_asm!(
     ".text",
@@ -282,17 +319,7 @@ global_asm!(
     ".text",
     ".balign 16",
     "goexec_test_call_with_patterns:",
-    "sub sp, sp, #160",
-    "stp x19, x20, [sp, #0]",
-    "stp x21, x22, [sp, #16]",
-    "stp x23, x24, [sp, #32]",
-    "stp x25, x26, [sp, #48]",
-    "stp x27, x28, [sp, #64]",
-    "stp x29, x30, [sp, #80]",
-    "stp d8, d9, [sp, #96]",
-    "stp d10, d11, [sp, #112]",
-    "stp d12, d13, [sp, #128]",
-    "stp d14, d15, [sp, #144]",
+    save_callee_saved!(),
     "mov x17, x0",
     "mov x0, x1",
     mov64!("x19", "0x1313"),
@@ -335,22 +362,12 @@ global_asm!(
     check64!(fp "d13", "0x0d0d"),
     check64!(fp "d14", "0x0e0e"),
     check64!(fp "d15", "0x0f0f"),
-    "ldp x19, x20, [sp, #0]",
-    "ldp x21, x22, [sp, #16]",
-    "ldp x23, x24, [sp, #32]",
-    "ldp x25, x26, [sp, #48]",
-    "ldp x27, x28, [sp, #64]",
-    "ldp x29, x30, [sp, #80]",
-    "ldp d8, d9, [sp, #96]",
-    "ldp d10, d11, [sp, #112]",
-    "ldp d12, d13, [sp, #128]",
-    "ldp d14, d15, [sp, #144]",
-    "add sp, sp, #160",
+    restore_callee_saved!(),
     "ret",
 );
 
 // (arg, link, sp, new_sp_out) arrive in x0–x3; the first three are where resume's text wants
-// them, x3 is kept on the stack meanwhile. Saves the Rust caller's x19–x30, loads patterns into
+// them, x3 is kept on the stack meanwhile. Saves the Rust caller's registers, loads patterns into
 // x19 and x29, runs the resume text, stores the coroutine's new stack pointer, returns the OR
 // of (register XOR pattern).
 #[cfg(target_arch = "aarch64")]
@@ -358,13 +375,7 @@ global_asm!(
     ".text",
     ".balign 16",
     "goexec_test_resume_checked:",
-    "sub sp, sp, #96",
-    "stp x19, x20, [sp, #0]",
-    "stp x21, x22, [sp, #16]",
-    "stp x23, x24, [sp, #32]",
-    "stp x25, x26, [sp, #48]",
-    "stp x27, x28, [sp, #64]",
-    "stp x29, x30, [sp, #80]",
+    save_callee_saved!(),
     mov64!("x19", "0x1313"),
     mov64!("x29", "0x1d1d"),
     "str x3, [sp, #-16]!",
@@ -374,13 +385,7 @@ global_asm!(
     "mov x0, #0",
     check64!("x19", "0x1313"),
     check64!("x29", "0x1d1d"),
-    "ldp x19, x20, [sp, #0]",
-    "ldp x21, x22, [sp, #16]",
-    "ldp x23, x24, [sp, #32]",
-    "ldp x25, x26, [sp, #48]",
-    "ldp x27, x28, [sp, #64]",
-    "ldp x29, x30, [sp, #80]",
-    "add sp, sp, #96",
+    restore_callee_saved!(),
     "ret",
 );
 

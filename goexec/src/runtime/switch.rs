@@ -116,6 +116,20 @@ pub struct Yielder<I, Y> {
 impl<I, Y> Yielder<I, Y> {
     /// Suspends the coroutine, making the pending [`Coroutine::resume`] return
     /// `CoroutineResult::Yield(value)`; returns the input of the next `resume`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goexec::runtime::{Coroutine, CoroutineResult};
+    ///
+    /// // Echoes each input back, doubled.
+    /// let mut doubler = Coroutine::<u32, u32, ()>::new(|y, mut n| loop {
+    ///     n = y.suspend(n * 2); // back to the resumer until the next resume
+    /// })?;
+    /// assert!(matches!(doubler.resume(4), CoroutineResult::Yield(8)));
+    /// assert!(matches!(doubler.resume(5), CoroutineResult::Yield(10)));
+    /// # Ok::<(), goexec::stack::StackError>(())
+    /// ```
     pub fn suspend(&self, value: Y) -> I {
         let value = ManuallyDrop::new(value);
         // SAFETY: we are running on the coroutine's stack (only its function can reach this

@@ -52,7 +52,21 @@ pub const MAX_STACK_SIZE: usize = 1 << 30;
 /// touch more, and a first touch costs 2–6 µs on this class of machine (DESIGN.md, "Costs").
 pub const KEEP_RESIDENT: usize = 16 * 1024;
 
-/// Why a stack could not be had.
+/// Why a stack could not be had. Its `Display` says what to do about it.
+///
+/// # Examples
+///
+/// ```
+/// use goexec::stack::{Stack, StackError};
+///
+/// let err = Stack::new(0).unwrap_err();
+/// assert!(matches!(err, StackError::TooSmall { requested: 0 }));
+/// assert_eq!(
+///     err.to_string(),
+///     "stack size 0 bytes is below the minimum of 16384 bytes; \
+///      ask for at least goexec::stack::MIN_STACK_SIZE"
+/// );
+/// ```
 #[derive(Debug)]
 pub enum StackError {
     /// The requested size is below [`MIN_STACK_SIZE`].
@@ -144,7 +158,19 @@ pub enum GuardMode {
 
 /// The guard mechanism this process uses, probed on first call: the kernel must accept
 /// `MADV_GUARD_INSTALL` *and* the guard must really refuse access (under qemu-user, madvise
-/// returns success for advice it ignores).
+/// returns success for advice it ignores). `GOEXEC_STACK_GUARD=mapped` in the environment
+/// forces [`GuardMode::Mapped`].
+///
+/// # Examples
+///
+/// ```
+/// use goexec::stack::{guard_mode, GuardMode};
+///
+/// match guard_mode() {
+///     GuardMode::Arena => println!("guards are page-table markers: a million stacks fit"),
+///     GuardMode::Mapped => println!("two kernel mappings per stack: mind vm.max_map_count"),
+/// }
+/// ```
 pub fn guard_mode() -> GuardMode {
     static MODE: OnceLock<GuardMode> = OnceLock::new();
     *MODE.get_or_init(|| {
