@@ -37,6 +37,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod arch;
+mod loom;
 pub mod runtime;
 pub mod stack;
 

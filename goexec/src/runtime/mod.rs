@@ -3,6 +3,7 @@
 //! Today this layer holds the stackful coroutine that goroutines are built on
 //! ([`Coroutine`]); the G-M-P scheduler joins it next (see DESIGN.md, layer 3).
 
+pub(crate) mod runq;
 mod switch;
 pub(crate) mod tls;
 
