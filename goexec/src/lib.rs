@@ -40,6 +40,12 @@ mod arch;
 mod loom;
 pub mod runtime;
 pub mod stack;
+pub mod task;
+
+pub use runtime::{
+    lock_os_thread, run, spawn, unlock_os_thread, yield_now, Builder, Runtime, RuntimeBuilder,
+};
+pub use task::{JoinError, JoinHandle};
 
 /// Hooks for the benches package; not part of the API.
 #[doc(hidden)]

@@ -1,13 +1,34 @@
-//! The runtime: goroutines and the machinery that runs them.
+//! The runtime: goroutines on Go's G-M-P scheduler.
 //!
-//! Today this layer holds the stackful coroutine that goroutines are built on
-//! ([`Coroutine`]); the G-M-P scheduler joins it next (see DESIGN.md, layer 3).
+//! [`Runtime`] is a value: build one with [`Runtime::builder`], then [`Runtime::run`] a main
+//! goroutine on it; `run` returns when the main goroutine returns, and the runtime's threads
+//! exit. The free functions ([`crate::spawn`], [`crate::yield_now`], the introspection
+//! functions here) act on the runtime of the goroutine that calls them.
+//!
+//! The mechanism lives in one file each: `g.rs` (goroutines), `m.rs` (threads), `p.rs`
+//! (processors), `runq.rs` (local run queues), `sched.rs` (scheduling, with the design notes),
+//! `park.rs` (blocking and waking), `switch.rs` (the stackful [`Coroutine`] primitive).
 
+mod dump;
+pub(crate) mod g;
+mod local;
+pub(crate) mod m;
+mod p;
+pub(crate) mod park;
 pub(crate) mod runq;
+pub(crate) mod sched;
 mod switch;
 pub(crate) mod tls;
 
+pub use dump::dump;
+pub use local::LocalKey;
 pub use switch::{Coroutine, CoroutineResult, Yielder};
+
+use crate::stack::{self, StackError};
+use crate::task::{join_state, JoinHandle};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::Arc;
 
 /// Reports a broken runtime invariant and aborts: `goexec: fatal: <func>: <what>`.
 ///
@@ -17,4 +38,432 @@ pub use switch::{Coroutine, CoroutineResult, Yielder};
 pub(crate) fn fatal(func: &str, what: &str) -> ! {
     eprintln!("goexec: fatal: {func}: {what}");
     std::process::abort()
+}
+
+/// The most Ps a runtime may have (Go's `_MaxGomaxprocs` is 1024 as well).
+pub const MAX_PROCS: usize = 1024;
+
+/// Why a runtime could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// `procs(0)`: a runtime needs at least one P to run anything.
+    ZeroProcs,
+    /// More Ps than [`MAX_PROCS`].
+    TooManyProcs {
+        /// What was asked for.
+        requested: usize,
+    },
+    /// The default stack size is out of bounds, or the first stacks could not be had.
+    Stack(StackError),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroProcs => {
+                write!(
+                    f,
+                    "procs(0): a runtime needs at least one P; use procs(1) or more"
+                )
+            }
+            BuildError::TooManyProcs { requested } => {
+                write!(f, "procs({requested}) is above the maximum of {MAX_PROCS}")
+            }
+            BuildError::Stack(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Stack(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StackError> for BuildError {
+    fn from(e: StackError) -> Self {
+        BuildError::Stack(e)
+    }
+}
+
+/// Configures a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// let rt = goexec::Runtime::builder().procs(2).stack_size(128 * 1024).build()?;
+/// let n = rt.run(|| goexec::runtime::gomaxprocs());
+/// assert_eq!(n, 2);
+/// # Ok::<(), goexec::runtime::BuildError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RuntimeBuilder {
+    procs: Option<usize>,
+    stack_size: usize,
+}
+
+impl RuntimeBuilder {
+    /// The number of Ps: goroutines running at once (GOMAXPROCS). Default: the `GOMAXPROCS`
+    /// environment variable if it holds a positive number, else the available parallelism.
+    pub fn procs(mut self, n: usize) -> Self {
+        self.procs = Some(n);
+        self
+    }
+
+    /// The default goroutine stack size, in bytes. Default
+    /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Checks the configuration and makes the runtime. No thread starts until `run`.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for `procs(0)`, more than [`MAX_PROCS`], or a stack size out of bounds.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let procs = match self.procs {
+            Some(0) => return Err(BuildError::ZeroProcs),
+            Some(n) if n > MAX_PROCS => return Err(BuildError::TooManyProcs { requested: n }),
+            Some(n) => n,
+            None => default_procs(),
+        };
+        let stack_size = stack::checked_size(self.stack_size)?;
+        Ok(Runtime { procs, stack_size })
+    }
+}
+
+/// GOMAXPROCS if set to a positive number (capped at MAX_PROCS), else the available
+/// parallelism. An unparsable value is ignored, as Go ignores it.
+fn default_procs() -> usize {
+    std::env::var("GOMAXPROCS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .map(|n| n.min(MAX_PROCS))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A goexec runtime: a configuration from which [`run`](Runtime::run) starts a scheduler.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    procs: usize,
+    stack_size: usize,
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            procs: None,
+            stack_size: stack::DEFAULT_STACK_SIZE,
+        }
+    }
+
+    /// A runtime with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// As [`RuntimeBuilder::build`].
+    pub fn new() -> Result<Runtime, BuildError> {
+        Runtime::builder().build()
+    }
+
+    /// Its number of Ps.
+    pub fn procs(&self) -> usize {
+        self.procs
+    }
+
+    /// Runs `f` as the main goroutine (id 1) and returns its result once it returns; the
+    /// runtime's threads then exit. Goroutines still running or parked at that point are
+    /// abandoned, as Go abandons them when `main` returns: those that never started report
+    /// [`JoinError::is_cancelled`](crate::JoinError::is_cancelled) to their handles.
+    ///
+    /// Each call starts a fresh scheduler; a `Runtime` can run any number of times, from any
+    /// number of threads.
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics, with its payload, after the runtime has stopped; if called from inside a
+    /// goroutine (it would block an M: spawn a goroutine instead); if the first stacks cannot be
+    /// allocated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = goexec::Runtime::builder().procs(1).build()?;
+    /// let sum = rt.run(|| {
+    ///     let hs: Vec<_> = (1..=10).map(|i| goexec::spawn(move || i)).collect();
+    ///     hs.into_iter().map(|h| h.join().unwrap()).sum::<i32>() // each join parks main
+    /// });
+    /// assert_eq!(sum, 55);
+    /// # Ok::<(), goexec::runtime::BuildError>(())
+    /// ```
+    #[track_caller]
+    pub fn run<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if m::current_g().is_some() {
+            panic!(
+                "goexec: Runtime::run called from inside a goroutine; it would block the \
+                 goroutine's thread: spawn a goroutine instead"
+            );
+        }
+        let sched = match sched::Sched::new(self.procs, self.stack_size) {
+            Ok(s) => s,
+            Err(e) => panic!("goexec: cannot start the runtime: {e}"),
+        };
+        let handle = match spawn_on(&sched, f, Location::caller(), None, self.stack_size) {
+            Ok(h) => h,
+            Err(e) => panic!("goexec: cannot start the main goroutine: {e}"),
+        };
+        // Blocks this (plain) thread until main finishes.
+        let result = handle.join();
+        sched.shutdown();
+        match result {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("goexec: {e}"),
+        }
+    }
+}
+
+/// Runs `f` as the main goroutine of a runtime with the default configuration; see
+/// [`Runtime::run`].
+///
+/// # Panics
+///
+/// As [`Runtime::run`]; also if the default configuration is invalid (a `GOMAXPROCS` above
+/// the maximum is capped, not rejected, so in practice this does not happen).
+///
+/// # Examples
+///
+/// ```
+/// let v = goexec::run(|| goexec::spawn(|| "hello").join().unwrap());
+/// assert_eq!(v, "hello");
+/// ```
+#[track_caller]
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match Runtime::new() {
+        Ok(rt) => rt.run(f),
+        Err(e) => panic!("goexec: cannot build the default runtime: {e}"),
+    }
+}
+
+/// Why a goroutine could not be started.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// Not called from a goroutine: there is no runtime to spawn on.
+    NoRuntime,
+    /// The goroutine's stack could not be had.
+    Stack(StackError),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::NoRuntime => write!(
+                f,
+                "spawn called outside a goexec runtime: start one with goexec::run(|| ...) or \
+                 #[goexec::main], and spawn from its goroutines"
+            ),
+            SpawnError::Stack(e) => write!(f, "cannot allocate the goroutine's stack: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Stack(e) => Some(e),
+            SpawnError::NoRuntime => None,
+        }
+    }
+}
+
+/// Starts `f` as a goroutine of `sched`; its result goes to the returned handle.
+fn spawn_on<F, T>(
+    sched: &Arc<sched::Sched>,
+    f: F,
+    at: &'static Location<'static>,
+    name: Option<String>,
+    stack_size: usize,
+) -> Result<JoinHandle<T>, StackError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    // The id is known only once the G exists; the handle learns it through a shared cell.
+    let (completer, handle) = join_state::<T>();
+    let body = Box::new(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        completer.complete(result);
+    });
+    let g = sched.newproc(body, at, name, stack_size)?;
+    Ok(handle.with_id(g.id()))
+}
+
+/// Starts a goroutine on the current goroutine's runtime, with `builder`'s settings.
+fn spawn_with<F, T>(
+    f: F,
+    at: &'static Location<'static>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let sched = m::current_g()
+        .map(|g| g.sched().clone())
+        .ok_or(SpawnError::NoRuntime)?;
+    let size = match stack_size {
+        Some(b) => stack::checked_size(b).map_err(SpawnError::Stack)?,
+        None => sched.stack_size,
+    };
+    spawn_on(&sched, f, at, name, size).map_err(SpawnError::Stack)
+}
+
+/// Starts `f` in a new goroutine of the current runtime and returns its handle. Go's `go`
+/// statement (see also `go!`). The new goroutine runs next on this P (`runnext`), as in Go.
+///
+/// # Panics
+///
+/// If called outside a goroutine (the message says how to start a runtime), or if no stack can
+/// be allocated; [`Builder::spawn`] returns these as errors instead.
+///
+/// # Examples
+///
+/// ```
+/// goexec::run(|| {
+///     let h = goexec::spawn(|| 1 + 1);
+///     assert_eq!(h.join().unwrap(), 2);
+/// });
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match spawn_with(f, Location::caller(), None, None) {
+        Ok(h) => h,
+        Err(e) => panic!("goexec: {e}"),
+    }
+}
+
+/// Configures a goroutine before spawning it (like `std::thread::Builder`).
+///
+/// # Examples
+///
+/// ```
+/// goexec::run(|| {
+///     let h = goexec::Builder::new()
+///         .name("worker")
+///         .stack_size(64 * 1024)
+///         .spawn(|| 7)
+///         .expect("spawn");
+///     assert_eq!(h.join().unwrap(), 7);
+/// });
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the runtime's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// A name, shown by [`dump`].
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// This goroutine's stack size in bytes, instead of the runtime's default.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts `f` in a new goroutine of the current runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NoRuntime`] outside a goroutine; [`SpawnError::Stack`] for a stack size
+    /// out of bounds or a stack the kernel refused.
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_with(f, Location::caller(), self.name, self.stack_size)
+    }
+}
+
+/// Lets other goroutines run: puts this one at the back of its P's run queue. On a plain
+/// thread, yields the thread. Go: `runtime.Gosched` (which goes through the global queue; see
+/// the scheduler notes).
+pub fn yield_now() {
+    match m::current_g() {
+        Some(g) => g.switch_out(g::Action::Yield),
+        None => std::thread::yield_now(),
+    }
+}
+
+/// Wires the calling goroutine to its current OS thread: until a matching
+/// [`unlock_os_thread`], it runs only on this thread and the thread runs nothing else. Calls
+/// nest. A goroutine that finishes while locked takes its thread with it (the thread exits), as
+/// in Go, since it may have changed thread state. On a plain thread this does nothing. Go:
+/// `runtime.LockOSThread`.
+pub fn lock_os_thread() {
+    m::with_m(|m| {
+        if let Some(g) = m.curg.get() {
+            g.adjust_lock(1, Arc::as_ptr(&m.shared).cast());
+            m.locked_g.set(Some(g));
+        }
+    });
+}
+
+/// Undoes one [`lock_os_thread`]; when the count reaches zero the goroutine may move between
+/// threads again. Go: `runtime.UnlockOSThread`.
+pub fn unlock_os_thread() {
+    m::with_m(|m| {
+        if let Some(g) = m.curg.get() {
+            if g.adjust_lock(-1, Arc::as_ptr(&m.shared).cast()) == 0 {
+                m.locked_g.set(None);
+            }
+        }
+    });
+}
+
+/// The calling goroutine's id (the main goroutine is 1); 0 on a plain thread.
+pub fn goid() -> u64 {
+    m::current_g().map_or(0, |g| g.id())
+}
+
+/// Goroutines of the current runtime that have started and not finished (Go:
+/// `runtime.NumGoroutine`); 0 on a plain thread.
+pub fn num_goroutine() -> usize {
+    m::current_g().map_or(0, |g| g.sched().num_goroutine())
+}
+
+/// The current runtime's number of Ps (Go: `runtime.GOMAXPROCS(0)`); 0 on a plain thread.
+pub fn gomaxprocs() -> usize {
+    m::current_g().map_or(0, |g| g.sched().procs)
 }

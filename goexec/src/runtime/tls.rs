@@ -26,6 +26,14 @@ thread_local! {
     /// signal handler is a plain load. One word, so setting it on every switch costs one store.
     static RUNNING_STACK: Cell<*const RunningStack> = const { Cell::new(ptr::null()) };
 
+    /// The M this thread is, if it is one: a pointer to the `MLocal` on this thread's stack
+    /// (see runtime::m), or null.
+    static CURRENT_M: Cell<*const ()> = const { Cell::new(ptr::null()) };
+
+    /// `goexec::local!` values of a plain thread (goroutines keep theirs in their G).
+    static THREAD_LOCALS: RefCell<Vec<(usize, Box<dyn std::any::Any>)>> =
+        const { RefCell::new(Vec::new()) };
+
     /// This thread's alternate signal stack, if goexec had to make one.
     static ALT_STACK: RefCell<AltStack> = const { RefCell::new(AltStack::empty()) };
 }
@@ -55,6 +63,40 @@ pub(crate) fn set_running_stack(r: *const RunningStack) -> *const RunningStack {
 pub(crate) fn ensure_alt_stack() -> io::Result<()> {
     compiler_fence(Ordering::SeqCst);
     let r = ALT_STACK.with(|a| a.borrow_mut().ensure());
+    compiler_fence(Ordering::SeqCst);
+    r
+}
+
+/// The calling thread's M (an `*const MLocal`), or null on a thread that is not an M.
+#[inline(never)]
+pub(crate) fn current_m() -> *const () {
+    compiler_fence(Ordering::SeqCst);
+    let m = CURRENT_M.get();
+    compiler_fence(Ordering::SeqCst);
+    m
+}
+
+/// Makes `m` the calling thread's M; returns the previous value.
+#[inline(never)]
+pub(crate) fn set_current_m(m: *const ()) -> *const () {
+    compiler_fence(Ordering::SeqCst);
+    let prev = CURRENT_M.replace(m);
+    compiler_fence(Ordering::SeqCst);
+    prev
+}
+
+/// The goroutine running on the calling thread, if any.
+pub(crate) fn current_g() -> Option<super::g::GRef> {
+    super::m::current_g()
+}
+
+/// Runs `f` on the calling plain thread's `goexec::local!` values.
+#[inline(never)]
+pub(crate) fn with_thread_locals<R>(
+    f: impl FnOnce(&mut Vec<(usize, Box<dyn std::any::Any>)>) -> R,
+) -> R {
+    compiler_fence(Ordering::SeqCst);
+    let r = THREAD_LOCALS.with(|l| f(&mut l.borrow_mut()));
     compiler_fence(Ordering::SeqCst);
     r
 }

@@ -1,0 +1,533 @@
+//! G: a goroutine (Go: `runtime2.go` `g`, `proc.go` `newproc`, `goexit`, `gfput`/`gfget`).
+//!
+//! A G is a heap record that lives as long as its runtime: when a goroutine finishes, its G goes
+//! to a free list with its stack, and the stack's root frame stays suspended at the top of its
+//! loop, ready to run the next goroutine's function without being set up again.
+//!
+//! # Who owns what (by status)
+//!
+//! | status     | the stack and `ctx` are owned by               | on a queue?             |
+//! |------------|------------------------------------------------|-------------------------|
+//! | `Idle`     | the free list holding it                       | a free list (`gfree`)   |
+//! | `Runnable` | whoever dequeues it (one party: queues hand out each item once) | a run queue or `runnext` |
+//! | `Running`  | the M executing it, on that M's thread         | no                      |
+//! | `Waiting`  | nobody; `goready` makes it `Runnable`          | a waiter record elsewhere |
+//! | `Dead`     | the M that ran it, until `gfput`               | no                      |
+//!
+//! The fields below say which of these rules protects them. Every status change goes through
+//! [`GRef::cas_status`] (which checks the edge is legal) or [`GRef::set_status`] (by the owner).
+//!
+//! # The switch between g0 and a G
+//!
+//! An M's scheduler loop runs on the thread's own stack (Go's g0) and `resume`s a G; the G
+//! `suspend`s back to it with an [`Action`] for g0 to carry out once the G's context is saved
+//! (Go's `mcall`): yield, park (running the unlock closure on g0: Go's `park_m`), or exit. Since
+//! g0 acts only after the switch, a `goready` from another M can never resume a G whose context
+//! is not yet saved.
+#![allow(unsafe_code)] // G records are shared by raw pointer; access follows the status table.
+
+use super::sched::Sched;
+use super::tls;
+use crate::arch;
+use crate::stack::overflow::RunningStack;
+use crate::stack::{Stack, StackError, StackPool};
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::mem::ManuallyDrop;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A G's status; see the ownership table in the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum GStatus {
+    /// In a free list: no goroutine. Go: `_Gidle`/`_Gdead` in `gFree`.
+    Idle = 0,
+    /// On a run queue, not running. Go: `_Grunnable`.
+    Runnable = 1,
+    /// Executing on an M. Go: `_Grunning`.
+    Running = 2,
+    /// Parked in `gopark`. Go: `_Gwaiting`.
+    Waiting = 3,
+    /// Finished, not yet back in a free list. Go: `_Gdead`.
+    Dead = 4,
+}
+
+impl GStatus {
+    fn from_u8(v: u8) -> GStatus {
+        match v {
+            0 => GStatus::Idle,
+            1 => GStatus::Runnable,
+            2 => GStatus::Running,
+            3 => GStatus::Waiting,
+            _ => GStatus::Dead,
+        }
+    }
+
+    /// Whether `self -> to` is a transition the scheduler makes.
+    fn can_become(self, to: GStatus) -> bool {
+        use GStatus::*;
+        matches!(
+            (self, to),
+            (Idle, Runnable)
+                | (Runnable, Running)
+                | (Running, Runnable)
+                | (Running, Waiting)
+                | (Running, Dead)
+                | (Waiting, Runnable)
+                | (Waiting, Running)
+                | (Dead, Idle)
+        )
+    }
+}
+
+/// Why a goroutine is waiting, for `runtime::dump()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum WaitReason {
+    /// Not waiting.
+    None = 0,
+    /// In `JoinHandle::join`.
+    Join = 1,
+    /// A test's own parking primitive.
+    #[cfg(test)]
+    Test = 2,
+}
+
+impl WaitReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::None => "",
+            WaitReason::Join => "goroutine join",
+            #[cfg(test)]
+            WaitReason::Test => "test wait",
+        }
+    }
+
+    fn from_u8(v: u8) -> WaitReason {
+        match v {
+            1 => WaitReason::Join,
+            #[cfg(test)]
+            2 => WaitReason::Test,
+            _ => WaitReason::None,
+        }
+    }
+}
+
+/// What a G asks its M's g0 to do after switching out (Go's `mcall` continuations).
+pub(crate) enum Action {
+    /// Put me back on the run queue. Go: `gosched_m`.
+    Yield,
+    /// Mark me waiting, then run this on g0; if it returns false, resume me at once. Go:
+    /// `park_m`.
+    Park(ParkFn),
+    /// I have finished. Go: `goexit0`.
+    Exit,
+}
+
+/// The unlock closure of a parking G, run on g0 (see [`GRef::park`]).
+pub(crate) struct ParkFn(*mut (dyn FnMut() -> bool + 'static));
+
+impl ParkFn {
+    /// Runs the closure; true to stay parked.
+    pub(crate) fn call(self) -> bool {
+        // SAFETY: the closure lives on the parking G's stack, which stays put until the G is
+        // resumed; the G is Waiting and nobody can resume it before the closure lets them
+        // (the closure's contract, see GRef::park), and this is its only call.
+        unsafe { (*self.0)() }
+    }
+}
+
+/// Saved context of a G while it is not running. Owned per the status table.
+struct Ctx {
+    /// The G's saved stack pointer.
+    sp: *mut u8,
+    /// The parent link: the stack pointer of the g0 that resumed it (written by the arch
+    /// resume point on each resume).
+    link: *mut u8,
+}
+
+/// A goroutine record. Fields are grouped by what protects them.
+pub(crate) struct G {
+    // --- any thread, atomic ---
+    /// Goroutine id, set when a goroutine is given this G. Relaxed: read for display only.
+    id: AtomicU64,
+    /// See [`GStatus`]. Acquire/Release: a status change hands the G's stack and context from
+    /// one owner to the next (see cas_status).
+    status: AtomicU8,
+    /// A [`WaitReason`] while Waiting. Relaxed: display only.
+    wait_reason: AtomicU8,
+    /// When the current wait began, in ns since the runtime started. Relaxed: display only.
+    wait_since: AtomicU64,
+    /// Where `spawn` was called. Relaxed: display only; always a valid `&'static Location`.
+    spawned_at: AtomicPtr<Location<'static>>,
+    /// The M this G is locked to (`lock_os_thread`), or null. Written by the G's own code on its
+    /// M; read by any M that dequeues the G (Acquire/Release).
+    locked_m: AtomicPtr<()>,
+    /// The name given by `Builder::name`; under its own lock (display and spawn only).
+    name: Mutex<Option<String>>,
+
+    // --- owned per the status table (the stack's owner) ---
+    ctx: UnsafeCell<Ctx>,
+    stack: UnsafeCell<Option<Stack>>,
+    /// The record the overflow handler reads while this G runs; written when the stack is set.
+    running_stack: UnsafeCell<RunningStack>,
+    /// The next function to run; set by the spawner while the G is Idle (it owns it then),
+    /// taken by the G's root frame once running.
+    entry: UnsafeCell<Option<Box<dyn FnOnce() + Send>>>,
+    /// Goroutine-local storage (`goexec::local!`): touched only by the G's own code.
+    locals: UnsafeCell<Vec<(usize, Box<dyn Any>)>>,
+    /// `lock_os_thread` nesting depth; touched only by the G's own code.
+    lock_depth: UnsafeCell<u32>,
+
+    // --- immutable ---
+    /// The runtime this G belongs to; Gs are reused only within it.
+    pub(crate) sched: Arc<Sched>,
+}
+
+/// A shared reference to a G, as run queues and waiter records hold it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct GRef(NonNull<G>);
+
+// SAFETY: a G is built to be shared across threads: its fields are atomics, a mutex, or
+// UnsafeCells whose access follows the status table (exactly one owner at a time, with the
+// handover ordered by the status and queue atomics).
+unsafe impl Send for GRef {}
+// SAFETY: as above.
+unsafe impl Sync for GRef {}
+
+impl GRef {
+    /// A fresh Idle G of `sched`, without a stack. Lives until the runtime frees it.
+    pub(crate) fn alloc(sched: Arc<Sched>) -> GRef {
+        let g = Box::new(G {
+            id: AtomicU64::new(0),
+            status: AtomicU8::new(GStatus::Idle as u8),
+            wait_reason: AtomicU8::new(0),
+            wait_since: AtomicU64::new(0),
+            spawned_at: AtomicPtr::new(ptr::null_mut()),
+            locked_m: AtomicPtr::new(ptr::null_mut()),
+            name: Mutex::new(None),
+            ctx: UnsafeCell::new(Ctx {
+                sp: ptr::null_mut(),
+                link: ptr::null_mut(),
+            }),
+            stack: UnsafeCell::new(None),
+            running_stack: UnsafeCell::new(RunningStack {
+                guard_lo: 0,
+                guard_hi: 0,
+                size: 0,
+                id: 0,
+            }),
+            entry: UnsafeCell::new(None),
+            locals: UnsafeCell::new(Vec::new()),
+            lock_depth: UnsafeCell::new(0),
+            sched,
+        });
+        GRef(NonNull::from(Box::leak(g)))
+    }
+
+    fn g(&self) -> &G {
+        // SAFETY: Gs are freed only by Sched::free_gs at runtime teardown, after every M has
+        // exited; no GRef is used after that (see Sched's teardown notes).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The pointer a run queue holds for this G.
+    pub(crate) fn as_queue(self) -> NonNull<G> {
+        self.0
+    }
+
+    /// Back from a run-queue pointer. Run queues only ever hold pointers made by `as_queue`.
+    pub(crate) fn from_queue(p: NonNull<G>) -> GRef {
+        GRef(p)
+    }
+
+    pub(crate) fn sched(&self) -> &Arc<Sched> {
+        &self.g().sched
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.g().id.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn status(&self) -> GStatus {
+        // Acquire: pairs with the Release of the status change we observe.
+        GStatus::from_u8(self.g().status.load(Ordering::Acquire))
+    }
+
+    /// Changes the status from `from` to `to` if it is `from`; false otherwise.
+    /// AcqRel: the winner takes over the stack from the previous owner (Acquire) and hands its
+    /// own writes on to the next (Release).
+    pub(crate) fn cas_status(&self, from: GStatus, to: GStatus) -> bool {
+        debug_assert!(
+            from.can_become(to),
+            "cas_status: illegal {from:?} -> {to:?}"
+        );
+        self.g()
+            .status
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Sets the status, by its current owner. Release: hands the stack to the next owner.
+    pub(crate) fn set_status(&self, to: GStatus) {
+        debug_assert!(
+            self.status().can_become(to),
+            "set_status: illegal {:?} -> {to:?}",
+            self.status()
+        );
+        self.g().status.store(to as u8, Ordering::Release);
+    }
+
+    pub(crate) fn wait_reason(&self) -> WaitReason {
+        WaitReason::from_u8(self.g().wait_reason.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn wait_since_ns(&self) -> u64 {
+        self.g().wait_since.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn spawned_at(&self) -> Option<&'static Location<'static>> {
+        let p = self.g().spawned_at.load(Ordering::Relaxed);
+        // SAFETY: only ever set from a `&'static Location` (in prepare).
+        unsafe { p.cast_const().as_ref() }
+    }
+
+    pub(crate) fn name(&self) -> Option<String> {
+        self.g()
+            .name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn locked_m(&self) -> *const () {
+        // Acquire: pairs with the Release in set_locked_m, by the G's own code on its M.
+        self.g().locked_m.load(Ordering::Acquire)
+    }
+
+    /// Makes this Idle G ready to run `f` as goroutine `id`: gives it a stack from `pool` (or of
+    /// `stack_size` bytes when that differs from the pool's) if it has none.
+    /// The caller owns the G (it took it from a free list, or just allocated it).
+    pub(crate) fn prepare(
+        &self,
+        id: u64,
+        f: Box<dyn FnOnce() + Send>,
+        spawned_at: &'static Location<'static>,
+        name: Option<String>,
+        pool: &mut StackPool,
+        stack_size: usize,
+    ) -> Result<(), StackError> {
+        debug_assert_eq!(self.status(), GStatus::Idle);
+        let g = self.g();
+        // SAFETY: Idle, and the caller owns it: nobody else touches stack, ctx or entry.
+        unsafe {
+            let stack = &mut *g.stack.get();
+            if stack.as_ref().is_some_and(|s| s.size() != stack_size) {
+                // A custom-size stack from an earlier goroutine: not this one's size.
+                *stack = None;
+            }
+            if stack.is_none() {
+                let s = if stack_size == pool.stack_size() {
+                    pool.get()?
+                } else {
+                    Stack::new(stack_size)?
+                };
+                let ctx = &mut *g.ctx.get();
+                ctx.sp = arch::init_stack(s.top(), g_root);
+                let (guard_lo, guard_hi) = s.guard_range();
+                *g.running_stack.get() = RunningStack {
+                    guard_lo,
+                    guard_hi,
+                    size: s.size(),
+                    id,
+                };
+                *stack = Some(s);
+            } else {
+                (*g.running_stack.get()).id = id;
+            }
+            *g.entry.get() = Some(f);
+        }
+        g.id.store(id, Ordering::Relaxed);
+        g.spawned_at.store(
+            (spawned_at as *const Location<'static>).cast_mut(),
+            Ordering::Relaxed,
+        );
+        if name.is_some() || g.name.lock().map(|n| n.is_some()).unwrap_or(true) {
+            *g.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        }
+        Ok(())
+    }
+
+    /// Gives the G's stack back to `pool` (a G about to be kept without one, or freed).
+    /// The caller owns the G (Idle or Dead).
+    pub(crate) fn release_stack(&self, pool: &mut StackPool) {
+        // SAFETY: the caller owns the G; its root frame will never be resumed on this stack
+        // again (ctx.sp is reset with the next prepare's init_stack).
+        let stack = unsafe { (*self.g().stack.get()).take() };
+        if let Some(s) = stack {
+            pool.put(s);
+        }
+    }
+
+    /// Whether the G holds a stack of `size` bytes (its root frame parked there, reusable).
+    pub(crate) fn has_stack_of(&self, size: usize) -> bool {
+        // SAFETY: called by the G's owner (a free list's holder).
+        unsafe {
+            (*self.g().stack.get())
+                .as_ref()
+                .is_some_and(|s| s.size() == size)
+        }
+    }
+
+    /// Runs the G on the calling M until it switches out; returns what it asks for.
+    ///
+    /// The caller is the M that made it Running (it owns the stack now), on that M's thread.
+    pub(crate) fn execute(&self) -> Action {
+        debug_assert_eq!(self.status(), GStatus::Running);
+        let g = self.g();
+        // SAFETY: Running and ours: ctx holds the sp its last suspend (or prepare) left; the
+        // stack is allocated. The record stays valid while installed (the G outlives this call).
+        unsafe {
+            let prev = tls::set_running_stack(g.running_stack.get());
+            let ctx = g.ctx.get();
+            let (action, sp) = arch::resume((*ctx).sp, ptr::addr_of_mut!((*ctx).link), 0);
+            (*ctx).sp = sp;
+            tls::set_running_stack(prev);
+            // The G handed over a pointer to its ManuallyDrop<Action>, alive until resumed.
+            ptr::read(action as *const Action)
+        }
+    }
+
+    /// Switches the running G out to its g0 with `action`; returns when it is resumed (possibly
+    /// on another M). Only the G's own code calls this, on its own stack.
+    pub(crate) fn switch_out(&self, action: Action) {
+        let action = ManuallyDrop::new(action);
+        // SAFETY: we are this G, running: the link holds the stack pointer of the g0 that
+        // resumed us, suspended in execute's resume. `action` lives until g0 read it.
+        unsafe {
+            let ctx = self.g().ctx.get();
+            arch::suspend(
+                ptr::addr_of_mut!((*ctx).link),
+                ptr::addr_of!(action) as usize,
+            );
+        }
+    }
+
+    /// Parks this G, the running one (Go: `gopark`): switches to g0, which marks it Waiting and
+    /// then calls `unlock`; if that returns false the G resumes at once, else it sleeps until
+    /// `goready`. Only the G's own code calls this.
+    ///
+    /// `unlock` runs on g0 after the G's context is saved, so whatever it releases (a lock a
+    /// waker must take) cannot lead to a resume too early. It must not touch its captures (which
+    /// live on this G's stack) after the step that lets another thread ready the G.
+    pub(crate) fn park(&self, reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
+        self.g().wait_reason.store(reason as u8, Ordering::Relaxed);
+        self.g()
+            .wait_since
+            .store(self.sched().now_ns(), Ordering::Relaxed);
+        let unlock: *mut (dyn FnMut() -> bool + '_) = unlock;
+        // SAFETY: only the lifetime bound changes. The closure outlives its one use: g0 calls it
+        // while this frame is suspended in switch_out, before anything can resume us.
+        let unlock: *mut (dyn FnMut() -> bool + 'static) = unsafe { std::mem::transmute(unlock) };
+        self.switch_out(Action::Park(ParkFn(unlock)));
+        self.g()
+            .wait_reason
+            .store(WaitReason::None as u8, Ordering::Relaxed);
+    }
+
+    /// Runs `f` on this G's goroutine-local storage. Only the G's own code calls this.
+    pub(crate) fn with_locals<R>(&self, f: impl FnOnce(&mut Vec<(usize, Box<dyn Any>)>) -> R) -> R {
+        // SAFETY: only the running G's own code reaches its locals (through current_g), and
+        // never re-entrantly: `local!` takes the value out of the vector while the user's
+        // closure runs.
+        f(unsafe { &mut *self.g().locals.get() })
+    }
+
+    /// `lock_os_thread` bookkeeping: adds `delta` to the nesting depth, records `m` as the locked
+    /// M while the depth is positive, and returns the new depth. Only the G's own code calls it.
+    pub(crate) fn adjust_lock(&self, delta: i32, m: *const ()) -> u32 {
+        // SAFETY: only the running G's own code touches lock_depth.
+        let depth = unsafe { &mut *self.g().lock_depth.get() };
+        *depth = depth.saturating_add_signed(delta);
+        let locked = if *depth > 0 {
+            m.cast_mut()
+        } else {
+            ptr::null_mut()
+        };
+        // Release: pairs with the Acquire in locked_m by Ms dequeuing this G.
+        self.g().locked_m.store(locked, Ordering::Release);
+        *depth
+    }
+
+    /// Frees a G record at runtime teardown. A G that is not Idle or Dead still has live frames
+    /// on its stack (a goroutine that never finished): its stack is leaked, never reused, since
+    /// those frames may hold pinned values.
+    ///
+    /// # Safety
+    ///
+    /// No M runs any more and no other GRef to this G is used afterwards.
+    pub(crate) unsafe fn free(self) {
+        // SAFETY: guaranteed by the caller: we are the last user.
+        let g = unsafe { Box::from_raw(self.0.as_ptr()) };
+        // A Runnable G whose entry is still there never started: its stack holds only the
+        // root frame, parked at the top of its loop, and dropping the entry reports the
+        // goroutine as cancelled to its JoinHandle.
+        let never_started = g.status() == GStatus::Runnable && g.entry_is_set();
+        let finished = matches!(g.status(), GStatus::Idle | GStatus::Dead) || never_started;
+        if !finished {
+            std::mem::forget(g.stack.into_inner());
+            // Its entry and locals may be in use by the leaked frames too.
+            std::mem::forget(g.entry.into_inner());
+            std::mem::forget(g.locals.into_inner());
+        }
+    }
+}
+
+impl G {
+    fn status(&self) -> GStatus {
+        GStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    /// Whether a function waits to be run. Only for the G's owner (here: teardown).
+    fn entry_is_set(&self) -> bool {
+        // SAFETY: called at teardown, when nothing else touches the G.
+        unsafe { (*self.entry.get()).is_some() }
+    }
+}
+
+/// The root frame of every G's stack, entered through the arch trampoline with the G's address
+/// (see `execute`: the first resume of a fresh stack passes 0 and the G is found through TLS).
+/// Runs one goroutine function after another: after each it switches out with `Exit`, and is
+/// resumed again only when the G is given a new goroutine.
+///
+/// # Safety
+///
+/// Only the trampoline calls this, on a stack set up by `prepare`.
+unsafe extern "C" fn g_root(_arg: usize) -> ! {
+    loop {
+        let Some(g) = tls::current_g() else {
+            super::fatal("g_root", "a goroutine stack started outside an M");
+        };
+        // SAFETY: we are this G, Running: its entry is ours to take.
+        let f = unsafe { (*g.g().entry.get()).take() };
+        // The closure catches its own panics (it delivers them to the JoinHandle); this is
+        // the backstop that keeps any unwind from reaching the switch.
+        let ok = panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(f) = f {
+                f();
+            }
+            // Goroutine-local values die with the goroutine (their destructors may use TLS
+            // or park, so they run here, on the goroutine, not on g0).
+            let locals = g.with_locals(std::mem::take);
+            drop(locals);
+        }));
+        if ok.is_err() {
+            super::fatal("g_root", "a goroutine's panic escaped its own catch");
+        }
+        // `g` is the heap record, valid on whichever M the goroutine ended up on.
+        g.switch_out(Action::Exit);
+    }
+}

@@ -1,0 +1,185 @@
+//! M: an OS thread that runs the scheduler (Go: `runtime2.go` `m`; `proc.go` `mstart`,
+//! `stopm`, `startm`).
+//!
+//! [`MShared`] is what other threads use to hand this M a P and wake it. [`MLocal`] is the M's
+//! own state; it lives on the M thread's stack for the thread's whole life, and the thread's TLS
+//! points at it ([`tls::current_m`]). Only code on that thread touches it: the scheduler loop
+//! (g0) or the goroutine the M is running, never both at once (the other is suspended).
+#![allow(unsafe_code)] // MLocal is reached through a TLS pointer; see with_m.
+
+use super::g::GRef;
+use super::p::P;
+use super::sched::Sched;
+use super::tls;
+use std::cell::{Cell, UnsafeCell};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+
+/// The part of an M other threads use.
+pub(crate) struct MShared {
+    pub(crate) id: usize,
+    /// A P handed over by `startm` (and whether to start spinning), waiting to be picked up.
+    /// Under its own lock: written by the waker, taken by this M.
+    next: Mutex<Option<(Box<P>, bool)>>,
+    /// The M's thread, to unpark it; set when the thread starts.
+    thread: OnceLock<Thread>,
+}
+
+impl MShared {
+    pub(crate) fn new(id: usize) -> Arc<MShared> {
+        Arc::new(MShared {
+            id,
+            next: Mutex::new(None),
+            thread: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn set_thread(&self, t: Thread) {
+        let _ = self.thread.set(t);
+    }
+
+    /// Hands `p` to this M and wakes it. Go: the `notewakeup` half of `startm`.
+    pub(crate) fn hand_p(&self, p: Box<P>, spinning: bool) {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        if next.is_some() {
+            super::fatal("MShared::hand_p", "the M already has a P waiting");
+        }
+        *next = Some((p, spinning));
+        drop(next);
+        self.unpark();
+    }
+
+    /// Takes a P handed over by `hand_p`, if any.
+    pub(crate) fn take_p(&self) -> Option<(Box<P>, bool)> {
+        self.next.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub(crate) fn unpark(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// An M's own state. Fields are touched only by code on the M's thread (see module docs).
+pub(crate) struct MLocal {
+    pub(crate) shared: Arc<MShared>,
+    pub(crate) sched: Arc<Sched>,
+    /// The P this M holds. Borrowed only inside `with_p`, never across a switch.
+    p: UnsafeCell<Option<Box<P>>>,
+    /// The G this M is running, if any (Go: `m.curg`).
+    pub(crate) curg: Cell<Option<GRef>>,
+    /// Whether this M is spinning: out of work and looking for some (Go: `m.spinning`).
+    pub(crate) spinning: Cell<bool>,
+    /// The G locked to this M by `lock_os_thread` (Go: `m.lockedg`).
+    pub(crate) locked_g: Cell<Option<GRef>>,
+    /// xorshift state for choosing steal victims.
+    rng: Cell<u64>,
+}
+
+impl MLocal {
+    pub(crate) fn new(shared: Arc<MShared>, sched: Arc<Sched>, p: Option<Box<P>>) -> MLocal {
+        let seed = 0x9E37_79B9_7F4A_7C15u64 ^ ((shared.id as u64 + 1) << 17);
+        MLocal {
+            shared,
+            sched,
+            p: UnsafeCell::new(p),
+            curg: Cell::new(None),
+            spinning: Cell::new(false),
+            locked_g: Cell::new(None),
+            rng: Cell::new(seed),
+        }
+    }
+
+    /// Runs `f` on this M's P, if it holds one. `f` must not switch goroutines or re-enter
+    /// `with_p` (nothing it calls does: queue operations, the global-queue lock, wakep).
+    pub(crate) fn with_p<R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        // SAFETY: only code on this M's thread reaches self, one piece at a time (g0 or the
+        // running G), and f neither switches nor re-enters, so this &mut is unique.
+        unsafe { (*self.p.get()).as_deref_mut().map(f) }
+    }
+
+    pub(crate) fn has_p(&self) -> bool {
+        // SAFETY: as in with_p; a read of the Option's discriminant.
+        unsafe { (*self.p.get()).is_some() }
+    }
+
+    /// Takes the P away from this M (to put it idle or hand it on).
+    pub(crate) fn take_p(&self) -> Option<Box<P>> {
+        // SAFETY: as in with_p.
+        unsafe { (*self.p.get()).take() }
+    }
+
+    /// Gives this M a P; it must have none.
+    pub(crate) fn set_p(&self, p: Box<P>) {
+        // SAFETY: as in with_p.
+        let slot = unsafe { &mut *self.p.get() };
+        if slot.is_some() {
+            super::fatal("MLocal::set_p", "the M already holds a P");
+        }
+        *slot = Some(p);
+    }
+
+    /// A pseudo-random number, for victim order.
+    pub(crate) fn fastrand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    /// Makes this M the calling thread's current M for the duration of `f`.
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        let prev = tls::set_current_m((self as *const MLocal).cast());
+        let r = f();
+        tls::set_current_m(prev);
+        r
+    }
+}
+
+/// Runs `f` on the calling thread's current M, if it is an M. `f` must not switch goroutines:
+/// the reference is to this thread's M, and a goroutine may be on another thread afterwards.
+pub(crate) fn with_m<R>(f: impl FnOnce(&MLocal) -> R) -> Option<R> {
+    let m = tls::current_m().cast::<MLocal>();
+    // SAFETY: a non-null current M points at the MLocal on this thread's stack, alive while
+    // `enter` runs (the whole life of the M's scheduler loop), touched only from this thread.
+    unsafe { m.as_ref() }.map(f)
+}
+
+/// The goroutine running on the calling thread, if any (Go: `getg().m.curg`).
+pub(crate) fn current_g() -> Option<GRef> {
+    with_m(|m| m.curg.get()).flatten()
+}
+
+/// Starts an M thread named `name` running `f`, with every signal blocked while it starts (Go:
+/// `newosproc`): a signal must not land on the new thread before it has an alternate signal
+/// stack. The thread restores the creator's mask once set up (`mstart` installs the stack).
+pub(crate) fn spawn_thread(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // SAFETY: sigfillset/pthread_sigmask on local, properly sized sigset_t values.
+    let old = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    };
+    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        if let Err(e) = crate::stack::overflow::init_thread() {
+            super::fatal(
+                "mstart",
+                &format!("cannot set up stack-overflow detection: {e}"),
+            );
+        }
+        // SAFETY: restoring the creator's mask, a valid sigset_t copied into this closure.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        f();
+    });
+    // SAFETY: as above, on the creating thread.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    spawned
+}

@@ -1,0 +1,57 @@
+//! P: a processor, the right to run goroutines (Go: `runtime2.go` `p`).
+//!
+//! Split as tokio splits a worker: [`P`] is the owner's core, a `Box` that moves between Ms
+//! (an M holds at most one; an idle P sits in the scheduler's idle list) and is never aliased;
+//! [`PShared`] is what other Ms may touch (stealing, `runnext`), in the scheduler's `allp`.
+
+use super::g::{GRef, G};
+use super::runq;
+use crate::stack::StackPool;
+use std::sync::atomic::AtomicPtr;
+
+/// The owner's part of a P. Owned by the M holding it (or the idle list).
+pub(crate) struct P {
+    /// Index in `Sched::allp`.
+    pub(crate) id: usize,
+    /// The local run queue's owner handle.
+    pub(crate) runq: runq::Local<G>,
+    /// Incremented on every schedule that does not inherit a time slice; every 61st checks the
+    /// global queue first (Go: `schedtick`).
+    pub(crate) schedtick: u32,
+    /// Free Gs, each with its stack and a root frame ready for the next goroutine (Go: `gFree`).
+    pub(crate) gfree: Vec<GRef>,
+    /// Free stacks of the runtime's default size (Go: `mcache.stackcache`).
+    pub(crate) stacks: StackPool,
+}
+
+/// The part of a P any M may touch.
+pub(crate) struct PShared {
+    /// Thieves' handle on the local run queue.
+    pub(crate) runq: runq::Steal<G>,
+    /// A G to run next, ahead of the queue, inheriting the time slice (Go: `runnext`). Set by
+    /// the owner; taken by the owner or, as a last resort, a thief: every take is a swap or CAS
+    /// to null (AcqRel), so exactly one party gets it.
+    pub(crate) runnext: AtomicPtr<G>,
+}
+
+/// Free Gs a P keeps before moving half to the global list (Go keeps up to 64).
+pub(crate) const GFREE_MAX: usize = 64;
+
+impl P {
+    /// A new P with an empty run queue, and its shared part.
+    pub(crate) fn new(id: usize, stacks: StackPool) -> (Box<P>, PShared) {
+        let (local, steal) = runq::new();
+        let p = Box::new(P {
+            id,
+            runq: local,
+            schedtick: 0,
+            gfree: Vec::new(),
+            stacks,
+        });
+        let shared = PShared {
+            runq: steal,
+            runnext: AtomicPtr::new(std::ptr::null_mut()),
+        };
+        (p, shared)
+    }
+}

@@ -1,0 +1,90 @@
+//! Blocking and waking: `gopark`/`goready`, and [`Waiter`], which lets every blocking
+//! primitive (join, channels, sync) serve goroutines and plain threads alike.
+//!
+//! Go: `proc.go` `gopark`, `goready`, `ready`.
+
+use super::g::{GRef, GStatus, WaitReason};
+use super::m::{current_g, with_m};
+use super::sched::runqput;
+use std::sync::MutexGuard;
+use std::thread::Thread;
+
+/// Parks the running goroutine: see [`GRef::park`]. Must be called on a goroutine.
+pub(crate) fn gopark(reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
+    match current_g() {
+        Some(g) => g.park(reason, unlock),
+        None => super::fatal("gopark", "not on a goroutine"),
+    }
+}
+
+/// Makes a parked G runnable (Go: `goready`): into the calling M's `runnext` when called from
+/// one of the same runtime's Ms, else onto the global queue; then wakes an M if none spins.
+/// A G of a runtime that has shut down is left alone (it will never run again).
+pub(crate) fn goready(g: GRef) {
+    let sched = g.sched().clone();
+    if sched.is_shut_down() {
+        return;
+    }
+    if !g.cas_status(GStatus::Waiting, GStatus::Runnable) {
+        super::fatal("goready", "the G is not waiting");
+    }
+    let local = with_m(|m| {
+        if std::sync::Arc::ptr_eq(&m.sched, &sched) && m.has_p() {
+            runqput(m, g, true);
+            true
+        } else {
+            false
+        }
+    })
+    .unwrap_or(false);
+    if !local {
+        sched.globrunqput(g);
+    }
+    sched.wakep();
+}
+
+/// Whoever is blocked: a goroutine (woken with `goready`) or a plain thread (unparked).
+pub(crate) enum Waiter {
+    G(GRef),
+    Thread(Thread),
+}
+
+impl Waiter {
+    /// The caller: its goroutine, or its thread when not on one.
+    pub(crate) fn current() -> Waiter {
+        match current_g() {
+            Some(g) => Waiter::G(g),
+            None => Waiter::Thread(std::thread::current()),
+        }
+    }
+
+    /// Wakes it. The caller must have removed it from wherever it was registered, under the
+    /// same lock that the waiter held while registering, so that it is woken exactly once.
+    pub(crate) fn wake(self) {
+        match self {
+            Waiter::G(g) => goready(g),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+/// Releases `guard` and blocks the caller until its registered [`Waiter`] is woken: a goroutine
+/// parks (the guard is released on g0, after its context is saved), a thread parks itself.
+/// A thread may wake spuriously, so callers re-check their condition in a loop.
+pub(crate) fn block_on_guard<T>(guard: MutexGuard<'_, T>, reason: WaitReason) {
+    match current_g() {
+        Some(_) => {
+            let mut guard = Some(guard);
+            // Dropping the guard is the last thing the closure does: after it, a waker may
+            // ready this G.
+            gopark(reason, &mut || {
+                drop(guard.take());
+                true
+            });
+        }
+        None => {
+            drop(guard);
+            std::thread::park();
+        }
+    }
+}

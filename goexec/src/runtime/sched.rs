@@ -1,0 +1,811 @@
+//! The scheduler: Go's G-M-P design (`proc.go`), in goexec's words.
+//!
+//! # G, M, P
+//!
+//! A **G** is a goroutine (`g.rs`). An **M** is an OS thread (`m.rs`). A **P** (`p.rs`) is the
+//! right to run Go code: there are exactly `procs` of them, and an M must hold one to run
+//! goroutines. Each P has a local run queue (`runq.rs`) and a `runnext` slot; there is one
+//! global run queue besides. Ms without a P sleep; Ps without an M sit in the idle list.
+//!
+//! # Finding work (`find_runnable`, in Go's order)
+//!
+//! 1. Every 61st schedule tick, the global queue first, so a P busy with local work cannot
+//!    starve it ([`GLOBAL_CHECK_TICKS`]).
+//! 2. `runnext`, then the local queue.
+//! 3. The global queue, taking a batch into the local queue.
+//! 4. (netpoll joins here, non-blocking, with the netpoller issue.)
+//! 5. Stealing half of another P's queue, [`STEAL_ROUNDS`] passes over all Ps in random order;
+//!    the last pass may take a victim's `runnext` too. (Timers join here with the timers
+//!    issue.) Only a *spinning* M steals.
+//! 6. Nothing: put the P in the idle list and park the M until `startm` hands it a P.
+//!
+//! # Spinning, and the Delicate dance
+//!
+//! An M is spinning while it has a P but no work and is looking for some (stealing). Spinning
+//! Ms cost CPU, so at most half of the busy Ps' worth spin (`2 * nmspinning < procs - npidle`).
+//! Waking an M is slow (25–30 µs on the target VM), so when work appears the runtime wakes a
+//! new M only if none is spinning (`wakep`): a spinning M will find the work. When a spinning M
+//! finds work it stops spinning and, if it was the last spinner and Ps are idle, wakes another
+//! (`reset_spinning`), so there is always someone looking while there is work to find.
+//!
+//! The race to get right (Go calls it the Delicate dance): a spinning M gives up (decrements
+//! `nmspinning`) at the same moment another thread submits work and checks `nmspinning`. The
+//! submitter writes the queue, then reads `nmspinning`; the spinner writes `nmspinning`, then
+//! re-reads every queue. With a SeqCst fence between each pair (in `wakep` and in
+//! `find_runnable`), at least one side sees the other's write: either the submitter sees no
+//! spinner and wakes an M, or the spinner sees the work and goes back for it. Without the
+//! fences both could miss (a StoreLoad reordering), and the work would sit until the next
+//! spawn. The conditions in `find_runnable`'s recheck and in `wakep` must agree.
+//!
+//! # What goexec does differently
+//!
+//! - `yield_now` puts the G at the tail of its P's local queue; Go's `Gosched` goes through the
+//!   locked global queue (measured at ~100 ns per yield against ~25 for tokio).
+//! - A G taken from `runnext` inherits the time slice (no `schedtick` bump), as in Go.
+//! - The thread that calls `Runtime::run` is not an M: it waits for the main goroutine and
+//!   joins the Ms. Go's main thread is M0; here every M is an ordinary runtime thread, and a
+//!   program's main thread can run anything it likes meanwhile (or block, as `run` does).
+//! - No preemption by signal: a goroutine that never reaches a scheduling point keeps its M
+//!   (sysmon's retake joins with the timers issue).
+
+use super::g::{Action, GRef, GStatus, G};
+use super::m::{with_m, MLocal, MShared};
+use super::p::{PShared, GFREE_MAX, P};
+use super::runq::RUNQ_SIZE;
+use crate::stack::{StackError, StackPool};
+use std::collections::VecDeque;
+use std::panic::Location;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// Every this many schedule ticks the global queue is checked before the local one, so it
+/// cannot starve (Go: `schedtick%61 == 0`; 61 is prime so it does not beat with other periods).
+const GLOBAL_CHECK_TICKS: u32 = 61;
+
+/// Passes over all Ps a spinning M makes before giving up (Go: `stealTries`).
+const STEAL_ROUNDS: usize = 4;
+
+/// Spin iterations before stealing a victim's `runnext` in the last pass: gives its owner,
+/// which is likely just about to run it, the chance to (Go sleeps 3 µs there).
+const RUNNEXT_GRACE_SPINS: u32 = 1000;
+
+/// Most threads a runtime may start (Go: `maxmcount`); running past it is fatal, as in Go.
+const MAX_THREADS: usize = 10_000;
+
+/// State under `Sched::synced`. Functions that need the lock take `&mut Synced` as proof.
+struct Synced {
+    /// Ps without an M (Go: `sched.pidle`).
+    pidle: Vec<Box<P>>,
+    /// Ms without a P, parked in `stopm` (Go: `sched.midle`).
+    midle: Vec<Arc<MShared>>,
+    /// The global run queue (Go: `sched.runq`).
+    runq: VecDeque<GRef>,
+    /// Free Gs spilled from Ps (Go: `sched.gFree`).
+    gfree: Vec<GRef>,
+    /// Join handles of every M thread started, for teardown.
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Every M, to wake them all at teardown.
+    allm: Vec<Arc<MShared>>,
+}
+
+/// One runtime's scheduler state (Go: `schedt`, plus `allp` and `allgs`).
+pub(crate) struct Sched {
+    /// Number of Ps (GOMAXPROCS). Immutable.
+    pub(crate) procs: usize,
+    /// Default goroutine stack size. Immutable.
+    pub(crate) stack_size: usize,
+    /// The shared part of every P, indexed by P id. Immutable array of atomics.
+    allp: Box<[PShared]>,
+    synced: Mutex<Synced>,
+    /// Length of the global queue, so that emptiness is checked without the lock. Written under
+    /// the lock; SeqCst so it takes part in the Delicate dance (see module docs).
+    runqsize: AtomicUsize,
+    /// Idle Ps (length of `pidle`). Written under the lock; read anywhere as a hint.
+    npidle: AtomicUsize,
+    /// Spinning Ms. SeqCst: the Delicate dance.
+    nmspinning: AtomicUsize,
+    /// Goroutines started and not yet finished. Relaxed: a count for display.
+    ngoroutines: AtomicUsize,
+    /// Next goroutine id; the main goroutine is 1. Relaxed: uniqueness only.
+    next_goid: AtomicU64,
+    /// Threads started. Relaxed: a limit check.
+    mcount: AtomicUsize,
+    /// Set when the main goroutine has finished: Ms exit at their next scheduling point.
+    /// Release/Acquire: Ms that see it also see everything main did.
+    shutdown: AtomicBool,
+    /// Every G ever allocated (Go: `allgs`), for dump() and teardown.
+    allgs: Mutex<Vec<GRef>>,
+    /// When the runtime started, for wait durations.
+    started: Instant,
+}
+
+impl Sched {
+    /// A scheduler with `procs` idle Ps and no Ms yet.
+    pub(crate) fn new(procs: usize, stack_size: usize) -> Result<Arc<Sched>, StackError> {
+        let mut pidle = Vec::with_capacity(procs);
+        let mut allp = Vec::with_capacity(procs);
+        for id in 0..procs {
+            let (p, shared) = P::new(id, StackPool::new(stack_size)?);
+            pidle.push(p);
+            allp.push(shared);
+        }
+        // Pop order: P0 first.
+        pidle.reverse();
+        Ok(Arc::new(Sched {
+            procs,
+            stack_size,
+            allp: allp.into_boxed_slice(),
+            synced: Mutex::new(Synced {
+                pidle,
+                midle: Vec::new(),
+                runq: VecDeque::new(),
+                gfree: Vec::new(),
+                threads: Vec::new(),
+                allm: Vec::new(),
+            }),
+            runqsize: AtomicUsize::new(0),
+            npidle: AtomicUsize::new(procs),
+            nmspinning: AtomicUsize::new(0),
+            ngoroutines: AtomicUsize::new(0),
+            next_goid: AtomicU64::new(1),
+            mcount: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            allgs: Mutex::new(Vec::new()),
+            started: Instant::now(),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Synced> {
+        // Nothing panics while holding this lock except allocation failure, after which the
+        // state is still consistent; so poisoning is ignored.
+        self.synced.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Nanoseconds since the runtime started (wait timestamps).
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    pub(crate) fn num_goroutine(&self) -> usize {
+        self.ngoroutines.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// A snapshot of every G, for dump().
+    pub(crate) fn all_gs(&self) -> Vec<GRef> {
+        self.allgs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    // ---- the global run queue ----
+
+    /// Puts `g` on the global queue. Any thread. Go: `globrunqput`.
+    pub(crate) fn globrunqput(&self, g: GRef) {
+        let mut s = self.lock();
+        s.runq.push_back(g);
+        // SeqCst: the Delicate dance (a spinner's recheck reads it).
+        self.runqsize.store(s.runq.len(), Ordering::SeqCst);
+    }
+
+    /// Puts a batch spilled from a local queue on the global queue. Go: `globrunqputbatch`.
+    fn globrunqputbatch(&self, batch: &mut Vec<NonNull<G>>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut s = self.lock();
+        s.runq.extend(batch.drain(..).map(GRef::from_queue));
+        // SeqCst: as in globrunqput.
+        self.runqsize.store(s.runq.len(), Ordering::SeqCst);
+    }
+
+    /// Takes a fair share of the global queue (at most `max` when non-zero): returns one G and
+    /// moves the rest into `p`'s local queue. Go: `globrunqget`.
+    fn globrunqget(&self, s: &mut Synced, p: &mut P, max: usize) -> Option<GRef> {
+        let len = s.runq.len();
+        if len == 0 {
+            return None;
+        }
+        let mut n = (len / self.procs + 1).min(len).min(RUNQ_SIZE / 2);
+        if max > 0 {
+            n = n.min(max);
+        }
+        let first = s.runq.pop_front();
+        let mut overflow = Vec::new();
+        for _ in 1..n {
+            if let Some(g) = s.runq.pop_front() {
+                p.runq.push_back(g.as_queue(), &mut overflow);
+            }
+        }
+        // The local queue had room for n <= RUNQ_SIZE / 2 only if it was at most half full;
+        // anything that did not fit goes back to the global queue.
+        s.runq.extend(overflow.into_iter().map(GRef::from_queue));
+        // SeqCst: as in globrunqput.
+        self.runqsize.store(s.runq.len(), Ordering::SeqCst);
+        first
+    }
+
+    // ---- idle Ps ----
+
+    /// Puts a P in the idle list. Its local queue must be empty. Go: `pidleput`.
+    fn pidleput(&self, s: &mut Synced, p: Box<P>) {
+        debug_assert_eq!(p.runq.len(), 0, "pidleput: P has a non-empty run queue");
+        s.pidle.push(p);
+        self.npidle.store(s.pidle.len(), Ordering::SeqCst);
+    }
+
+    /// Takes an idle P. Go: `pidleget`.
+    fn pidleget(&self, s: &mut Synced) -> Option<Box<P>> {
+        let p = s.pidle.pop();
+        self.npidle.store(s.pidle.len(), Ordering::SeqCst);
+        p
+    }
+
+    // ---- waking Ms ----
+
+    /// Starts an M to run goroutines if a P is idle and no M is spinning: called when work
+    /// appears. Go: `wakep`.
+    pub(crate) fn wakep(self: &Arc<Self>) {
+        // SeqCst fence: the submitter's half of the Delicate dance. Our queue write (before the
+        // call) is ordered before the loads below.
+        fence(Ordering::SeqCst);
+        if self.npidle.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        // Be conservative: only one M is woken to spin at a time.
+        if self.nmspinning.load(Ordering::SeqCst) != 0
+            || self
+                .nmspinning
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return;
+        }
+        let p = self.pidleget(&mut self.lock());
+        match p {
+            Some(p) => self.startm(p, true),
+            None => {
+                // Lost the race for the idle P: undo our claim.
+                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Runs `p` on an idle M, or a new one. `spinning`: the M starts out spinning (the caller
+    /// counted it in nmspinning). Go: `startm`.
+    fn startm(self: &Arc<Self>, p: Box<P>, spinning: bool) {
+        let idle = self.lock().midle.pop();
+        match idle {
+            Some(m) => m.hand_p(p, spinning),
+            None => self.newm(p, spinning),
+        }
+    }
+
+    /// Starts a new M thread holding `p`. Go: `newm`.
+    fn newm(self: &Arc<Self>, p: Box<P>, spinning: bool) {
+        let id = self.mcount.fetch_add(1, Ordering::Relaxed);
+        if id >= MAX_THREADS {
+            super::fatal("newm", "thread limit exceeded (10000 Ms)");
+        }
+        let shared = MShared::new(id);
+        let sched = self.clone();
+        let m_shared = shared.clone();
+        let spawned = super::m::spawn_thread(format!("goexec-m{id}"), move || {
+            let m = MLocal::new(m_shared, sched, Some(p));
+            m.spinning.set(spinning);
+            m.enter(|| mstart(&m));
+        });
+        match spawned {
+            Ok(handle) => {
+                shared.set_thread(handle.thread().clone());
+                let mut s = self.lock();
+                s.threads.push(handle);
+                s.allm.push(shared);
+            }
+            Err(e) => super::fatal("newm", &format!("cannot start an M thread: {e}")),
+        }
+    }
+
+    // ---- goroutine creation ----
+
+    /// Creates a goroutine running `f` and makes it runnable: in the calling M's `runnext` when
+    /// called from one of this runtime's goroutines, else on the global queue. Go: `newproc`.
+    pub(crate) fn newproc(
+        self: &Arc<Self>,
+        f: Box<dyn FnOnce() + Send>,
+        spawned_at: &'static Location<'static>,
+        name: Option<String>,
+        stack_size: usize,
+    ) -> Result<GRef, StackError> {
+        let id = self.next_goid.fetch_add(1, Ordering::Relaxed);
+        let on_m = with_m(|m| Arc::ptr_eq(&m.sched, self) && m.has_p()).unwrap_or(false);
+        let g = if on_m {
+            with_m(|m| {
+                m.with_p(|p| {
+                    let g = self.gfget(p);
+                    g.prepare(id, f, spawned_at, name, &mut p.stacks, stack_size)
+                        .map(|()| g)
+                })
+            })
+            .flatten()
+            .unwrap_or_else(|| super::fatal("newproc", "the M lost its P"))?
+        } else {
+            let g = self.gfget_global();
+            let mut pool = StackPool::new(self.stack_size)?;
+            g.prepare(id, f, spawned_at, name, &mut pool, stack_size)?;
+            g
+        };
+        self.ngoroutines.fetch_add(1, Ordering::Relaxed);
+        if !g.cas_status(GStatus::Idle, GStatus::Runnable) {
+            super::fatal("newproc", "a free G was not idle");
+        }
+        if on_m {
+            with_m(|m| runqput(m, g, true));
+        } else {
+            self.globrunqput(g);
+        }
+        self.wakep();
+        Ok(g)
+    }
+
+    /// A free G from `p`'s list, else a batch from the global list, else a new one.
+    /// Go: `gfget`.
+    fn gfget(self: &Arc<Self>, p: &mut P) -> GRef {
+        if p.gfree.is_empty() {
+            let mut s = self.lock();
+            let n = s.gfree.len().min(GFREE_MAX / 2);
+            let at = s.gfree.len() - n;
+            p.gfree.extend(s.gfree.drain(at..));
+        }
+        match p.gfree.pop() {
+            Some(g) => g,
+            None => self.galloc(),
+        }
+    }
+
+    /// A free G from the global list, or a new one (no P at hand).
+    fn gfget_global(self: &Arc<Self>) -> GRef {
+        let g = self.lock().gfree.pop();
+        g.unwrap_or_else(|| self.galloc())
+    }
+
+    fn galloc(self: &Arc<Self>) -> GRef {
+        let g = GRef::alloc(self.clone());
+        self.allgs.lock().unwrap_or_else(|e| e.into_inner()).push(g);
+        g
+    }
+
+    /// Returns a finished G to `p`'s free list, spilling half to the global list when full.
+    /// A G whose stack is not the default size gives it up (pools hold one size). Go: `gfput`.
+    fn gfput(&self, p: &mut P, g: GRef) {
+        if !g.has_stack_of(self.stack_size) {
+            g.release_stack(&mut p.stacks);
+        }
+        g.set_status(GStatus::Idle);
+        p.gfree.push(g);
+        if p.gfree.len() > GFREE_MAX {
+            let half = p.gfree.len() / 2;
+            let mut s = self.lock();
+            s.gfree.extend(p.gfree.drain(..half));
+        }
+    }
+
+    // ---- teardown ----
+
+    /// Stops the runtime after the main goroutine finished: every M exits at its next
+    /// scheduling point; waits for them; frees every G (leaking the stacks of goroutines that
+    /// never finished: their frames may hold pinned values).
+    #[allow(unsafe_code)] // the one place Gs are freed: after every M has exited (see below).
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        // Release: pairs with the Acquire loads in find_runnable and stopm.
+        self.shutdown.store(true, Ordering::Release);
+        let (threads, allm) = {
+            let mut s = self.lock();
+            (std::mem::take(&mut s.threads), s.allm.clone())
+        };
+        for m in &allm {
+            m.unpark();
+        }
+        for t in threads {
+            // An M thread that panicked has already reported it (fatal aborts instead).
+            let _ = t.join();
+        }
+        // Ms started while we joined (by a goroutine that was still spawning) are joined too.
+        loop {
+            let more = std::mem::take(&mut self.lock().threads);
+            if more.is_empty() {
+                break;
+            }
+            for m in self.lock().allm.clone() {
+                m.unpark();
+            }
+            for t in more {
+                let _ = t.join();
+            }
+        }
+        // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
+        // below with the rest) and free every G.
+        let gs = std::mem::take(&mut *self.allgs.lock().unwrap_or_else(|e| e.into_inner()));
+        {
+            let mut s = self.lock();
+            s.runq.clear();
+            s.gfree.clear();
+            for p in s.pidle.iter_mut() {
+                while p.runq.pop().is_some() {}
+                p.gfree.clear();
+            }
+        }
+        for shared in self.allp.iter() {
+            shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
+        }
+        for g in gs {
+            // SAFETY: all Ms have exited and the queues are drained; the Gs' own Arc<Sched>
+            // keeps `self` alive, but nothing uses these GRefs after this loop. Waiter
+            // records still naming a G are only woken through goready, which checks shutdown
+            // first and ignores the G.
+            unsafe { g.free() };
+        }
+    }
+}
+
+/// The body of an M thread: find work, run it, repeat, until the runtime shuts down. Go:
+/// `mstart` and `schedule`.
+fn mstart(m: &MLocal) {
+    loop {
+        if let Some(g) = m.locked_g.get() {
+            // This M runs nothing but its locked G: wait until it is runnable and handed back.
+            if !stoplockedm(m) {
+                return;
+            }
+            if !execute(m, g, false) {
+                return;
+            }
+            continue;
+        }
+        let Some((g, inherit)) = find_runnable(m) else {
+            return;
+        };
+        if m.spinning.get() {
+            reset_spinning(m);
+        }
+        let lm = g.locked_m();
+        if !lm.is_null() && lm != Arc::as_ptr(&m.shared).cast() {
+            // Locked to another M: give that M our P and this G, and stop. Go: `startlockedm`.
+            startlockedm(m, g);
+            if !stopm(m, true) {
+                return;
+            }
+            continue;
+        }
+        if !execute(m, g, inherit) {
+            return;
+        }
+    }
+}
+
+/// Runs `g` until it switches out, then carries out what it asked for. Returns false when the
+/// M must exit (its locked G finished). Go: `execute` and the `mcall` continuations.
+fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
+    if !inherit {
+        m.with_p(|p| p.schedtick = p.schedtick.wrapping_add(1));
+    }
+    if !g.cas_status(GStatus::Runnable, GStatus::Running) {
+        super::fatal("execute", "the G to run is not runnable");
+    }
+    loop {
+        m.curg.set(Some(g));
+        let action = g.execute();
+        m.curg.set(None);
+        match action {
+            Action::Yield => {
+                // Go: gosched_m, but onto the local queue (see module docs).
+                g.set_status(GStatus::Runnable);
+                runqput(m, g, false);
+                return true;
+            }
+            Action::Park(unlock) => {
+                // Go: park_m. Waiting first, so that a goready made possible by unlock finds it.
+                g.set_status(GStatus::Waiting);
+                if unlock.call() {
+                    return true;
+                }
+                // The unlock refused to park (the condition came true meanwhile): run it again.
+                if !g.cas_status(GStatus::Waiting, GStatus::Running) {
+                    super::fatal("execute", "a G that refused to park was readied");
+                }
+            }
+            Action::Exit => {
+                // Go: goexit0.
+                g.set_status(GStatus::Dead);
+                m.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+                let was_locked = m.locked_g.get() == Some(g);
+                if was_locked {
+                    // Go ends the thread of a goroutine that exits locked: the goroutine may
+                    // have changed the thread's state. Hand the P on and exit.
+                    g.adjust_lock(-i32::MAX, ptr::null());
+                    m.locked_g.set(None);
+                }
+                m.with_p(|p| m.sched.gfput(p, g));
+                if was_locked {
+                    if let Some(p) = m.take_p() {
+                        handoffp(&m.sched, p);
+                    }
+                    return false;
+                }
+                return true;
+            }
+        }
+    }
+}
+
+/// Puts `g` on the calling M's P: in `runnext` (kicking the previous one to the queue) when
+/// `next`, else at the queue's tail; a full queue spills half to the global queue. Go:
+/// `runqput`. Executed only by the M owning the P.
+pub(crate) fn runqput(m: &MLocal, g: GRef, next: bool) {
+    let mut overflow = Vec::new();
+    let placed = m.with_p(|p| {
+        let mut g = g;
+        if next {
+            let shared = &m.sched.allp[p.id];
+            // AcqRel: hands `g` to whoever takes runnext (Release) and takes over the old one
+            // (Acquire), which a thief may be racing for: the swap decides.
+            let old = shared.runnext.swap(g.as_queue().as_ptr(), Ordering::AcqRel);
+            match NonNull::new(old) {
+                Some(old) => g = GRef::from_queue(old),
+                None => return,
+            }
+        }
+        p.runq.push_back(g.as_queue(), &mut overflow);
+    });
+    if placed.is_none() {
+        // No P (a foreign thread's path leads elsewhere; this is an M between Ps).
+        m.sched.globrunqput(g);
+    }
+    m.sched.globrunqputbatch(&mut overflow);
+}
+
+/// Takes the next G of `p`: `runnext` (inheriting the time slice), else the queue's head.
+/// Go: `runqget`. Executed only by the owner.
+fn runqget(sched: &Sched, p: &mut P) -> Option<(GRef, bool)> {
+    let shared = &sched.allp[p.id];
+    // AcqRel: takes over the G (Acquire) against thieves' CAS on the same slot.
+    let next = shared.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
+    if let Some(g) = NonNull::new(next) {
+        return Some((GRef::from_queue(g), true));
+    }
+    p.runq.pop().map(|g| (GRef::from_queue(g), false))
+}
+
+/// Finds a G to run, parking the M while there is none. None: the runtime is shutting down.
+/// Go: `findRunnable`; the steps are listed in the module docs.
+fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
+    let sched = &m.sched;
+    loop {
+        if sched.is_shut_down() {
+            return None;
+        }
+        // 1-3: global every 61 ticks, local, global.
+        let found = m.with_p(|p| {
+            if p.schedtick % GLOBAL_CHECK_TICKS == 0 && sched.runqsize.load(Ordering::Relaxed) > 0 {
+                if let Some(g) = sched.globrunqget(&mut sched.lock(), p, 1) {
+                    return Some((g, false));
+                }
+            }
+            if let Some(found) = runqget(sched, p) {
+                return Some(found);
+            }
+            if sched.runqsize.load(Ordering::Relaxed) > 0 {
+                if let Some(g) = sched.globrunqget(&mut sched.lock(), p, 0) {
+                    return Some((g, false));
+                }
+            }
+            None
+        });
+        match found {
+            Some(Some(found)) => return Some(found),
+            Some(None) => {}
+            None => super::fatal("find_runnable", "M without a P"),
+        }
+
+        // 5: steal, if we may spin.
+        let busy = sched.procs - sched.npidle.load(Ordering::SeqCst);
+        if m.spinning.get() || 2 * sched.nmspinning.load(Ordering::SeqCst) < busy {
+            if !m.spinning.get() {
+                m.spinning.set(true);
+                sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(g) = steal_work(m) {
+                return Some((g, false));
+            }
+        }
+
+        // 6: nothing. Give up the P, re-checking the global queue under the lock.
+        let mut p = m
+            .take_p()
+            .unwrap_or_else(|| super::fatal("find_runnable", "M lost its P"));
+        let mut s = sched.lock();
+        if sched.is_shut_down() {
+            drop(s);
+            m.set_p(p);
+            return None;
+        }
+        if let Some(g) = sched.globrunqget(&mut s, &mut p, 0) {
+            drop(s);
+            m.set_p(p);
+            return Some((g, false));
+        }
+        sched.pidleput(&mut s, p);
+        drop(s);
+
+        // The Delicate dance (module docs): stop spinning, then look again at every queue.
+        if m.spinning.get() {
+            m.spinning.set(false);
+            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if work_anywhere(sched) {
+                let pp = sched.pidleget(&mut sched.lock());
+                if let Some(pp) = pp {
+                    m.set_p(pp);
+                    m.spinning.set(true);
+                    sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+            }
+        }
+        // (The last M to park will block in netpoll with the next timer's timeout, once the
+        // netpoller and timers exist; until then it simply parks.)
+        if !stopm(m, true) {
+            return None;
+        }
+    }
+}
+
+/// Whether any queue holds work: the global queue, any P's local queue or runnext. The
+/// spinner's half of the Delicate dance; it must look wherever wakep's callers put work.
+fn work_anywhere(sched: &Sched) -> bool {
+    sched.runqsize.load(Ordering::SeqCst) > 0
+        || sched
+            .allp
+            .iter()
+            .any(|p| !p.runq.is_empty() || !p.runnext.load(Ordering::SeqCst).is_null())
+}
+
+/// Steals half of some other P's queue into ours and returns a G from it. Go: `stealWork`.
+fn steal_work(m: &MLocal) -> Option<GRef> {
+    let sched = &m.sched;
+    let n = sched.procs;
+    if n < 2 {
+        return None;
+    }
+    for round in 0..STEAL_ROUNDS {
+        let last_round = round == STEAL_ROUNDS - 1;
+        let start = (m.fastrand() % n as u64) as usize;
+        for k in 0..n {
+            let victim_id = (start + k) % n;
+            let found = m.with_p(|p| {
+                if victim_id == p.id {
+                    return None;
+                }
+                let victim = &sched.allp[victim_id];
+                if let Some(g) = victim.runq.steal_into(&mut p.runq) {
+                    return Some(GRef::from_queue(g));
+                }
+                if last_round {
+                    let next = victim.runnext.load(Ordering::Acquire);
+                    if !next.is_null() {
+                        // Let the owner, which is probably about to run it, have it first.
+                        for _ in 0..RUNNEXT_GRACE_SPINS {
+                            std::hint::spin_loop();
+                        }
+                        // AcqRel: as in runqget; the CAS decides between us and the owner.
+                        if victim
+                            .runnext
+                            .compare_exchange(
+                                next,
+                                ptr::null_mut(),
+                                Ordering::AcqRel,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                        {
+                            return NonNull::new(next).map(GRef::from_queue);
+                        }
+                    }
+                }
+                None
+            });
+            if let Some(Some(g)) = found {
+                return Some(g);
+            }
+            if sched.is_shut_down() {
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// A spinning M found work: it stops spinning and, if it was the last spinner, wakes another
+/// to keep looking. Go: `resetspinning`.
+fn reset_spinning(m: &MLocal) {
+    m.spinning.set(false);
+    let left = m.sched.nmspinning.fetch_sub(1, Ordering::SeqCst) - 1;
+    if left == 0 {
+        m.sched.wakep();
+    }
+}
+
+/// Parks the M until it is handed a P: in the idle list for `startm` when `idle`, or outside
+/// it for a locked M, which only `startlockedm` may wake. False: shutting down. Go: `stopm`.
+fn stopm(m: &MLocal, idle: bool) -> bool {
+    let sched = &m.sched;
+    if idle {
+        sched.lock().midle.push(m.shared.clone());
+    }
+    loop {
+        if let Some((p, spinning)) = m.shared.take_p() {
+            m.set_p(p);
+            m.spinning.set(spinning);
+            return true;
+        }
+        if sched.is_shut_down() {
+            return false;
+        }
+        std::thread::park();
+    }
+}
+
+/// Hands a P that its M no longer uses to another M if there is work for it, else to the
+/// idle list. Go: `handoffp`.
+fn handoffp(sched: &Arc<Sched>, p: Box<P>) {
+    let has_work = p.runq.len() > 0
+        || !sched.allp[p.id].runnext.load(Ordering::SeqCst).is_null()
+        || sched.runqsize.load(Ordering::SeqCst) > 0;
+    if has_work {
+        sched.startm(p, false);
+        return;
+    }
+    let mut s = sched.lock();
+    if s.runq.is_empty() {
+        sched.pidleput(&mut s, p);
+        drop(s);
+        // Work may have arrived after our check; make sure someone looks.
+        sched.wakep();
+    } else {
+        drop(s);
+        sched.startm(p, false);
+    }
+}
+
+/// The M's locked G is not running: give the P away and wait until the G is handed back
+/// with a P. False: shutting down. Go: `stoplockedm`.
+fn stoplockedm(m: &MLocal) -> bool {
+    if let Some(p) = m.take_p() {
+        handoffp(&m.sched, p);
+    }
+    stopm(m, false)
+}
+
+/// `g` is locked to another M: give that M our P (it then runs `g`, which we took off the
+/// queue). Go: `startlockedm`.
+fn startlockedm(m: &MLocal, g: GRef) {
+    let target = g.locked_m().cast::<MShared>();
+    let p = m
+        .take_p()
+        .unwrap_or_else(|| super::fatal("startlockedm", "M without a P"));
+    let lm = m
+        .sched
+        .lock()
+        .allm
+        .iter()
+        .find(|s| Arc::as_ptr(s) == target)
+        .cloned();
+    match lm {
+        // The locked M waits in stoplockedm (not on the idle list): hand it the P.
+        Some(lm) => lm.hand_p(p, false),
+        None => super::fatal("startlockedm", "the locked M does not exist"),
+    }
+}
