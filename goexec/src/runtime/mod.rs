@@ -20,6 +20,9 @@ pub(crate) mod sched;
 mod switch;
 pub(crate) mod tls;
 
+#[cfg(test)]
+mod tests;
+
 pub use dump::dump;
 pub use local::LocalKey;
 pub use switch::{Coroutine, CoroutineResult, Yielder};
@@ -303,14 +306,15 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    // The id is known only once the G exists; the handle learns it through a shared cell.
-    let (completer, handle) = join_state::<T>();
+    // The id goes to both ends before the goroutine can run (and finish, on another P).
+    let id = sched.new_goid();
+    let (completer, handle) = join_state::<T>(id);
     let body = Box::new(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         completer.complete(result);
     });
-    let g = sched.newproc(body, at, name, stack_size)?;
-    Ok(handle.with_id(g.id()))
+    sched.newproc(id, body, at, name, stack_size)?;
+    Ok(handle)
 }
 
 /// Starts a goroutine on the current goroutine's runtime, with `builder`'s settings.

@@ -74,9 +74,14 @@ const RUNNEXT_GRACE_SPINS: u32 = 1000;
 /// Most threads a runtime may start (Go: `maxmcount`); running past it is fatal, as in Go.
 const MAX_THREADS: usize = 10_000;
 
+/// The main goroutine's id: the first goroutine of every runtime.
+pub(crate) const MAIN_GOID: u64 = 1;
+
 /// State under `Sched::synced`. Functions that need the lock take `&mut Synced` as proof.
 struct Synced {
-    /// Ps without an M (Go: `sched.pidle`).
+    /// Ps without an M (Go: `sched.pidle`). Boxed: a P moves between Ms and this list as one
+    /// owned allocation, never copied.
+    #[allow(clippy::vec_box)] // see above: the Box is the unit of ownership handed around
     pidle: Vec<Box<P>>,
     /// Ms without a P, parked in `stopm` (Go: `sched.midle`).
     midle: Vec<Arc<MShared>>,
@@ -149,7 +154,7 @@ impl Sched {
             npidle: AtomicUsize::new(procs),
             nmspinning: AtomicUsize::new(0),
             ngoroutines: AtomicUsize::new(0),
-            next_goid: AtomicU64::new(1),
+            next_goid: AtomicU64::new(MAIN_GOID),
             mcount: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             allgs: Mutex::new(Vec::new()),
@@ -313,14 +318,20 @@ impl Sched {
 
     /// Creates a goroutine running `f` and makes it runnable: in the calling M's `runnext` when
     /// called from one of this runtime's goroutines, else on the global queue. Go: `newproc`.
+    /// A fresh goroutine id, to give to [`Sched::newproc`] (and to the goroutine's handle
+    /// before the goroutine can run).
+    pub(crate) fn new_goid(&self) -> u64 {
+        self.next_goid.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub(crate) fn newproc(
         self: &Arc<Self>,
+        id: u64,
         f: Box<dyn FnOnce() + Send>,
         spawned_at: &'static Location<'static>,
         name: Option<String>,
         stack_size: usize,
     ) -> Result<GRef, StackError> {
-        let id = self.next_goid.fetch_add(1, Ordering::Relaxed);
         let on_m = with_m(|m| Arc::ptr_eq(&m.sched, self) && m.has_p()).unwrap_or(false);
         let g = if on_m {
             with_m(|m| {
@@ -395,20 +406,25 @@ impl Sched {
 
     // ---- teardown ----
 
+    /// Tells every M to exit at its next scheduling point. Called by the M that ran the main
+    /// goroutine as soon as it exits, so that nothing else runs after main returns (as in Go),
+    /// and again by `shutdown`.
+    fn begin_shutdown(&self) {
+        // Release: pairs with the Acquire loads in find_runnable and stopm.
+        self.shutdown.store(true, Ordering::Release);
+        let allm = self.lock().allm.clone();
+        for m in &allm {
+            m.unpark();
+        }
+    }
+
     /// Stops the runtime after the main goroutine finished: every M exits at its next
     /// scheduling point; waits for them; frees every G (leaking the stacks of goroutines that
     /// never finished: their frames may hold pinned values).
     #[allow(unsafe_code)] // the one place Gs are freed: after every M has exited (see below).
     pub(crate) fn shutdown(self: &Arc<Self>) {
-        // Release: pairs with the Acquire loads in find_runnable and stopm.
-        self.shutdown.store(true, Ordering::Release);
-        let (threads, allm) = {
-            let mut s = self.lock();
-            (std::mem::take(&mut s.threads), s.allm.clone())
-        };
-        for m in &allm {
-            m.unpark();
-        }
+        self.begin_shutdown();
+        let threads = std::mem::take(&mut self.lock().threads);
         for t in threads {
             // An M thread that panicked has already reported it (fatal aborts instead).
             let _ = t.join();
@@ -521,6 +537,9 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                 // Go: goexit0.
                 g.set_status(GStatus::Dead);
                 m.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+                if g.id() == MAIN_GOID {
+                    m.sched.begin_shutdown();
+                }
                 let was_locked = m.locked_g.get() == Some(g);
                 if was_locked {
                     // Go ends the thread of a goroutine that exits locked: the goroutine may

@@ -4,13 +4,12 @@ use crate::runtime::g::WaitReason;
 use crate::runtime::park::{block_on_guard, Waiter};
 use std::any::Any;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A goroutine's result slot, shared by the goroutine (which fills it) and its handle.
 struct State<T> {
-    /// The goroutine's id, set once its G exists. Relaxed: for messages only.
-    id: AtomicU64,
+    /// The goroutine's id.
+    id: u64,
     inner: Mutex<Inner<T>>,
 }
 
@@ -28,11 +27,10 @@ pub(crate) struct Completer<T> {
     state: Arc<State<T>>,
 }
 
-/// A new result slot: the goroutine's end and the handle. The id is filled in by
-/// [`JoinHandle::with_id`] once the goroutine exists.
-pub(crate) fn join_state<T>() -> (Completer<T>, JoinHandle<T>) {
+/// A new result slot for goroutine `id`: the goroutine's end and the handle.
+pub(crate) fn join_state<T>(id: u64) -> (Completer<T>, JoinHandle<T>) {
     let state = Arc::new(State {
-        id: AtomicU64::new(0),
+        id,
         inner: Mutex::new(Inner {
             result: None,
             done: false,
@@ -50,7 +48,7 @@ pub(crate) fn join_state<T>() -> (Completer<T>, JoinHandle<T>) {
 impl<T> Completer<T> {
     /// Delivers the goroutine's result (a value, or its panic payload).
     pub(crate) fn complete(self, result: Result<T, Box<dyn Any + Send + 'static>>) {
-        let id = self.state.id.load(Ordering::Relaxed);
+        let id = self.state.id;
         let result = result.map_err(|payload| JoinError {
             id,
             repr: Repr::Panic(payload),
@@ -76,7 +74,7 @@ impl<T> Completer<T> {
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
         // Dropped without completing: the goroutine never ran.
-        let id = self.state.id.load(Ordering::Relaxed);
+        let id = self.state.id;
         self.finish(Some(Err(JoinError {
             id,
             repr: Repr::Cancelled,
@@ -101,15 +99,9 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    /// Records the goroutine's id once it exists.
-    pub(crate) fn with_id(self, id: u64) -> Self {
-        self.state.id.store(id, Ordering::Relaxed);
-        self
-    }
-
     /// The goroutine's id.
     pub fn id(&self) -> u64 {
-        self.state.id.load(Ordering::Relaxed)
+        self.state.id
     }
 
     /// Whether the goroutine has finished (its result is ready).

@@ -1,0 +1,179 @@
+//! Scheduler stress tests that need crate-internal blocking primitives.
+
+use super::g::WaitReason;
+use super::park::{block_on_guard, Waiter};
+use crate::Runtime;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A counting semaphore with one waiter slot, built directly on park/ready: a lost wakeup
+/// leaves a goroutine parked forever (the watchdog reports it), a doubled one makes goready
+/// abort (the G would not be Waiting).
+struct Notify {
+    state: Mutex<(u64, Option<Waiter>)>,
+    posted: AtomicU64,
+    taken: AtomicU64,
+}
+
+impl Notify {
+    fn new() -> Arc<Notify> {
+        Arc::new(Notify {
+            state: Mutex::new((0, None)),
+            posted: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+        })
+    }
+
+    fn post(&self) {
+        self.posted.fetch_add(1, Ordering::Relaxed);
+        let mut s = self.state.lock().unwrap();
+        s.0 += 1;
+        let w = s.1.take();
+        drop(s);
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    fn wait(&self) {
+        let mut s = self.state.lock().unwrap();
+        loop {
+            if s.0 > 0 {
+                s.0 -= 1;
+                self.taken.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            assert!(s.1.is_none(), "Notify supports one waiter");
+            s.1 = Some(Waiter::current());
+            block_on_guard(s, WaitReason::Test);
+            s = self.state.lock().unwrap();
+        }
+    }
+}
+
+/// Aborts the test process with a message if `done` is not set within `limit`: a lost wakeup
+/// would otherwise hang the suite.
+fn watchdog(name: &'static str, limit: Duration) -> Arc<AtomicBool> {
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while !d.load(Ordering::Acquire) {
+            if start.elapsed() > limit {
+                eprintln!("{name}: no progress within {limit:?}: a wakeup was lost");
+                std::process::abort();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    done
+}
+
+/// Two goroutines pass a token back and forth `rounds` times: 2 × rounds park/ready pairs.
+fn ping_pong(procs: usize, rounds: u64) {
+    let done = watchdog("ping_pong", Duration::from_secs(120));
+    let (a, b) = (Notify::new(), Notify::new());
+    let (a2, b2) = (a.clone(), b.clone());
+    let (a1, b1) = (a.clone(), b.clone());
+    Runtime::builder()
+        .procs(procs)
+        .build()
+        .unwrap()
+        .run(move || {
+            let (a, b) = (a1, b1);
+            let pong = crate::spawn(move || {
+                for _ in 0..rounds {
+                    b2.wait();
+                    a2.post();
+                }
+            });
+            for _ in 0..rounds {
+                b.post();
+                a.wait();
+            }
+            pong.join().unwrap();
+        });
+    done.store(true, Ordering::Release);
+    for n in [&a, &b] {
+        assert_eq!(n.posted.load(Ordering::Relaxed), rounds);
+        assert_eq!(n.taken.load(Ordering::Relaxed), rounds);
+    }
+}
+
+#[test]
+fn park_ready_ping_pong_one_p() {
+    ping_pong(1, 500_000);
+}
+
+#[test]
+fn park_ready_ping_pong_two_ps() {
+    ping_pong(2, 1_000_000);
+}
+
+/// Many goroutines in a ring, each waking the next: wakeups cross Ps constantly at procs 2
+/// and 4, and every one must arrive exactly once.
+fn ring(procs: usize, n: usize, laps: u64) {
+    let done = watchdog("ring", Duration::from_secs(120));
+    let notes: Vec<Arc<Notify>> = (0..n).map(|_| Notify::new()).collect();
+    let ns = notes.clone();
+    Runtime::builder()
+        .procs(procs)
+        .build()
+        .unwrap()
+        .run(move || {
+            let hs: Vec<_> = (0..n)
+                .map(|i| {
+                    let me = ns[i].clone();
+                    let next = ns[(i + 1) % n].clone();
+                    crate::spawn(move || {
+                        for _ in 0..laps {
+                            me.wait();
+                            next.post();
+                        }
+                    })
+                })
+                .collect();
+            ns[0].post();
+            for h in hs {
+                h.join().unwrap();
+            }
+        });
+    done.store(true, Ordering::Release);
+    let posted: u64 = notes.iter().map(|n| n.posted.load(Ordering::Relaxed)).sum();
+    let taken: u64 = notes.iter().map(|n| n.taken.load(Ordering::Relaxed)).sum();
+    assert_eq!(taken, n as u64 * laps);
+    // One token circulates: every wait consumed a post; the last post is left over.
+    assert_eq!(posted, taken + 1);
+}
+
+#[test]
+fn park_ready_ring_across_ps() {
+    for procs in [1, 2, 4] {
+        ring(procs, 100, 2_000);
+    }
+}
+
+/// A plain thread and a goroutine hand a token back and forth: goready from a foreign thread
+/// (the global queue) and a thread parked by a goroutine.
+#[test]
+fn park_ready_with_a_plain_thread() {
+    let done = watchdog("thread ping_pong", Duration::from_secs(120));
+    let (a, b) = (Notify::new(), Notify::new());
+    let (a2, b2) = (a.clone(), b.clone());
+    const ROUNDS: u64 = 20_000;
+    let thread = std::thread::spawn(move || {
+        for _ in 0..ROUNDS {
+            b2.wait();
+            a2.post();
+        }
+    });
+    Runtime::builder().procs(2).build().unwrap().run(move || {
+        for _ in 0..ROUNDS {
+            b.post();
+            a.wait();
+        }
+    });
+    thread.join().unwrap();
+    done.store(true, Ordering::Release);
+}

@@ -1,0 +1,21 @@
+//! Runtimes start threads and must take them all down: alone in its own test binary so that
+//! no other test's threads disturb the count.
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[test]
+fn many_runtimes_leave_no_threads_behind() {
+    let before = threads();
+    for i in 0..50 {
+        let procs = 1 + i % 4;
+        let rt = goexec::Runtime::builder().procs(procs).build().unwrap();
+        let n = rt.run(|| {
+            let hs: Vec<_> = (0..100).map(|j| goexec::spawn(move || j)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+        });
+        assert_eq!(n, 4950);
+    }
+    assert_eq!(threads(), before, "runtime threads outlived their runtime");
+}
