@@ -1,6 +1,7 @@
 //! The workloads, each a goexec function and (where one exists) the idiomatic tokio
 //! equivalent, both returning their figure in the workload's unit.
 
+use crate::sched;
 use goexec::runtime::{Coroutine, CoroutineResult};
 use goexec::stack::{Stack, StackPool, DEFAULT_STACK_SIZE};
 use std::hint::black_box;
@@ -16,6 +17,49 @@ pub struct Workload {
 }
 
 pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "spawn_join/1",
+        unit: "ns/task",
+        about: "100,000 tasks each increment an atomic, all joined; 1 worker (goexec procs 1, \
+                tokio current_thread)",
+        goexec: sched::spawn_join_goexec::<1>,
+        tokio: Some(sched::spawn_join_tokio::<1>),
+    },
+    Workload {
+        name: "spawn_join/2",
+        unit: "ns/task",
+        about: "as spawn_join/1 with 2 workers (goexec procs 2, tokio multi_thread 2)",
+        goexec: sched::spawn_join_goexec::<2>,
+        tokio: Some(sched::spawn_join_tokio::<2>),
+    },
+    Workload {
+        name: "chained/1",
+        unit: "ns/link",
+        about: "chained_spawn: each task spawns the next and waits for it, 10,000 deep; 1 worker",
+        goexec: sched::chained_spawn_goexec::<1>,
+        tokio: Some(sched::chained_spawn_tokio::<1>),
+    },
+    Workload {
+        name: "chained/2",
+        unit: "ns/link",
+        about: "as chained/1 with 2 workers",
+        goexec: sched::chained_spawn_goexec::<2>,
+        tokio: Some(sched::chained_spawn_tokio::<2>),
+    },
+    Workload {
+        name: "yield_many/1",
+        unit: "ns/yield",
+        about: "200 tasks each yield 5,000 times; 1 worker",
+        goexec: sched::yield_many_goexec::<1>,
+        tokio: Some(sched::yield_many_tokio::<1>),
+    },
+    Workload {
+        name: "yield_many/2",
+        unit: "ns/yield",
+        about: "as yield_many/1 with 2 workers",
+        goexec: sched::yield_many_goexec::<2>,
+        tokio: Some(sched::yield_many_tokio::<2>),
+    },
     Workload {
         name: "switch",
         unit: "ns/round trip",

@@ -409,3 +409,41 @@ fn goroutine_locals_follow_the_goroutine() {
     // A plain thread has its own.
     assert_eq!(COUNT.with(|c| c.get()), 100);
 }
+
+#[test]
+fn a_runtime_reuses_its_goroutines_between_runs() {
+    // The second run starts with the first run's finished goroutines and stacks: it must
+    // behave exactly like a fresh one (ids from 1, results, panics, names).
+    let r = rt(2);
+    for round in 0..3 {
+        let (main_id, ids, named) = r.run(move || {
+            let hs: Vec<_> = (0..500)
+                .map(|i| goexec::spawn(move || (goid(), i)))
+                .collect();
+            let ids: Vec<u64> = hs
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let (id, v) = h.join().unwrap();
+                    assert_eq!(v, i);
+                    id
+                })
+                .collect();
+            let bad = goexec::spawn(|| panic!("again"));
+            assert!(bad.join().unwrap_err().is_panic());
+            let named = Builder::new()
+                .name(format!("round {round}"))
+                .spawn(dump)
+                .unwrap()
+                .join()
+                .unwrap();
+            (goid(), ids, named)
+        });
+        assert_eq!(main_id, 1, "round {round}");
+        assert_eq!(ids, (2..502).collect::<Vec<u64>>(), "round {round}");
+        assert!(
+            named.contains(&format!("\"round {round}\" [running]")),
+            "{named}"
+        );
+    }
+}

@@ -36,7 +36,7 @@ use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A G's status; see the ownership table in the module docs.
@@ -166,8 +166,11 @@ pub(crate) struct G {
     /// The M this G is locked to (`lock_os_thread`), or null. Written by the G's own code on its
     /// M; read by any M that dequeues the G (Acquire/Release).
     locked_m: AtomicPtr<()>,
-    /// The name given by `Builder::name`; under its own lock (display and spawn only).
+    /// The name given by `Builder::name`; under its own lock (display and named spawns only).
     name: Mutex<Option<String>>,
+    /// Whether `name` holds a name, so unnamed spawns skip its lock. Written by the G's owner
+    /// at prepare; Relaxed: the lock orders the name itself.
+    has_name: AtomicBool,
 
     // --- owned per the status table (the stack's owner) ---
     ctx: UnsafeCell<Ctx>,
@@ -182,9 +185,10 @@ pub(crate) struct G {
     /// `lock_os_thread` nesting depth; touched only by the G's own code.
     lock_depth: UnsafeCell<u32>,
 
-    // --- immutable ---
-    /// The runtime this G belongs to; Gs are reused only within it.
-    pub(crate) sched: Arc<Sched>,
+    // --- set while no M runs (allocation, or adoption by a new run) ---
+    /// The scheduler this G belongs to. Written only by `alloc` and `adopt`, before any M of
+    /// that scheduler runs; read-only while it runs.
+    sched: UnsafeCell<Arc<Sched>>,
 }
 
 /// A shared reference to a G, as run queues and waiter records hold it.
@@ -209,6 +213,7 @@ impl GRef {
             spawned_at: AtomicPtr::new(ptr::null_mut()),
             locked_m: AtomicPtr::new(ptr::null_mut()),
             name: Mutex::new(None),
+            has_name: AtomicBool::new(false),
             ctx: UnsafeCell::new(Ctx {
                 sp: ptr::null_mut(),
                 link: ptr::null_mut(),
@@ -223,7 +228,7 @@ impl GRef {
             entry: UnsafeCell::new(None),
             locals: UnsafeCell::new(Vec::new()),
             lock_depth: UnsafeCell::new(0),
-            sched,
+            sched: UnsafeCell::new(sched),
         });
         GRef(NonNull::from(Box::leak(g)))
     }
@@ -245,7 +250,9 @@ impl GRef {
     }
 
     pub(crate) fn sched(&self) -> &Arc<Sched> {
-        &self.g().sched
+        // SAFETY: written only while no M of any scheduler can reach this G (alloc, adopt);
+        // see the field's note.
+        unsafe { &*self.g().sched.get() }
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -296,6 +303,9 @@ impl GRef {
     }
 
     pub(crate) fn name(&self) -> Option<String> {
+        if !self.g().has_name.load(Ordering::Relaxed) {
+            return None;
+        }
         self.g()
             .name
             .lock()
@@ -355,7 +365,8 @@ impl GRef {
             (spawned_at as *const Location<'static>).cast_mut(),
             Ordering::Relaxed,
         );
-        if name.is_some() || g.name.lock().map(|n| n.is_some()).unwrap_or(true) {
+        if name.is_some() || g.has_name.load(Ordering::Relaxed) {
+            g.has_name.store(name.is_some(), Ordering::Relaxed);
             *g.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
         }
         Ok(())
@@ -462,14 +473,15 @@ impl GRef {
         *depth
     }
 
-    /// Frees a G record at runtime teardown. A G that is not Idle or Dead still has live frames
-    /// on its stack (a goroutine that never finished): its stack is leaked, never reused, since
-    /// those frames may hold pinned values.
+    /// Frees a G record at runtime teardown and returns its stack for reuse when it holds no
+    /// live frames. A G that is not Idle or Dead (a goroutine that never finished) still has
+    /// live frames on its stack: that stack is leaked, never reused, since those frames may
+    /// hold pinned values.
     ///
     /// # Safety
     ///
     /// No M runs any more and no other GRef to this G is used afterwards.
-    pub(crate) unsafe fn free(self) {
+    pub(crate) unsafe fn free(self) -> Option<Stack> {
         // SAFETY: guaranteed by the caller: we are the last user.
         let g = unsafe { Box::from_raw(self.0.as_ptr()) };
         // A Runnable G whose entry is still there never started: its stack holds only the
@@ -482,9 +494,60 @@ impl GRef {
             // Its entry and locals may be in use by the leaked frames too.
             std::mem::forget(g.entry.into_inner());
             std::mem::forget(g.locals.into_inner());
+            return None;
+        }
+        let G { stack, entry, .. } = *g;
+        // A never-started goroutine's function is dropped here (reporting cancellation).
+        drop(entry.into_inner());
+        stack.into_inner()
+    }
+}
+
+/// Finished Gs (Idle, each with a default-size stack and its root frame parked) kept by a
+/// `Runtime` between runs, so the next run reuses them instead of allocating and faulting in
+/// fresh ones. Frees them when dropped.
+#[derive(Default)]
+pub(crate) struct GCache(Vec<GRef>);
+
+impl GCache {
+    /// Keeps a G the caller owns: finished, and no longer reachable from any scheduler.
+    pub(crate) fn push(&mut self, g: GRef) {
+        debug_assert_eq!(g.status(), GStatus::Idle);
+        self.0.push(g);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Hands every G to `sched`, which starts with them in its free list.
+    pub(crate) fn adopt_into(mut self, sched: &Arc<Sched>) -> Vec<GRef> {
+        let gs = std::mem::take(&mut self.0);
+        for g in &gs {
+            // SAFETY: the cache owned this G (unreachable from any other scheduler) and the new
+            // scheduler has no M yet, so nothing reads `sched` concurrently.
+            unsafe { *g.g().sched.get() = sched.clone() };
+        }
+        gs
+    }
+
+    /// Moves the cached Gs of `other` into this one.
+    pub(crate) fn append(&mut self, mut other: GCache) {
+        self.0.append(&mut other.0);
+    }
+}
+
+impl Drop for GCache {
+    fn drop(&mut self) {
+        for g in self.0.drain(..) {
+            // SAFETY: cached Gs are owned by the cache alone (see push) and Idle.
+            drop(unsafe { g.free() });
         }
     }
 }
+
+// SAFETY: the cache owns its Gs exclusively (see push); moving it moves that ownership.
+unsafe impl Send for GCache {}
 
 impl G {
     fn status(&self) -> GStatus {

@@ -31,7 +31,7 @@ use crate::stack::{self, StackError};
 use crate::task::{join_state, JoinHandle};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Reports a broken runtime invariant and aborts: `goexec: fatal: <func>: <what>`.
 ///
@@ -136,7 +136,11 @@ impl RuntimeBuilder {
             None => default_procs(),
         };
         let stack_size = stack::checked_size(self.stack_size)?;
-        Ok(Runtime { procs, stack_size })
+        Ok(Runtime {
+            procs,
+            stack_size,
+            warm: Arc::new(Mutex::new(sched::Warm::default())),
+        })
     }
 }
 
@@ -152,10 +156,29 @@ fn default_procs() -> usize {
 }
 
 /// A goexec runtime: a configuration from which [`run`](Runtime::run) starts a scheduler.
-#[derive(Clone, Debug)]
+///
+/// Goroutines' memory outlives a run: when `run` returns, the records and stacks of finished
+/// goroutines stay with the `Runtime`, their touched pages still resident, and the next `run`
+/// starts with them instead of allocating and faulting in fresh memory (a first touch costs
+/// microseconds; see BENCHMARKS.md). They are released when the last clone of the `Runtime`
+/// is dropped; `goexec::run` builds a `Runtime` per call and so keeps nothing.
+#[derive(Clone)]
 pub struct Runtime {
     procs: usize,
     stack_size: usize,
+    /// What earlier runs left (shared by clones; each run takes it all).
+    warm: Arc<Mutex<sched::Warm>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kept = self.warm.lock().map(|w| w.len()).unwrap_or(0);
+        f.debug_struct("Runtime")
+            .field("procs", &self.procs)
+            .field("stack_size", &self.stack_size)
+            .field("kept_goroutines_and_stacks", &kept)
+            .finish()
+    }
 }
 
 impl Runtime {
@@ -218,7 +241,8 @@ impl Runtime {
                  goroutine's thread: spawn a goroutine instead"
             );
         }
-        let sched = match sched::Sched::new(self.procs, self.stack_size) {
+        let warm = std::mem::take(&mut *self.warm.lock().unwrap_or_else(|e| e.into_inner()));
+        let sched = match sched::Sched::new(self.procs, self.stack_size, warm) {
             Ok(s) => s,
             Err(e) => panic!("goexec: cannot start the runtime: {e}"),
         };
@@ -228,7 +252,11 @@ impl Runtime {
         };
         // Blocks this (plain) thread until main finishes.
         let result = handle.join();
-        sched.shutdown();
+        let warm = sched.shutdown();
+        self.warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(warm);
         match result {
             Ok(v) => v,
             Err(e) if e.is_panic() => panic::resume_unwind(e.into_panic()),

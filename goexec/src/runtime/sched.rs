@@ -48,17 +48,16 @@
 //! - No preemption by signal: a goroutine that never reaches a scheduling point keeps its M
 //!   (sysmon's retake joins with the timers issue).
 
-use super::g::{Action, GRef, GStatus, G};
+use super::g::{Action, GCache, GRef, GStatus, G};
 use super::m::{with_m, MLocal, MShared};
 use super::p::{PShared, GFREE_MAX, P};
 use super::runq::RUNQ_SIZE;
-use crate::stack::{StackError, StackPool};
+use crate::stack::{Stack, StackError, StackPool, DEFAULT_POOL_CAPACITY};
 use std::collections::VecDeque;
 use std::panic::Location;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 /// Every this many schedule ticks the global queue is checked before the local one, so it
 /// cannot starve (Go: `schedtick%61 == 0`; 61 is prime so it does not beat with other periods).
@@ -93,6 +92,30 @@ struct Synced {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Every M, to wake them all at teardown.
     allm: Vec<Arc<MShared>>,
+    /// Free default-size stacks shared by all Ps: filled from the `Runtime`'s warm cache at
+    /// start, refilling Ps whose pools run dry, and handed back at teardown.
+    stacks: Vec<Stack>,
+}
+
+/// What one run of a `Runtime` leaves for the next: finished Gs (stack and root frame
+/// included) and free stacks, their touched pages still resident.
+#[derive(Default)]
+pub(crate) struct Warm {
+    pub(crate) gs: GCache,
+    pub(crate) stacks: Vec<Stack>,
+}
+
+impl Warm {
+    /// Adds what another run left.
+    pub(crate) fn append(&mut self, other: Warm) {
+        self.gs.append(other.gs);
+        self.stacks.extend(other.stacks);
+    }
+
+    /// Goroutine records and stacks held.
+    pub(crate) fn len(&self) -> usize {
+        self.gs.len() + self.stacks.len()
+    }
 }
 
 /// One runtime's scheduler state (Go: `schedt`, plus `allp` and `allgs`).
@@ -122,13 +145,18 @@ pub(crate) struct Sched {
     shutdown: AtomicBool,
     /// Every G ever allocated (Go: `allgs`), for dump() and teardown.
     allgs: Mutex<Vec<GRef>>,
-    /// When the runtime started, for wait durations.
-    started: Instant,
+    /// When the runtime started (coarse clock, ns), for wait durations.
+    started_ns: u64,
 }
 
 impl Sched {
-    /// A scheduler with `procs` idle Ps and no Ms yet.
-    pub(crate) fn new(procs: usize, stack_size: usize) -> Result<Arc<Sched>, StackError> {
+    /// A scheduler with `procs` idle Ps and no Ms yet, starting with the free Gs and stacks
+    /// (of `stack_size` bytes) that an earlier run of the same `Runtime` left.
+    pub(crate) fn new(
+        procs: usize,
+        stack_size: usize,
+        warm: Warm,
+    ) -> Result<Arc<Sched>, StackError> {
         let mut pidle = Vec::with_capacity(procs);
         let mut allp = Vec::with_capacity(procs);
         for id in 0..procs {
@@ -138,7 +166,7 @@ impl Sched {
         }
         // Pop order: P0 first.
         pidle.reverse();
-        Ok(Arc::new(Sched {
+        let sched = Arc::new(Sched {
             procs,
             stack_size,
             allp: allp.into_boxed_slice(),
@@ -149,6 +177,7 @@ impl Sched {
                 gfree: Vec::new(),
                 threads: Vec::new(),
                 allm: Vec::new(),
+                stacks: warm.stacks,
             }),
             runqsize: AtomicUsize::new(0),
             npidle: AtomicUsize::new(procs),
@@ -158,8 +187,16 @@ impl Sched {
             mcount: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             allgs: Mutex::new(Vec::new()),
-            started: Instant::now(),
-        }))
+            started_ns: coarse_now_ns(),
+        });
+        let gs = warm.gs.adopt_into(&sched);
+        sched
+            .allgs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(gs.iter().copied());
+        sched.lock().gfree = gs;
+        Ok(sched)
     }
 
     fn lock(&self) -> MutexGuard<'_, Synced> {
@@ -168,9 +205,11 @@ impl Sched {
         self.synced.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Nanoseconds since the runtime started (wait timestamps).
+    /// Nanoseconds since the runtime started, from the coarse monotonic clock (a few ms of
+    /// resolution, a fraction of the cost of `Instant::now`): wait timestamps for dump() are
+    /// taken on every park, and shown in milliseconds at best.
     pub(crate) fn now_ns(&self) -> u64 {
-        self.started.elapsed().as_nanos() as u64
+        coarse_now_ns().saturating_sub(self.started_ns)
     }
 
     pub(crate) fn num_goroutine(&self) -> usize {
@@ -332,34 +371,61 @@ impl Sched {
         name: Option<String>,
         stack_size: usize,
     ) -> Result<GRef, StackError> {
-        let on_m = with_m(|m| Arc::ptr_eq(&m.sched, self) && m.has_p()).unwrap_or(false);
-        let g = if on_m {
-            with_m(|m| {
-                m.with_p(|p| {
-                    let g = self.gfget(p);
-                    g.prepare(id, f, spawned_at, name, &mut p.stacks, stack_size)
-                        .map(|()| g)
-                })
-            })
-            .flatten()
-            .unwrap_or_else(|| super::fatal("newproc", "the M lost its P"))?
-        } else {
-            let g = self.gfget_global();
-            let mut pool = StackPool::new(self.stack_size)?;
-            g.prepare(id, f, spawned_at, name, &mut pool, stack_size)?;
-            g
+        // On one of our Ms (a goroutine spawning): its P's free lists, then its runnext. The
+        // arguments stay in `args` unless the closure takes them.
+        let mut args = Some((f, name));
+        let on_m = with_m(|m| {
+            if !Arc::ptr_eq(&m.sched, self) {
+                return None;
+            }
+            let (f, name) = args.take()?;
+            let g = m.with_p(|p| {
+                let g = self.gfget(p);
+                if p.stacks.is_empty() && !g.has_stack_of(stack_size) {
+                    self.refill_stacks(p);
+                }
+                g.prepare(id, f, spawned_at, name, &mut p.stacks, stack_size)
+                    .map(|()| g)
+            })?;
+            Some(g.inspect(|&g| {
+                self.make_runnable(g);
+                runqput(m, g, true);
+            }))
+        })
+        .flatten();
+        let g = match on_m {
+            Some(g) => g?,
+            None => {
+                // From outside (Runtime::run starting main): the global queue.
+                let Some((f, name)) = args.take() else {
+                    super::fatal("newproc", "the M lost its P");
+                };
+                let g = self.gfget_global();
+                let mut pool = StackPool::new(self.stack_size)?;
+                pool.extend(self.lock().stacks.pop());
+                g.prepare(id, f, spawned_at, name, &mut pool, stack_size)?;
+                self.lock().stacks.extend(pool.drain());
+                self.make_runnable(g);
+                self.globrunqput(g);
+                g
+            }
         };
-        self.ngoroutines.fetch_add(1, Ordering::Relaxed);
-        if !g.cas_status(GStatus::Idle, GStatus::Runnable) {
-            super::fatal("newproc", "a free G was not idle");
-        }
-        if on_m {
-            with_m(|m| runqput(m, g, true));
-        } else {
-            self.globrunqput(g);
-        }
         self.wakep();
         Ok(g)
+    }
+
+    /// Counts a prepared G as a live goroutine and marks it Runnable (its owner still holds it).
+    fn make_runnable(&self, g: GRef) {
+        self.ngoroutines.fetch_add(1, Ordering::Relaxed);
+        g.set_status(GStatus::Runnable);
+    }
+
+    /// Moves up to half a pool's worth of stacks from the shared cache into `p`'s pool.
+    fn refill_stacks(&self, p: &mut P) {
+        let mut s = self.lock();
+        let n = s.stacks.len().min(DEFAULT_POOL_CAPACITY / 2);
+        let at = s.stacks.len() - n;
+        p.stacks.extend(s.stacks.drain(at..));
     }
 
     /// A free G from `p`'s list, else a batch from the global list, else a new one.
@@ -420,9 +486,10 @@ impl Sched {
 
     /// Stops the runtime after the main goroutine finished: every M exits at its next
     /// scheduling point; waits for them; frees every G (leaking the stacks of goroutines that
-    /// never finished: their frames may hold pinned values).
+    /// never finished: their frames may hold pinned values). Returns the finished Gs and free
+    /// default-size stacks, still resident, for the `Runtime`'s next run.
     #[allow(unsafe_code)] // the one place Gs are freed: after every M has exited (see below).
-    pub(crate) fn shutdown(self: &Arc<Self>) {
+    pub(crate) fn shutdown(self: &Arc<Self>) -> Warm {
         self.begin_shutdown();
         let threads = std::mem::take(&mut self.lock().threads);
         for t in threads {
@@ -445,24 +512,43 @@ impl Sched {
         // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
         // below with the rest) and free every G.
         let gs = std::mem::take(&mut *self.allgs.lock().unwrap_or_else(|e| e.into_inner()));
-        {
+        let mut warm = {
             let mut s = self.lock();
             s.runq.clear();
             s.gfree.clear();
+            let mut warm = std::mem::take(&mut s.stacks);
             for p in s.pidle.iter_mut() {
                 while p.runq.pop().is_some() {}
                 p.gfree.clear();
+                warm.extend(p.stacks.drain());
             }
-        }
+            warm
+        };
         for shared in self.allp.iter() {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
         }
+        let mut cache = GCache::default();
         for g in gs {
+            // A finished G with a default stack is kept whole for the next run.
+            if matches!(g.status(), GStatus::Idle | GStatus::Dead)
+                && g.has_stack_of(self.stack_size)
+            {
+                if g.status() == GStatus::Dead {
+                    g.set_status(GStatus::Idle);
+                }
+                cache.push(g);
+                continue;
+            }
             // SAFETY: all Ms have exited and the queues are drained; the Gs' own Arc<Sched>
             // keeps `self` alive, but nothing uses these GRefs after this loop. Waiter
             // records still naming a G are only woken through goready, which checks shutdown
             // first and ignores the G.
-            unsafe { g.free() };
+            let stack = unsafe { g.free() };
+            warm.extend(stack.filter(|st| st.size() == self.stack_size));
+        }
+        Warm {
+            gs: cache,
+            stacks: warm,
         }
     }
 }
@@ -508,9 +594,11 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
     if !inherit {
         m.with_p(|p| p.schedtick = p.schedtick.wrapping_add(1));
     }
-    if !g.cas_status(GStatus::Runnable, GStatus::Running) {
+    // A plain store, not a CAS: the queue handed this G to us alone (Go CASes here).
+    if g.status() != GStatus::Runnable {
         super::fatal("execute", "the G to run is not runnable");
     }
+    g.set_status(GStatus::Running);
     loop {
         m.curg.set(Some(g));
         let action = g.execute();
@@ -590,10 +678,14 @@ pub(crate) fn runqput(m: &MLocal, g: GRef, next: bool) {
 /// Go: `runqget`. Executed only by the owner.
 fn runqget(sched: &Sched, p: &mut P) -> Option<(GRef, bool)> {
     let shared = &sched.allp[p.id];
-    // AcqRel: takes over the G (Acquire) against thieves' CAS on the same slot.
-    let next = shared.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
-    if let Some(g) = NonNull::new(next) {
-        return Some((GRef::from_queue(g), true));
+    // Relaxed peek first: an empty runnext (the common case after a yield) costs no locked
+    // instruction. Only the owner sets it, so a null seen here stays null until we set it.
+    if !shared.runnext.load(Ordering::Relaxed).is_null() {
+        // AcqRel: takes over the G (Acquire) against thieves' CAS on the same slot.
+        let next = shared.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
+        if let Some(g) = NonNull::new(next) {
+            return Some((GRef::from_queue(g), true));
+        }
     }
     p.runq.pop().map(|g| (GRef::from_queue(g), false))
 }
@@ -827,4 +919,16 @@ fn startlockedm(m: &MLocal, g: GRef) {
         Some(lm) => lm.hand_p(p, false),
         None => super::fatal("startlockedm", "the locked M does not exist"),
     }
+}
+
+/// CLOCK_MONOTONIC_COARSE in nanoseconds (0 if the clock is unavailable).
+#[allow(unsafe_code)] // one libc call with a valid out-pointer
+fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; on failure it stays zero.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

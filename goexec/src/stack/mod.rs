@@ -27,7 +27,7 @@ pub(crate) mod overflow;
 mod pool;
 mod valgrind;
 
-pub use pool::StackPool;
+pub use pool::{StackPool, DEFAULT_POOL_CAPACITY};
 
 use std::fmt;
 use std::io;

@@ -107,6 +107,23 @@ impl StackPool {
         self.cache.push(Cached { stack, dirty: true });
     }
 
+    /// Adds free stacks (of this pool's size; others are dropped), beyond the capacity if need
+    /// be: a refill from a larger cache.
+    pub fn extend(&mut self, stacks: impl IntoIterator<Item = Stack>) {
+        let size = self.stack_size;
+        self.cache.extend(
+            stacks
+                .into_iter()
+                .filter(|s| s.size() == size)
+                .map(|stack| Cached { stack, dirty: true }),
+        );
+    }
+
+    /// Takes every free stack out of the pool.
+    pub fn drain(&mut self) -> impl Iterator<Item = Stack> + '_ {
+        self.cache.drain(..).map(|c| c.stack)
+    }
+
     /// Gives back to the kernel the pages below the resident top of every stack freed since
     /// the last scrub; returns how many stacks it scrubbed.
     pub fn scrub(&mut self) -> usize {

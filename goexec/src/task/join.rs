@@ -25,6 +25,8 @@ struct Inner<T> {
 /// (a goroutine that never ran before its runtime shut down).
 pub(crate) struct Completer<T> {
     state: Arc<State<T>>,
+    /// Set by `complete`, so that Drop need not lock the slot again to find it done.
+    completed: bool,
 }
 
 /// A new result slot for goroutine `id`: the goroutine's end and the handle.
@@ -40,6 +42,7 @@ pub(crate) fn join_state<T>(id: u64) -> (Completer<T>, JoinHandle<T>) {
     (
         Completer {
             state: state.clone(),
+            completed: false,
         },
         JoinHandle { state },
     )
@@ -47,13 +50,14 @@ pub(crate) fn join_state<T>(id: u64) -> (Completer<T>, JoinHandle<T>) {
 
 impl<T> Completer<T> {
     /// Delivers the goroutine's result (a value, or its panic payload).
-    pub(crate) fn complete(self, result: Result<T, Box<dyn Any + Send + 'static>>) {
+    pub(crate) fn complete(mut self, result: Result<T, Box<dyn Any + Send + 'static>>) {
         let id = self.state.id;
         let result = result.map_err(|payload| JoinError {
             id,
             repr: Repr::Panic(payload),
         });
         self.finish(Some(result));
+        self.completed = true;
     }
 
     fn finish(&self, result: Option<Result<T, JoinError>>) {
@@ -73,6 +77,9 @@ impl<T> Completer<T> {
 
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
+        if self.completed {
+            return;
+        }
         // Dropped without completing: the goroutine never ran.
         let id = self.state.id;
         self.finish(Some(Err(JoinError {

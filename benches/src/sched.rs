@@ -1,0 +1,182 @@
+//! Scheduler workloads, goexec beside tokio: each returns nanoseconds per operation, timed
+//! inside the runtime (start-up excluded). `P` is the worker count: goexec `procs(P)`, tokio
+//! `current_thread` for 1 and `multi_thread` with P workers otherwise. Each side builds its
+//! runtime once and runs every sample on it.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The goexec runtime for `procs` workers, built once and reused by every sample (a
+/// `Runtime` keeps its goroutine stacks warm between runs, as tokio keeps its allocator warm).
+fn goexec_rt(procs: usize) -> &'static goexec::Runtime {
+    static RTS: [OnceLock<goexec::Runtime>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    RTS[procs.min(2)].get_or_init(|| {
+        goexec::Runtime::builder()
+            .procs(procs)
+            .build()
+            .expect("goexec runtime")
+    })
+}
+
+/// The tokio runtime for `workers` workers (`current_thread` for 1), built once and reused, as
+/// tokio's own benches do.
+fn tokio_rt(workers: usize) -> &'static tokio::runtime::Runtime {
+    static RTS: [OnceLock<tokio::runtime::Runtime>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    RTS[workers.min(2)].get_or_init(|| {
+        if workers == 1 {
+            tokio::runtime::Builder::new_current_thread().build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .build()
+        }
+        .expect("tokio runtime")
+    })
+}
+
+fn per_op(d: Duration, ops: usize) -> f64 {
+    d.as_nanos() as f64 / ops as f64
+}
+
+/// Tasks per spawn_join sample.
+const SPAWN_N: usize = 100_000;
+
+/// 100,000 goroutines each increment a counter; all are joined. ns per spawn + join.
+pub fn spawn_join_goexec<const P: usize>() -> f64 {
+    let d = goexec_rt(P).run(|| {
+        let count = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let hs: Vec<_> = (0..SPAWN_N)
+            .map(|_| {
+                let c = count.clone();
+                goexec::spawn(move || {
+                    c.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().expect("join");
+        }
+        let d = start.elapsed();
+        assert_eq!(count.load(Ordering::Relaxed), SPAWN_N);
+        d
+    });
+    per_op(d, SPAWN_N)
+}
+
+/// The same on tokio: spawn 100,000 tasks, await every handle.
+pub fn spawn_join_tokio<const P: usize>() -> f64 {
+    let d = tokio_rt(P).block_on(async {
+        let count = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let hs: Vec<_> = (0..SPAWN_N)
+            .map(|_| {
+                let c = count.clone();
+                tokio::spawn(async move {
+                    c.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.expect("join");
+        }
+        let d = start.elapsed();
+        assert_eq!(count.load(Ordering::Relaxed), SPAWN_N);
+        d
+    });
+    per_op(d, SPAWN_N)
+}
+
+/// Depth of a chained_spawn sample.
+const CHAIN_N: usize = 10_000;
+
+fn chain_goexec(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    goexec::spawn(move || chain_goexec(n - 1))
+        .join()
+        .expect("join")
+        + 1
+}
+
+/// Each goroutine spawns the next and waits for it, 10,000 deep. ns per link.
+pub fn chained_spawn_goexec<const P: usize>() -> f64 {
+    let d = goexec_rt(P).run(|| {
+        let start = Instant::now();
+        assert_eq!(black_box(chain_goexec(CHAIN_N)), CHAIN_N);
+        start.elapsed()
+    });
+    per_op(d, CHAIN_N)
+}
+
+fn chain_tokio(n: usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>> {
+    Box::pin(async move {
+        if n == 0 {
+            return 0;
+        }
+        tokio::spawn(chain_tokio(n - 1)).await.expect("join") + 1
+    })
+}
+
+/// The same on tokio: each task spawns the next and awaits it.
+pub fn chained_spawn_tokio<const P: usize>() -> f64 {
+    let d = tokio_rt(P).block_on(async {
+        let start = Instant::now();
+        // The chain runs as a spawned task, as it does on goexec (not on block_on's thread).
+        let n = tokio::spawn(chain_tokio(CHAIN_N)).await.expect("join");
+        assert_eq!(black_box(n), CHAIN_N);
+        start.elapsed()
+    });
+    per_op(d, CHAIN_N)
+}
+
+/// Tasks and yields per task in yield_many.
+const YIELD_TASKS: usize = 200;
+const YIELDS: usize = 5_000;
+
+/// 200 goroutines each yield 5,000 times. ns per yield.
+pub fn yield_many_goexec<const P: usize>() -> f64 {
+    let d = goexec_rt(P).run(|| {
+        let start = Instant::now();
+        let hs: Vec<_> = (0..YIELD_TASKS)
+            .map(|_| {
+                goexec::spawn(|| {
+                    for _ in 0..YIELDS {
+                        goexec::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().expect("join");
+        }
+        start.elapsed()
+    });
+    per_op(d, YIELD_TASKS * YIELDS)
+}
+
+/// The same on tokio with `tokio::task::yield_now`.
+pub fn yield_many_tokio<const P: usize>() -> f64 {
+    let d = tokio_rt(P).block_on(async {
+        let start = Instant::now();
+        let hs: Vec<_> = (0..YIELD_TASKS)
+            .map(|_| {
+                tokio::spawn(async {
+                    for _ in 0..YIELDS {
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.expect("join");
+        }
+        start.elapsed()
+    });
+    per_op(d, YIELD_TASKS * YIELDS)
+}
