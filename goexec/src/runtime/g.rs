@@ -31,6 +31,7 @@ use super::tls;
 use crate::arch;
 use crate::stack::overflow::RunningStack;
 use crate::stack::{Stack, StackError, StackPool};
+use crate::task::Run;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
@@ -179,7 +180,7 @@ pub(crate) struct G {
     running_stack: UnsafeCell<RunningStack>,
     /// The next function to run; set by the spawner while the G is Idle (it owns it then),
     /// taken by the G's root frame once running.
-    entry: UnsafeCell<Option<Box<dyn FnOnce() + Send>>>,
+    entry: UnsafeCell<Option<Arc<dyn Run>>>,
     /// Goroutine-local storage (`goexec::local!`): touched only by the G's own code.
     locals: UnsafeCell<Vec<(usize, Box<dyn Any>)>>,
     /// `lock_os_thread` nesting depth; touched only by the G's own code.
@@ -324,7 +325,7 @@ impl GRef {
     pub(crate) fn prepare(
         &self,
         id: u64,
-        f: Box<dyn FnOnce() + Send>,
+        f: Arc<dyn Run>,
         spawned_at: &'static Location<'static>,
         name: Option<String>,
         pool: &mut StackPool,
@@ -497,8 +498,10 @@ impl GRef {
             return None;
         }
         let G { stack, entry, .. } = *g;
-        // A never-started goroutine's function is dropped here (reporting cancellation).
-        drop(entry.into_inner());
+        // A never-started goroutine: its function is dropped and its handle told.
+        if let Some(task) = entry.into_inner() {
+            task.cancel();
+        }
         stack.into_inner()
     }
 }
@@ -576,11 +579,11 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
         };
         // SAFETY: we are this G, Running: its entry is ours to take.
         let f = unsafe { (*g.g().entry.get()).take() };
-        // The closure catches its own panics (it delivers them to the JoinHandle); this is
-        // the backstop that keeps any unwind from reaching the switch.
+        // The task catches its own panics (it delivers them to the JoinHandle); this is the
+        // backstop that keeps any unwind from reaching the switch.
         let ok = panic::catch_unwind(AssertUnwindSafe(|| {
             if let Some(f) = f {
-                f();
+                f.run();
             }
             // Goroutine-local values die with the goroutine (their destructors may use TLS
             // or park, so they run here, on the goroutine, not on g0).

@@ -28,9 +28,9 @@ pub use local::LocalKey;
 pub use switch::{Coroutine, CoroutineResult, Yielder};
 
 use crate::stack::{self, StackError};
-use crate::task::{join_state, JoinHandle};
+use crate::task::{task, JoinHandle};
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
 /// Reports a broken runtime invariant and aborts: `goexec: fatal: <func>: <what>`.
@@ -336,12 +336,8 @@ where
 {
     // The id goes to both ends before the goroutine can run (and finish, on another P).
     let id = sched.new_goid();
-    let (completer, handle) = join_state::<T>(id);
-    let body = Box::new(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
-        completer.complete(result);
-    });
-    sched.newproc(id, body, at, name, stack_size)?;
+    let (run, handle) = task(id, f);
+    sched.newproc(id, run, at, name, stack_size)?;
     Ok(handle)
 }
 

@@ -366,7 +366,7 @@ impl Sched {
     pub(crate) fn newproc(
         self: &Arc<Self>,
         id: u64,
-        f: Box<dyn FnOnce() + Send>,
+        f: Arc<dyn crate::task::Run>,
         spawned_at: &'static Location<'static>,
         name: Option<String>,
         stack_size: usize,

@@ -1,72 +1,72 @@
-//! `JoinHandle`: waits for a goroutine and takes its result.
+//! A goroutine's function and result slot, and `JoinHandle`.
+//!
+//! One allocation per goroutine: a [`Task`] holds the function until the goroutine runs it and
+//! the result until the handle takes it. The G sees it as `Arc<dyn Run>`, the handle as
+//! `Arc<dyn Slot<T>>`.
 
 use crate::runtime::g::WaitReason;
 use crate::runtime::park::{block_on_guard, Waiter};
 use std::any::Any;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-/// A goroutine's result slot, shared by the goroutine (which fills it) and its handle.
-struct State<T> {
-    /// The goroutine's id.
+/// What a G runs: its goroutine's function, once.
+pub(crate) trait Run: Send + Sync {
+    /// Runs the function and delivers its result (or panic) to the handle.
+    fn run(self: Arc<Self>);
+    /// The goroutine will never run (its runtime shut down first): tell the handle.
+    fn cancel(self: Arc<Self>);
+}
+
+/// What a handle waits on.
+trait Slot<T>: Send + Sync {
+    fn inner(&self) -> &Mutex<Inner<T>>;
+    fn id(&self) -> u64;
+}
+
+/// A goroutine's function and result slot.
+struct Task<F, T> {
     id: u64,
+    /// The function, until the goroutine takes it (its own lock: taken once, uncontended).
+    f: Mutex<Option<F>>,
     inner: Mutex<Inner<T>>,
 }
 
 struct Inner<T> {
     result: Option<Result<T, JoinError>>,
-    /// Set once the result has been delivered (or the goroutine was dropped unrun).
+    /// Set once the result has been delivered (or the goroutine was cancelled).
     done: bool,
     /// Who waits in `join`.
     waiter: Option<Waiter>,
 }
 
-/// The goroutine's end of the slot: completes it, or reports cancellation if dropped unused
-/// (a goroutine that never ran before its runtime shut down).
-pub(crate) struct Completer<T> {
-    state: Arc<State<T>>,
-    /// Set by `complete`, so that Drop need not lock the slot again to find it done.
-    completed: bool,
-}
-
-/// A new result slot for goroutine `id`: the goroutine's end and the handle.
-pub(crate) fn join_state<T>(id: u64) -> (Completer<T>, JoinHandle<T>) {
-    let state = Arc::new(State {
+/// A new task for goroutine `id` running `f`: the G's end and the handle.
+pub(crate) fn task<F, T>(id: u64, f: F) -> (Arc<dyn Run>, JoinHandle<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let task = Arc::new(Task {
         id,
+        f: Mutex::new(Some(f)),
         inner: Mutex::new(Inner {
             result: None,
             done: false,
             waiter: None,
         }),
     });
-    (
-        Completer {
-            state: state.clone(),
-            completed: false,
-        },
-        JoinHandle { state },
-    )
+    (task.clone(), JoinHandle { slot: task })
 }
 
-impl<T> Completer<T> {
-    /// Delivers the goroutine's result (a value, or its panic payload).
-    pub(crate) fn complete(mut self, result: Result<T, Box<dyn Any + Send + 'static>>) {
-        let id = self.state.id;
-        let result = result.map_err(|payload| JoinError {
-            id,
-            repr: Repr::Panic(payload),
-        });
-        self.finish(Some(result));
-        self.completed = true;
-    }
-
-    fn finish(&self, result: Option<Result<T, JoinError>>) {
-        let mut inner = self.state.inner.lock().unwrap_or_else(|e| e.into_inner());
+impl<F, T> Task<F, T> {
+    fn finish(&self, result: Result<T, JoinError>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.done {
             return;
         }
         inner.done = true;
-        inner.result = result;
+        inner.result = Some(result);
         let waiter = inner.waiter.take();
         drop(inner);
         if let Some(w) = waiter {
@@ -75,17 +75,37 @@ impl<T> Completer<T> {
     }
 }
 
-impl<T> Drop for Completer<T> {
-    fn drop(&mut self) {
-        if self.completed {
-            return;
-        }
-        // Dropped without completing: the goroutine never ran.
-        let id = self.state.id;
-        self.finish(Some(Err(JoinError {
-            id,
+impl<F, T> Run for Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Arc<Self>) {
+        let f = self.f.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(f) = f else { return };
+        let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| JoinError {
+            id: self.id,
+            repr: Repr::Panic(payload),
+        });
+        self.finish(result);
+    }
+
+    fn cancel(self: Arc<Self>) {
+        // Drop the function first (outside the result lock): its captures go now.
+        drop(self.f.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.finish(Err(JoinError {
+            id: self.id,
             repr: Repr::Cancelled,
-        })));
+        }));
+    }
+}
+
+impl<F: Send, T: Send> Slot<T> for Task<F, T> {
+    fn inner(&self) -> &Mutex<Inner<T>> {
+        &self.inner
+    }
+    fn id(&self) -> u64 {
+        self.id
     }
 }
 
@@ -102,19 +122,19 @@ impl<T> Drop for Completer<T> {
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    state: Arc<State<T>>,
+    slot: Arc<dyn Slot<T>>,
 }
 
 impl<T> JoinHandle<T> {
     /// The goroutine's id.
     pub fn id(&self) -> u64 {
-        self.state.id
+        self.slot.id()
     }
 
     /// Whether the goroutine has finished (its result is ready).
     pub fn is_finished(&self) -> bool {
-        self.state
-            .inner
+        self.slot
+            .inner()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .done
@@ -128,7 +148,7 @@ impl<T> JoinHandle<T> {
     /// [`JoinError`] if the goroutine panicked (the payload is inside) or never ran because
     /// its runtime shut down first.
     pub fn join(self) -> Result<T, JoinError> {
-        let mut inner = self.state.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.slot.inner().lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if inner.done {
                 return inner.result.take().unwrap_or_else(|| {
@@ -140,7 +160,7 @@ impl<T> JoinHandle<T> {
             }
             inner.waiter = Some(Waiter::current());
             block_on_guard(inner, WaitReason::Join);
-            inner = self.state.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner = self.slot.inner().lock().unwrap_or_else(|e| e.into_inner());
         }
     }
 }

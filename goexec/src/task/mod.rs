@@ -2,5 +2,5 @@
 
 mod join;
 
-pub(crate) use join::join_state;
+pub(crate) use join::{task, Run};
 pub use join::{JoinError, JoinHandle};
