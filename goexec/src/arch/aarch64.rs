@@ -141,6 +141,59 @@ pub(crate) unsafe fn resume(sp: *mut u8, link: *mut *mut u8, arg: usize) -> (usi
     (out, new_sp)
 }
 
+/// Saves the running context (its stack pointer into `*save`) and continues the suspended
+/// context `to` under the same parent, without returning to the parent first: a direct
+/// goroutine-to-goroutine switch. See the x86_64 version for the contract.
+///
+/// # Safety
+///
+/// As for the x86_64 version.
+#[inline(always)] // the call/ret pairing relies on no extra frame around the asm
+pub(crate) unsafe fn transfer(
+    link: *mut *mut u8,
+    save: *mut *mut u8,
+    to: *mut u8,
+    to_link: *mut *mut u8,
+) -> usize {
+    let out: usize;
+    // SAFETY: as for x86_64. The parent's stack holds, at *link, the return address into its
+    // resume (saved there by our resume point); we reload it into x30 and pop it, leaving the
+    // parent's stack as right after its blr, which is what `to`'s resume point expects.
+    unsafe {
+        asm!(
+            "stp x29, x19, [sp, #-16]!",
+            "adr x3, 2f",
+            "str x3, [sp, #-16]!",
+            "mov x9, sp",
+            "str x9, [x4]",
+            "ldr x9, [x5]",
+            "ldr x30, [x9]",
+            "add sp, x9, #16",
+            "mov x0, #0",
+            "ldr x3, [x2]",
+            "br x3",
+            "2:",
+            "str x30, [sp, #-16]!",
+            "mov x3, sp",
+            "str x3, [x1]",
+            "add sp, x2, #16",
+            "ldp x29, x19, [sp], #16",
+            lateout("x0") out,
+            inlateout("x1") to_link => _,
+            inlateout("x2") to => _,
+            lateout("x3") _,
+            inlateout("x4") save => _,
+            inlateout("x5") link => _,
+            lateout("x9") _,
+            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
+            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
+            lateout("x28") _,
+            clobber_abi("C"),
+        );
+    }
+    out
+}
+
 /// Saves the running context and returns into the parent recorded in `*link`, which receives
 /// `arg`. Returns the value handed over by whoever resumes this context next.
 ///

@@ -9,8 +9,11 @@
 //! - `suspend(link, arg) -> arg'` saves the running context on its own stack and `ret`urns into
 //!   the parent recorded in `*link`, handing over `arg`; it returns when someone resumes this
 //!   context again, with the value they handed over.
+//! - `transfer(link, save, to, to_link)` saves the running context and continues another
+//!   suspended one under the same parent, without a round trip through the parent (a direct
+//!   goroutine-to-goroutine switch; DESIGN.md: "Every Go switch crosses g0 twice").
 //! - `goexec_trampoline`, the resume address [`init_stack`] gives a fresh stack: the first
-//!   `resume` of such a stack calls its entry function there.
+//!   `resume` (or transfer) of such a stack calls its entry function there.
 //!
 //! # Why resume is a call and suspend a return
 //!
@@ -42,12 +45,12 @@
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub(crate) use x86_64::{resume, suspend};
+pub(crate) use x86_64::{resume, suspend, transfer};
 
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
 mod aarch64;
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
-pub(crate) use aarch64::{resume, suspend};
+pub(crate) use aarch64::{resume, suspend, transfer};
 
 #[cfg(not(all(
     any(target_arch = "x86_64", target_arch = "aarch64"),

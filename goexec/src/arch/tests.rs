@@ -38,6 +38,7 @@ impl TestStack {
 }
 
 /// The parent-link slot and the coroutine's saved stack pointer, shared by both sides.
+#[derive(Clone, Copy)]
 struct Ctx {
     link: *mut u8,
     sp: *mut u8,
@@ -519,4 +520,70 @@ fn fresh_stack_starts_aligned() {
     let mut ctx = Ctx::new(&mut stack, alignment_entry);
     let p: *mut Ctx = &mut *ctx;
     assert_eq!(ctx.resume(p as usize), 0);
+}
+
+/// Two contexts under one parent, for the transfer test.
+struct Two {
+    a: Ctx,
+    b: Ctx,
+}
+
+/// A: reports 1, then transfers to B (which reports to the parent); when resumed, reports 3.
+unsafe extern "C" fn transfer_a(arg: usize) -> ! {
+    let two = arg as *mut Two;
+    // SAFETY: running on A's stack, resumed through two.a; B is suspended (fresh) and owned
+    // by this test, its link slot is two.b.link.
+    unsafe {
+        suspend(ptr::addr_of_mut!((*two).a.link), 1);
+        super::transfer(
+            ptr::addr_of_mut!((*two).a.link),
+            ptr::addr_of_mut!((*two).a.sp),
+            (*two).b.sp,
+            ptr::addr_of_mut!((*two).b.link),
+        );
+        loop {
+            suspend(ptr::addr_of_mut!((*two).a.link), 3);
+        }
+    }
+}
+
+/// B, entered by A's transfer (its first argument is 0, as from any transfer): reports 2.
+unsafe extern "C" fn transfer_b(arg: usize) -> ! {
+    assert_eq!(arg, 0, "a transfer hands over 0");
+    let two = TWO.with(|t| t.get());
+    loop {
+        // SAFETY: running on B's stack; its parent link was recorded by its resume point.
+        unsafe { suspend(ptr::addr_of_mut!((*two).b.link), 2) };
+    }
+}
+
+thread_local! {
+    /// B cannot be handed the Two by a transfer (which passes 0); the test is single-threaded.
+    static TWO: std::cell::Cell<*mut Two> = const { std::cell::Cell::new(ptr::null_mut()) };
+}
+
+#[test]
+fn transfer_continues_another_context_under_the_same_parent() {
+    let (mut sa, mut sb) = (TestStack::new(), TestStack::new());
+    let a = Ctx::new(&mut sa, transfer_a);
+    let b = Ctx::new(&mut sb, transfer_b);
+    let mut two = Box::new(Two { a: *a, b: *b });
+    let p: *mut Two = &mut *two;
+    TWO.with(|t| t.set(p));
+    // SAFETY: both stacks live to the end of the test; the parent is this frame.
+    unsafe {
+        let (v, sp) = resume((*p).a.sp, ptr::addr_of_mut!((*p).a.link), p as usize);
+        assert_eq!(v, 1);
+        (*p).a.sp = sp;
+        // A transfers to B; B suspends back to us: we get B's stack pointer and value.
+        let (v, sp) = resume((*p).a.sp, ptr::addr_of_mut!((*p).a.link), 0);
+        assert_eq!(v, 2, "B reports to A's parent");
+        (*p).b.sp = sp;
+        // A saved its own stack pointer when it transferred; resuming it continues A.
+        let (v, sp) = resume((*p).a.sp, ptr::addr_of_mut!((*p).a.link), 0);
+        assert_eq!(v, 3);
+        (*p).a.sp = sp;
+        let (v, _) = resume((*p).b.sp, ptr::addr_of_mut!((*p).b.link), 0);
+        assert_eq!(v, 2);
+    }
 }

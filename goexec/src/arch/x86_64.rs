@@ -139,6 +139,61 @@ pub(crate) unsafe fn resume(sp: *mut u8, link: *mut *mut u8, arg: usize) -> (usi
     (out, new_sp)
 }
 
+/// Saves the running context (its stack pointer into `*save`) and continues the suspended
+/// context `to` under the same parent, without returning to the parent first: a direct
+/// goroutine-to-goroutine switch. `to`'s resume point records the parent (still `*link`) in
+/// `*to_link`, so when `to` later suspends, it returns into the parent's pending `resume`,
+/// whose return address is still the one the return predictor expects. Returns the value handed
+/// over by whoever resumes this context next.
+///
+/// # Safety
+///
+/// - As for [`suspend`]: the running context was entered by [`resume`] (or a transfer) with
+///   `link` as its parent link, and that parent is still suspended inside `resume`.
+/// - `to` is a suspended context's saved stack pointer (from `init_stack`, `suspend` or
+///   `transfer`), not resumed since; `to_link` is its parent-link slot.
+/// - Whoever now owns `to` knows the parent's `resume` will return `to`'s (or a later
+///   context's) stack pointer, not ours: ours is in `*save`.
+#[inline(always)] // the call/ret pairing relies on no extra frame around the asm
+pub(crate) unsafe fn transfer(
+    link: *mut *mut u8,
+    save: *mut *mut u8,
+    to: *mut u8,
+    to_link: *mut *mut u8,
+) -> usize {
+    let out: usize;
+    // SAFETY: the caller's contract above. On the way out we store our stack pointer, adopt the
+    // parent's stack exactly as suspend would (rsp at the return address into resume) and
+    // enter `to`'s resume point with the register contract every resume point expects (rsi =
+    // its link slot, rdx = its stack pointer, rdi = the value: 0). On the way back in we are a
+    // resume point ourselves (label 2 of suspend_asm, shared text).
+    unsafe {
+        asm!(
+            "push rbp",
+            "push rbx",
+            "lea rax, [rip + 2f]",
+            "push rax",
+            "mov [rcx], rsp",
+            "mov rsp, [r8]",
+            "xor edi, edi",
+            "jmp qword ptr [rdx]",
+            "2:",
+            "mov [rsi], rsp",
+            "lea rsp, [rdx + 8]",
+            "pop rbx",
+            "pop rbp",
+            lateout("rdi") out,
+            inlateout("rsi") to_link => _,
+            inlateout("rdx") to => _,
+            inlateout("rcx") save => _,
+            inlateout("r8") link => _,
+            lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
+            clobber_abi("sysv64"),
+        );
+    }
+    out
+}
+
 /// Saves the running context and returns into the parent recorded in `*link`, which receives
 /// `arg`. Returns the value handed over by whoever resumes this context next.
 ///

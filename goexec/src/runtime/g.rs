@@ -394,22 +394,27 @@ impl GRef {
         }
     }
 
-    /// Runs the G on the calling M until it switches out; returns what it asks for.
+    /// Runs the G on the calling M until a G switches back to g0; returns which G that is
+    /// (after direct transfers, not necessarily this one: the M's `curg`) and what it asks for.
     ///
-    /// The caller is the M that made it Running (it owns the stack now), on that M's thread.
-    pub(crate) fn execute(&self) -> Action {
+    /// The caller is the M that made it Running (it owns the stack now), on that M's thread,
+    /// with `curg` set to it.
+    pub(crate) fn execute(&self) -> (GRef, Action) {
         debug_assert_eq!(self.status(), GStatus::Running);
         let g = self.g();
         // SAFETY: Running and ours: ctx holds the sp its last suspend (or prepare) left; the
-        // stack is allocated. The record stays valid while installed (the G outlives this call).
+        // stack is allocated. Records stay valid while installed (Gs outlive the run).
         unsafe {
             let prev = tls::set_running_stack(g.running_stack.get());
             let ctx = g.ctx.get();
             let (action, sp) = arch::resume((*ctx).sp, ptr::addr_of_mut!((*ctx).link), 0);
-            (*ctx).sp = sp;
             tls::set_running_stack(prev);
+            // Whoever suspended last is the M's curg (transfers keep it up to date); its sp
+            // came back in `sp`, and it owns nothing else until g0 acts on its request.
+            let back = tls::current_g().unwrap_or(*self);
+            (*back.g().ctx.get()).sp = sp;
             // The G handed over a pointer to its ManuallyDrop<Action>, alive until resumed.
-            ptr::read(action as *const Action)
+            (back, ptr::read(action as *const Action))
         }
     }
 
@@ -418,7 +423,8 @@ impl GRef {
     pub(crate) fn switch_out(&self, action: Action) {
         let action = ManuallyDrop::new(action);
         // SAFETY: we are this G, running: the link holds the stack pointer of the g0 that
-        // resumed us, suspended in execute's resume. `action` lives until g0 read it.
+        // resumed us (or of the G that transferred to us: the same g0), suspended in execute's
+        // resume. `action` lives until g0 read it.
         unsafe {
             let ctx = self.g().ctx.get();
             arch::suspend(
@@ -426,6 +432,31 @@ impl GRef {
                 ptr::addr_of!(action) as usize,
             );
         }
+        super::sched::resumed();
+    }
+
+    /// Switches directly from this G, the running one, to `next` (Runnable, taken off a queue
+    /// by the caller and marked Running, with the M's `curg` already set to it), under the
+    /// same g0: the yield fast path. Returns when this G is resumed again. This G is not on
+    /// any queue until `next` has taken over: `next`'s first act is `sched::resumed`, which
+    /// queues this G (see `MLocal::handoff`). Only the G's own code calls this.
+    pub(crate) fn transfer_to(&self, next: GRef) {
+        // SAFETY: we are this G, running under the g0 whose stack pointer is our link; `next`
+        // is a suspended G owned by us (taken off a queue) whose ctx holds its saved sp, and
+        // its record stays valid while installed. Our own sp goes to our ctx before anyone can
+        // find us (we are queued only after the switch).
+        unsafe {
+            let me = self.g().ctx.get();
+            let to = next.g().ctx.get();
+            tls::set_running_stack(next.g().running_stack.get());
+            arch::transfer(
+                ptr::addr_of_mut!((*me).link),
+                ptr::addr_of_mut!((*me).sp),
+                (*to).sp,
+                ptr::addr_of_mut!((*to).link),
+            );
+        }
+        super::sched::resumed();
     }
 
     /// Parks this G, the running one (Go: `gopark`): switches to g0, which marks it Waiting and
@@ -574,6 +605,9 @@ impl G {
 /// Only the trampoline calls this, on a stack set up by `prepare`.
 unsafe extern "C" fn g_root(_arg: usize) -> ! {
     loop {
+        // Every resume point finishes a handoff first (this one too: a fresh G may have been
+        // transferred to).
+        super::sched::resumed();
         let Some(g) = tls::current_g() else {
             super::fatal("g_root", "a goroutine stack started outside an M");
         };

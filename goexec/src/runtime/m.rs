@@ -73,6 +73,9 @@ pub(crate) struct MLocal {
     pub(crate) spinning: Cell<bool>,
     /// The G locked to this M by `lock_os_thread` (Go: `m.lockedg`).
     pub(crate) locked_g: Cell<Option<GRef>>,
+    /// A G that has just transferred directly to `curg` (the yield fast path) and must be
+    /// queued by the G that now runs, once its context is saved: see `sched::resumed`.
+    pub(crate) handoff: Cell<Option<GRef>>,
     /// xorshift state for choosing steal victims.
     rng: Cell<u64>,
 }
@@ -87,6 +90,7 @@ impl MLocal {
             curg: Cell::new(None),
             spinning: Cell::new(false),
             locked_g: Cell::new(None),
+            handoff: Cell::new(None),
             rng: Cell::new(seed),
         }
     }

@@ -444,12 +444,12 @@ impl Builder {
     }
 }
 
-/// Lets other goroutines run: puts this one at the back of its P's run queue. On a plain
-/// thread, yields the thread. Go: `runtime.Gosched` (which goes through the global queue; see
-/// the scheduler notes).
+/// Lets other goroutines run: puts this one at the back of its P's run queue, switching
+/// straight to the next one when it can. On a plain thread, yields the thread. Go:
+/// `runtime.Gosched` (which goes through the global queue and g0; see the scheduler notes).
 pub fn yield_now() {
     match m::current_g() {
-        Some(g) => g.switch_out(g::Action::Yield),
+        Some(g) => sched::gosched(g),
         None => std::thread::yield_now(),
     }
 }

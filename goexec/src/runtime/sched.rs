@@ -493,8 +493,7 @@ impl Sched {
         self.begin_shutdown();
         let threads = std::mem::take(&mut self.lock().threads);
         for t in threads {
-            // An M thread that panicked has already reported it (fatal aborts instead).
-            let _ = t.join();
+            join_m(t);
         }
         // Ms started while we joined (by a goroutine that was still spawning) are joined too.
         loop {
@@ -506,7 +505,7 @@ impl Sched {
                 m.unpark();
             }
             for t in more {
-                let _ = t.join();
+                join_m(t);
             }
         }
         // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
@@ -553,9 +552,27 @@ impl Sched {
     }
 }
 
-/// The body of an M thread: find work, run it, repeat, until the runtime shuts down. Go:
-/// `mstart` and `schedule`.
+/// Waits for an M thread. Goroutines' panics are caught where they run, so an M thread that
+/// panicked is a runtime bug: report it instead of carrying on with a half-stopped runtime.
+fn join_m(t: std::thread::JoinHandle<()>) {
+    if t.join().is_err() {
+        super::fatal("shutdown", "an M thread panicked (its message is above)");
+    }
+}
+
+/// The body of an M thread: find work, run it, repeat, until the runtime shuts down; then
+/// hand back the P it holds, so that teardown finds (and drains) every P. Go: `mstart` and
+/// `schedule`.
 fn mstart(m: &MLocal) {
+    schedule(m);
+    if let Some(p) = m.take_p() {
+        // Not pidleput: its queue may hold goroutines that will never run (shutdown drains it).
+        m.sched.lock().pidle.push(p);
+    }
+}
+
+/// The scheduling loop; returns when the M must exit.
+fn schedule(m: &MLocal) {
     loop {
         if let Some(g) = m.locked_g.get() {
             // This M runs nothing but its locked G: wait until it is runnable and handed back.
@@ -599,10 +616,13 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
         super::fatal("execute", "the G to run is not runnable");
     }
     g.set_status(GStatus::Running);
+    let mut g = g;
     loop {
         m.curg.set(Some(g));
-        let action = g.execute();
+        let (back, action) = g.execute();
         m.curg.set(None);
+        // After direct transfers the G that switched back to g0 may be another one.
+        g = back;
         match action {
             Action::Yield => {
                 // Go: gosched_m, but onto the local queue (see module docs).
@@ -646,6 +666,58 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
             }
         }
     }
+}
+
+/// Yields the running G `g` (Go: `Gosched`). Fast path: if this P has another G ready, switch
+/// to it directly (one switch instead of two through g0) and let it queue `g` at the tail.
+/// Anything unusual goes the slow way, through g0: a locked G, a locked next G, an empty local
+/// queue, shutdown, and every 61st tick (g0 then checks the global queue, as usual).
+pub(crate) fn gosched(g: GRef) {
+    let next = with_m(|m| {
+        if m.locked_g.get().is_some() || m.sched.is_shut_down() {
+            return None;
+        }
+        let next = m
+            .with_p(|p| {
+                if (p.schedtick.wrapping_add(1)) % GLOBAL_CHECK_TICKS == 0 {
+                    return None;
+                }
+                let (next, _) = runqget(&m.sched, p)?;
+                if !next.locked_m().is_null() {
+                    // Not ours to run: back where runqget found it, at the front.
+                    m.sched.allp[p.id]
+                        .runnext
+                        .store(next.as_queue().as_ptr(), Ordering::Release);
+                    return None;
+                }
+                p.schedtick = p.schedtick.wrapping_add(1);
+                Some(next)
+            })
+            .flatten()?;
+        if next.status() != GStatus::Runnable {
+            super::fatal("gosched", "the next G is not runnable");
+        }
+        next.set_status(GStatus::Running);
+        m.handoff.set(Some(g));
+        m.curg.set(Some(next));
+        Some(next)
+    })
+    .flatten();
+    match next {
+        Some(next) => g.transfer_to(next),
+        None => g.switch_out(Action::Yield),
+    }
+}
+
+/// Runs at every G resume point, on the G now running: finishes a direct handoff by queueing
+/// the G that transferred to us (its context is saved now). See `gosched`.
+pub(crate) fn resumed() {
+    with_m(|m| {
+        if let Some(prev) = m.handoff.take() {
+            prev.set_status(GStatus::Runnable);
+            runqput(m, prev, false);
+        }
+    });
 }
 
 /// Puts `g` on the calling M's P: in `runnext` (kicking the previous one to the queue) when
