@@ -1,14 +1,35 @@
 //! goexec: Go's concurrency model for Rust.
 //!
 //! Goroutines are stackful coroutines switched by goexec's own assembly, scheduled by Go's
-//! G-M-P scheduler, with a netpoller that the scheduler polls where Go's does. The design is in
-//! DESIGN.md; this crate is being built bottom-up and today provides its first two layers:
+//! G-M-P scheduler (per-P work-stealing run queues, spinning Ms, `runnext`), with a netpoller
+//! that the scheduler will poll where Go's does. Code in a goroutine is ordinary blocking-style
+//! Rust: when it waits, only the goroutine parks, never its thread.
 //!
-//! - [`runtime::Coroutine`]: a stackful coroutine on one thread, switched by `arch` (x86_64
-//!   and aarch64 Linux), with panics caught at its root and values passed both ways;
+//! ```
+//! let rt = goexec::Runtime::builder().procs(2).build()?;
+//! let total = rt.run(|| {
+//!     let handles: Vec<_> = (1..=100u64)
+//!         .map(|i| goexec::spawn(move || i * i)) // a goroutine each
+//!         .collect();
+//!     // join parks only this goroutine, never its thread
+//!     handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(total, 338_350);
+//! # Ok::<(), goexec::runtime::BuildError>(())
+//! ```
+//!
+//! What is here today, bottom up (DESIGN.md has the whole plan):
+//!
 //! - [`stack`]: guarded goroutine stacks from large arenas (`MADV_GUARD_INSTALL` on Linux >=
 //!   6.13, so a million stacks need no extra kernel mappings) or per-stack mappings elsewhere,
-//!   a reuse pool, and a stack-overflow handler that names the goroutine and its stack size.
+//!   pools, and a stack-overflow handler that names the goroutine and its stack size;
+//! - [`runtime`]: the scheduler ([`Runtime`], [`run`], [`spawn`], [`Builder`], [`yield_now`],
+//!   [`lock_os_thread`], [`local!`], introspection and [`runtime::dump`]) and the stackful
+//!   [`runtime::Coroutine`] goroutines are built on;
+//! - [`task`]: [`JoinHandle`], which also works from plain threads.
+//!
+//! Timers, the netpoller and `goexec-net`, channels and `select!`, `sync`, and the `go!` /
+//! `#[goexec::main]` macros come next.
 //!
 //! # Soundness
 //!

@@ -2,7 +2,8 @@
 //!
 //! A [`Stack`] is a fixed-size region with an inaccessible guard page below it (stacks grow
 //! down), so running off the end faults instead of corrupting a neighbour. The fault is turned
-//! into `goroutine N stack overflow (stack size S bytes)` by [`overflow`]'s signal handler.
+//! into `goroutine N stack overflow (stack size S bytes)` by the signal handler in
+//! `stack/overflow.rs`.
 //!
 //! Two ways to place the guard, chosen once per process (see [`guard_mode`]):
 //!
