@@ -247,17 +247,25 @@ impl<T> Drop for Local<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
+/// Items for the tests and the loom model: boxed numbers, leaked in and reclaimed out.
+#[cfg(test)]
+mod test_items {
+    use std::ptr::NonNull;
 
-    fn item(v: usize) -> NonNull<usize> {
+    pub(super) fn item(v: usize) -> NonNull<usize> {
         NonNull::from(Box::leak(Box::new(v)))
     }
-    fn take(p: NonNull<usize>) -> usize {
-        // SAFETY: every item in these tests came from `item` and is taken out exactly once.
+
+    pub(super) fn take(p: NonNull<usize>) -> usize {
+        // SAFETY: every item in the tests came from `item` and is taken out exactly once.
         *unsafe { Box::from_raw(p.as_ptr()) }
     }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::test_items::{item, take};
+    use super::*;
 
     #[test]
     fn fifo_and_overflow_to_global() {
@@ -358,15 +366,8 @@ mod tests {
 /// The loom model: `RUSTFLAGS="--cfg loom" cargo test -p goexec --lib --release runq`.
 #[cfg(all(test, loom))]
 mod loom_tests {
+    use super::test_items::{item, take};
     use super::*;
-
-    fn item(v: usize) -> NonNull<usize> {
-        NonNull::from(Box::leak(Box::new(v)))
-    }
-    fn take(p: NonNull<usize>) -> usize {
-        // SAFETY: every item came from `item` and is taken out exactly once.
-        *unsafe { Box::from_raw(p.as_ptr()) }
-    }
 
     /// The owner pushes past capacity (spilling) and pops while a thief steals: every item is
     /// accounted for exactly once, in every interleaving.
