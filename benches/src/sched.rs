@@ -91,6 +91,40 @@ pub fn spawn_join_tokio<const P: usize>() -> f64 {
     per_op(d, SPAWN_N)
 }
 
+/// spawn_join in batches: 100 rounds of 1,000 spawned then joined, so at most 1,000 tasks are
+/// alive at a time (their memory stays in cache), against spawn_join's 100,000 at once.
+const BATCH: usize = 1_000;
+
+/// ns per spawn + join, 1,000 live at a time.
+pub fn spawn_join_batched_goexec<const P: usize>() -> f64 {
+    let d = goexec_rt(P).run(|| {
+        let start = Instant::now();
+        for _ in 0..SPAWN_N / BATCH {
+            let hs: Vec<_> = (0..BATCH).map(|i| goexec::spawn(move || i)).collect();
+            for h in hs {
+                black_box(h.join().expect("join"));
+            }
+        }
+        start.elapsed()
+    });
+    per_op(d, SPAWN_N)
+}
+
+/// The same on tokio.
+pub fn spawn_join_batched_tokio<const P: usize>() -> f64 {
+    let d = tokio_rt(P).block_on(async {
+        let start = Instant::now();
+        for _ in 0..SPAWN_N / BATCH {
+            let hs: Vec<_> = (0..BATCH).map(|i| tokio::spawn(async move { i })).collect();
+            for h in hs {
+                black_box(h.await.expect("join"));
+            }
+        }
+        start.elapsed()
+    });
+    per_op(d, SPAWN_N)
+}
+
 /// Depth of a chained_spawn sample.
 const CHAIN_N: usize = 10_000;
 

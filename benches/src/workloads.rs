@@ -33,6 +33,21 @@ pub const WORKLOADS: &[Workload] = &[
         tokio: Some(sched::spawn_join_tokio::<2>),
     },
     Workload {
+        name: "spawn_batch/1",
+        unit: "ns/task",
+        about: "spawn_join in batches of 1,000 (100 batches): at most 1,000 tasks alive, so \
+                their memory stays in cache; 1 worker",
+        goexec: sched::spawn_join_batched_goexec::<1>,
+        tokio: Some(sched::spawn_join_batched_tokio::<1>),
+    },
+    Workload {
+        name: "spawn_batch/2",
+        unit: "ns/task",
+        about: "as spawn_batch/1 with 2 workers",
+        goexec: sched::spawn_join_batched_goexec::<2>,
+        tokio: Some(sched::spawn_join_batched_tokio::<2>),
+    },
+    Workload {
         name: "chained/1",
         unit: "ns/link",
         about: "chained_spawn: each task spawns the next and waits for it, 10,000 deep; 1 worker",
