@@ -23,7 +23,9 @@
 //! `suspend`s back to it with an [`Action`] for g0 to carry out once the G's context is saved
 //! (Go's `mcall`): yield, park (running the unlock closure on g0: Go's `park_m`), or exit. Since
 //! g0 acts only after the switch, a `goready` from another M can never resume a G whose context
-//! is not yet saved.
+//! is not yet saved. The one exception to crossing g0 is a yield with another G ready on the P
+//! ([`GRef::transfer_to`]): the same rule holds there, since the yielder is queued by the G that
+//! takes over, after the switch.
 #![allow(unsafe_code)] // G records are shared by raw pointer; access follows the status table.
 
 use super::sched::Sched;

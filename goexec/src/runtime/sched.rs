@@ -40,7 +40,11 @@
 //! # What goexec does differently
 //!
 //! - `yield_now` puts the G at the tail of its P's local queue; Go's `Gosched` goes through the
-//!   locked global queue (measured at ~100 ns per yield against ~25 for tokio).
+//!   locked global queue (measured at ~100 ns per yield against ~25 for tokio). And when the P
+//!   has another G ready, the yielder switches straight to it (`gosched`, `arch::transfer`)
+//!   instead of crossing g0 twice; the G taking over queues the yielder once its context is
+//!   saved (`resumed`). Extending this to park and exit was measured and gave nothing (see
+//!   BENCHMARKS.md), so those cross g0 as in Go.
 //! - A G taken from `runnext` inherits the time slice (no `schedtick` bump), as in Go.
 //! - The thread that calls `Runtime::run` is not an M: it waits for the main goroutine and
 //!   joins the Ms. Go's main thread is M0; here every M is an ordinary runtime thread, and a
