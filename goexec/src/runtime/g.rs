@@ -606,13 +606,15 @@ impl G {
 ///
 /// Only the trampoline calls this, on a stack set up by `prepare`.
 unsafe extern "C" fn g_root(_arg: usize) -> ! {
+    // Every resume point finishes a handoff first; this one too, since a fresh G may have been
+    // transferred to. Later resumes of this frame come back through switch_out, which does it.
+    super::sched::resumed();
+    // A root frame serves the G that set up its stack for good (a stack handed to another G
+    // gets a fresh root frame from init_stack), so the G is looked up once.
+    let Some(g) = tls::current_g() else {
+        super::fatal("g_root", "a goroutine stack started outside an M");
+    };
     loop {
-        // Every resume point finishes a handoff first (this one too: a fresh G may have been
-        // transferred to).
-        super::sched::resumed();
-        let Some(g) = tls::current_g() else {
-            super::fatal("g_root", "a goroutine stack started outside an M");
-        };
         // SAFETY: we are this G, Running: its entry is ours to take.
         let f = unsafe { (*g.g().entry.get()).take() };
         // The task catches its own panics (it delivers them to the JoinHandle); this is the

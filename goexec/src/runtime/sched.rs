@@ -494,21 +494,15 @@ impl Sched {
     /// default-size stacks, still resident, for the `Runtime`'s next run.
     #[allow(unsafe_code)] // the one place Gs are freed: after every M has exited (see below).
     pub(crate) fn shutdown(self: &Arc<Self>) -> Warm {
-        self.begin_shutdown();
-        let threads = std::mem::take(&mut self.lock().threads);
-        for t in threads {
-            join_m(t);
-        }
-        // Ms started while we joined (by a goroutine that was still spawning) are joined too.
+        // Join every M; Ms started while we joined (by a goroutine that was still spawning)
+        // are woken and joined on the next pass.
         loop {
-            let more = std::mem::take(&mut self.lock().threads);
-            if more.is_empty() {
+            self.begin_shutdown();
+            let threads = std::mem::take(&mut self.lock().threads);
+            if threads.is_empty() {
                 break;
             }
-            for m in self.lock().allm.clone() {
-                m.unpark();
-            }
-            for t in more {
+            for t in threads {
                 join_m(t);
             }
         }

@@ -38,13 +38,21 @@ thread_local! {
     static ALT_STACK: RefCell<AltStack> = const { RefCell::new(AltStack::empty()) };
 }
 
+/// Runs `f` between compiler fences, so that no TLS access in it moves out into the caller,
+/// where it could be hoisted over a switch (module docs). Only the `#[inline(never)]`
+/// accessors below call it.
+#[inline(always)]
+fn fenced<R>(f: impl FnOnce() -> R) -> R {
+    compiler_fence(Ordering::SeqCst);
+    let r = f();
+    compiler_fence(Ordering::SeqCst);
+    r
+}
+
 /// The record of the stack the calling thread runs on, or null (see [`set_running_stack`]).
 #[inline(never)]
 pub(crate) fn running_stack() -> *const RunningStack {
-    compiler_fence(Ordering::SeqCst);
-    let r = RUNNING_STACK.get();
-    compiler_fence(Ordering::SeqCst);
-    r
+    fenced(|| RUNNING_STACK.get())
 }
 
 /// Records the stack the calling thread is about to run on; returns the previous record so the
@@ -52,37 +60,25 @@ pub(crate) fn running_stack() -> *const RunningStack {
 /// installed.
 #[inline(never)]
 pub(crate) fn set_running_stack(r: *const RunningStack) -> *const RunningStack {
-    compiler_fence(Ordering::SeqCst);
-    let prev = RUNNING_STACK.replace(r);
-    compiler_fence(Ordering::SeqCst);
-    prev
+    fenced(|| RUNNING_STACK.replace(r))
 }
 
 /// Gives the calling thread an alternate signal stack if it has none.
 #[inline(never)]
 pub(crate) fn ensure_alt_stack() -> io::Result<()> {
-    compiler_fence(Ordering::SeqCst);
-    let r = ALT_STACK.with(|a| a.borrow_mut().ensure());
-    compiler_fence(Ordering::SeqCst);
-    r
+    fenced(|| ALT_STACK.with(|a| a.borrow_mut().ensure()))
 }
 
 /// The calling thread's M (an `*const MLocal`), or null on a thread that is not an M.
 #[inline(never)]
 pub(crate) fn current_m() -> *const () {
-    compiler_fence(Ordering::SeqCst);
-    let m = CURRENT_M.get();
-    compiler_fence(Ordering::SeqCst);
-    m
+    fenced(|| CURRENT_M.get())
 }
 
 /// Makes `m` the calling thread's M; returns the previous value.
 #[inline(never)]
 pub(crate) fn set_current_m(m: *const ()) -> *const () {
-    compiler_fence(Ordering::SeqCst);
-    let prev = CURRENT_M.replace(m);
-    compiler_fence(Ordering::SeqCst);
-    prev
+    fenced(|| CURRENT_M.replace(m))
 }
 
 /// The goroutine running on the calling thread, if any.
@@ -95,8 +91,5 @@ pub(crate) fn current_g() -> Option<super::g::GRef> {
 pub(crate) fn with_thread_locals<R>(
     f: impl FnOnce(&mut Vec<(usize, Box<dyn std::any::Any>)>) -> R,
 ) -> R {
-    compiler_fence(Ordering::SeqCst);
-    let r = THREAD_LOCALS.with(|l| f(&mut l.borrow_mut()));
-    compiler_fence(Ordering::SeqCst);
-    r
+    fenced(|| THREAD_LOCALS.with(|l| f(&mut l.borrow_mut())))
 }
