@@ -1,8 +1,12 @@
 //! G: a goroutine (Go: `runtime2.go` `g`, `proc.go` `newproc`, `goexit`, `gfput`/`gfget`).
 //!
 //! A G is a heap record that lives as long as its runtime: when a goroutine finishes, its G goes
-//! to a free list with its stack, and the stack's root frame stays suspended at the top of its
-//! loop, ready to run the next goroutine's function without being set up again.
+//! to a free list and its stack to the P's stack cache. A goroutine of the default stack size
+//! is given a stack only when it first runs (Go gives one at `newproc`): a queued goroutine
+//! costs its record and its task, not a stack page, and it starts on the stack most recently
+//! freed on its P, whose top lines are still in the CPU cache. With 100,000 goroutines
+//! spawned before any runs, this is the difference between touching one stack page and
+//! 100,000 of them.
 //!
 //! # Who owns what (by status)
 //!
@@ -32,8 +36,8 @@ use super::sched::Sched;
 use super::tls;
 use crate::arch;
 use crate::stack::overflow::RunningStack;
-use crate::stack::{Stack, StackError, StackPool};
-use crate::task::Run;
+use crate::stack::Stack;
+use crate::task::TaskRef;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
@@ -182,7 +186,7 @@ pub(crate) struct G {
     running_stack: UnsafeCell<RunningStack>,
     /// The next function to run; set by the spawner while the G is Idle (it owns it then),
     /// taken by the G's root frame once running.
-    entry: UnsafeCell<Option<Arc<dyn Run>>>,
+    entry: UnsafeCell<Option<TaskRef>>,
     /// Goroutine-local storage (`goexec::local!`): touched only by the G's own code.
     locals: UnsafeCell<Vec<(usize, Box<dyn Any>)>>,
     /// `lock_os_thread` nesting depth; touched only by the G's own code.
@@ -321,49 +325,30 @@ impl GRef {
         self.g().locked_m.load(Ordering::Acquire)
     }
 
-    /// Makes this Idle G ready to run `f` as goroutine `id`: gives it a stack from `pool` (or of
-    /// `stack_size` bytes when that differs from the pool's) if it has none.
+    /// Makes this Idle G ready to run `f` as goroutine `id`. `stack` is a stack of a
+    /// non-default size, allocated by the spawner; a goroutine of the default size gets its
+    /// stack only when it first runs ([`GRef::bind_stack`]), so that queued goroutines hold no
+    /// stack and each new one starts on the most recently freed (cache-warm) stack.
     /// The caller owns the G (it took it from a free list, or just allocated it).
     pub(crate) fn prepare(
         &self,
         id: u64,
-        f: Arc<dyn Run>,
+        f: TaskRef,
         spawned_at: &'static Location<'static>,
         name: Option<String>,
-        pool: &mut StackPool,
-        stack_size: usize,
-    ) -> Result<(), StackError> {
+        stack: Option<Stack>,
+    ) {
         debug_assert_eq!(self.status(), GStatus::Idle);
         let g = self.g();
+        g.id.store(id, Ordering::Relaxed);
         // SAFETY: Idle, and the caller owns it: nobody else touches stack, ctx or entry.
         unsafe {
-            let stack = &mut *g.stack.get();
-            if stack.as_ref().is_some_and(|s| s.size() != stack_size) {
-                // A custom-size stack from an earlier goroutine: not this one's size.
-                *stack = None;
-            }
-            if stack.is_none() {
-                let s = if stack_size == pool.stack_size() {
-                    pool.get()?
-                } else {
-                    Stack::new(stack_size)?
-                };
-                let ctx = &mut *g.ctx.get();
-                ctx.sp = arch::init_stack(s.top(), g_root);
-                let (guard_lo, guard_hi) = s.guard_range();
-                *g.running_stack.get() = RunningStack {
-                    guard_lo,
-                    guard_hi,
-                    size: s.size(),
-                    id,
-                };
-                *stack = Some(s);
-            } else {
-                (*g.running_stack.get()).id = id;
-            }
+            debug_assert!((*g.stack.get()).is_none(), "prepare: a free G with a stack");
             *g.entry.get() = Some(f);
         }
-        g.id.store(id, Ordering::Relaxed);
+        if let Some(s) = stack {
+            self.bind_stack(s);
+        }
         g.spawned_at.store(
             (spawned_at as *const Location<'static>).cast_mut(),
             Ordering::Relaxed,
@@ -372,28 +357,43 @@ impl GRef {
             g.has_name.store(name.is_some(), Ordering::Relaxed);
             *g.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
         }
-        Ok(())
     }
 
-    /// Gives the G's stack back to `pool` (a G about to be kept without one, or freed).
-    /// The caller owns the G (Idle or Dead).
-    pub(crate) fn release_stack(&self, pool: &mut StackPool) {
-        // SAFETY: the caller owns the G; its root frame will never be resumed on this stack
-        // again (ctx.sp is reset with the next prepare's init_stack).
-        let stack = unsafe { (*self.g().stack.get()).take() };
-        if let Some(s) = stack {
-            pool.put(s);
-        }
+    /// Whether the G has a stack (it has run, or was given a non-default one at spawn).
+    /// Only for the G's owner.
+    pub(crate) fn has_stack(&self) -> bool {
+        // SAFETY: the caller owns the G (per the status table), so nobody writes `stack`.
+        unsafe { (*self.g().stack.get()).is_some() }
     }
 
-    /// Whether the G holds a stack of `size` bytes (its root frame parked there, reusable).
-    pub(crate) fn has_stack_of(&self, size: usize) -> bool {
-        // SAFETY: called by the G's owner (a free list's holder).
+    /// Gives the G the stack it will run on, with a fresh root frame at its top. The caller
+    /// owns the G (Idle while prepared, or Running before its first resume) and the G has no
+    /// stack yet.
+    pub(crate) fn bind_stack(&self, s: Stack) {
+        let g = self.g();
+        // SAFETY: the caller owns the G and it has never run on a stack: nobody reads ctx,
+        // stack or running_stack until it is resumed by its owner.
         unsafe {
-            (*self.g().stack.get())
-                .as_ref()
-                .is_some_and(|s| s.size() == size)
+            let (guard_lo, guard_hi) = s.guard_range();
+            *g.running_stack.get() = RunningStack {
+                guard_lo,
+                guard_hi,
+                size: s.size(),
+                id: g.id.load(Ordering::Relaxed),
+            };
+            (*g.ctx.get()).sp = arch::init_stack(s.top(), g_root);
+            let old = (*g.stack.get()).replace(s);
+            debug_assert!(old.is_none(), "bind_stack: the G already has a stack");
         }
+    }
+
+    /// Takes the G's stack away (a finished goroutine's, or one whose G is being freed): its
+    /// root frame is abandoned where it stopped, and will never be resumed. The caller owns
+    /// the G (Idle or Dead).
+    pub(crate) fn take_stack(&self) -> Option<Stack> {
+        // SAFETY: the caller owns the G; a Dead G's root frame holds nothing that needs a
+        // destructor (it stopped after its goroutine's values were dropped; see g_root).
+        unsafe { (*self.g().stack.get()).take() }
     }
 
     /// Runs the G on the calling M until a G switches back to g0; returns which G that is
@@ -518,8 +518,8 @@ impl GRef {
     pub(crate) unsafe fn free(self) -> Option<Stack> {
         // SAFETY: guaranteed by the caller: we are the last user.
         let g = unsafe { Box::from_raw(self.0.as_ptr()) };
-        // A Runnable G whose entry is still there never started: its stack holds only the
-        // root frame, parked at the top of its loop, and dropping the entry reports the
+        // A Runnable G whose entry is still there never started: it has no stack, or (a
+        // non-default size) one holding no frames yet, and dropping the entry reports the
         // goroutine as cancelled to its JoinHandle.
         let never_started = g.status() == GStatus::Runnable && g.entry_is_set();
         let finished = matches!(g.status(), GStatus::Idle | GStatus::Dead) || never_started;
@@ -539,9 +539,8 @@ impl GRef {
     }
 }
 
-/// Finished Gs (Idle, each with a default-size stack and its root frame parked) kept by a
-/// `Runtime` between runs, so the next run reuses them instead of allocating and faulting in
-/// fresh ones. Frees them when dropped.
+/// Finished Gs (Idle, without stacks) kept by a `Runtime` between runs, so the next run
+/// reuses their records. Frees them when dropped.
 #[derive(Default)]
 pub(crate) struct GCache(Vec<GRef>);
 
@@ -549,6 +548,7 @@ impl GCache {
     /// Keeps a G the caller owns: finished, and no longer reachable from any scheduler.
     pub(crate) fn push(&mut self, g: GRef) {
         debug_assert_eq!(g.status(), GStatus::Idle);
+        debug_assert!(!g.has_stack(), "GCache::push: a G with a stack");
         self.0.push(g);
     }
 
@@ -597,41 +597,39 @@ impl G {
     }
 }
 
-/// The root frame of every G's stack, entered through the arch trampoline with the G's address
-/// (see `execute`: the first resume of a fresh stack passes 0 and the G is found through TLS).
-/// Runs one goroutine function after another: after each it switches out with `Exit`, and is
-/// resumed again only when the G is given a new goroutine.
+/// The root frame of every G's stack, entered through the arch trampoline (see `bind_stack`:
+/// the first resume of a fresh stack passes 0 and the G is found through TLS). Runs the
+/// goroutine's function, drops its goroutine-local values, and switches out with `Exit`; it
+/// is never resumed after that (the stack goes back to a cache and gets a fresh root frame).
 ///
 /// # Safety
 ///
-/// Only the trampoline calls this, on a stack set up by `prepare`.
+/// Only the trampoline calls this, on a stack set up by `bind_stack`.
 unsafe extern "C" fn g_root(_arg: usize) -> ! {
     // Every resume point finishes a handoff first; this one too, since a fresh G may have been
-    // transferred to. Later resumes of this frame come back through switch_out, which does it.
+    // transferred to.
     super::sched::resumed();
-    // A root frame serves the G that set up its stack for good (a stack handed to another G
-    // gets a fresh root frame from init_stack), so the G is looked up once.
     let Some(g) = tls::current_g() else {
         super::fatal("g_root", "a goroutine stack started outside an M");
     };
-    loop {
-        // SAFETY: we are this G, Running: its entry is ours to take.
-        let f = unsafe { (*g.g().entry.get()).take() };
-        // The task catches its own panics (it delivers them to the JoinHandle); this is the
-        // backstop that keeps any unwind from reaching the switch.
-        let ok = panic::catch_unwind(AssertUnwindSafe(|| {
-            if let Some(f) = f {
-                f.run();
-            }
-            // Goroutine-local values die with the goroutine (their destructors may use TLS
-            // or park, so they run here, on the goroutine, not on g0).
-            let locals = g.with_locals(std::mem::take);
-            drop(locals);
-        }));
-        if ok.is_err() {
-            super::fatal("g_root", "a goroutine's panic escaped its own catch");
+    // SAFETY: we are this G, Running: its entry is ours to take.
+    let f = unsafe { (*g.g().entry.get()).take() };
+    // The task catches its own panics (it delivers them to the JoinHandle); this is the
+    // backstop that keeps any unwind from reaching the switch.
+    let ok = panic::catch_unwind(AssertUnwindSafe(|| {
+        if let Some(f) = f {
+            f.run();
         }
-        // `g` is the heap record, valid on whichever M the goroutine ended up on.
-        g.switch_out(Action::Exit);
+        // Goroutine-local values die with the goroutine (their destructors may use TLS or
+        // park, so they run here, on the goroutine, not on g0).
+        let locals = g.with_locals(std::mem::take);
+        drop(locals);
+    }));
+    if ok.is_err() {
+        super::fatal("g_root", "a goroutine's panic escaped its own catch");
     }
+    // Nothing on this frame needs dropping from here on: g0 may discard the stack as soon as
+    // we are switched out. `g` is the heap record, valid on whichever M we ended up on.
+    g.switch_out(Action::Exit);
+    super::fatal("g_root", "a finished goroutine was resumed");
 }

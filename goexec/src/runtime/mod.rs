@@ -9,6 +9,7 @@
 //! (processors), `runq.rs` (local run queues), `sched.rs` (scheduling, with the design notes),
 //! `park.rs` (blocking and waking), `switch.rs` (the stackful [`Coroutine`] primitive).
 
+pub(crate) mod cells;
 mod dump;
 pub(crate) mod g;
 mod local;
@@ -367,8 +368,9 @@ where
 ///
 /// # Panics
 ///
-/// If called outside a goroutine (the message says how to start a runtime), or if no stack can
-/// be allocated; [`Builder::spawn`] returns these as errors instead.
+/// If called outside a goroutine (the message says how to start a runtime);
+/// [`Builder::spawn`] returns this as an error instead. The goroutine gets its stack when it
+/// first runs; a runtime that cannot map one then stops with a fatal error, as Go does.
 ///
 /// # Examples
 ///

@@ -4,6 +4,7 @@
 //! (an M holds at most one; an idle P sits in the scheduler's idle list) and is never aliased;
 //! [`PShared`] is what other Ms may touch (stealing, `runnext`), in the scheduler's `allp`.
 
+use super::cells::Cells;
 use super::g::{GRef, G};
 use super::runq;
 use crate::stack::StackPool;
@@ -18,10 +19,13 @@ pub(crate) struct P {
     /// Incremented on every schedule that does not inherit a time slice; every 61st checks the
     /// global queue first (Go: `schedtick`).
     pub(crate) schedtick: u32,
-    /// Free Gs, each with its stack and a root frame ready for the next goroutine (Go: `gFree`).
+    /// Free Gs, without stacks (Go: `gFree`).
     pub(crate) gfree: Vec<GRef>,
-    /// Free stacks of the runtime's default size (Go: `mcache.stackcache`).
+    /// Free stacks of the runtime's default size, the most recently freed on top: a new
+    /// goroutine starts on the warmest (Go: `mcache.stackcache`).
     pub(crate) stacks: StackPool,
+    /// Free task cells (`cells.rs`), the most recently freed on top.
+    pub(crate) cells: Cells,
 }
 
 /// The part of a P any M may touch.
@@ -47,6 +51,7 @@ impl P {
             schedtick: 0,
             gfree: Vec::new(),
             stacks,
+            cells: Cells::default(),
         });
         let shared = PShared {
             runq: steal,

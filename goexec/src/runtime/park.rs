@@ -71,6 +71,7 @@ impl Waiter {
 /// Releases `guard` and blocks the caller until its registered [`Waiter`] is woken: a goroutine
 /// parks (the guard is released on g0, after its context is saved), a thread parks itself.
 /// A thread may wake spuriously, so callers re-check their condition in a loop.
+#[cfg_attr(not(test), allow(dead_code))] // the park stress test; channels and sync next
 pub(crate) fn block_on_guard<T>(guard: MutexGuard<'_, T>, reason: WaitReason) {
     match current_g() {
         Some(_) => {

@@ -45,6 +45,11 @@
 //!   instead of crossing g0 twice; the G taking over queues the yielder once its context is
 //!   saved (`resumed`). Extending this to park and exit was measured and gave nothing (see
 //!   BENCHMARKS.md), so those cross g0 as in Go.
+//! - A goroutine of the default stack size gets its stack when it first runs, not at `newproc`
+//!   (`gstart`), and gives it back when it exits (`gfput`): queued goroutines hold a record and
+//!   a task cell, no stack page, and each new goroutine starts on the P's most recently freed
+//!   stack, still in the CPU cache. With 100,000 goroutines queued this took a spawn+join from
+//!   ~1,200 to ~700 ns (BENCHMARKS.md).
 //! - A G taken from `runnext` inherits the time slice (no `schedtick` bump), as in Go.
 //! - The thread that calls `Runtime::run` is not an M: it waits for the main goroutine and
 //!   joins the Ms. Go's main thread is M0; here every M is an ordinary runtime thread, and a
@@ -52,6 +57,7 @@
 //! - No preemption by signal: a goroutine that never reaches a scheduling point keeps its M
 //!   (sysmon's retake joins with the timers issue).
 
+use super::cells::{Cells, CELL_CACHE_MAX};
 use super::g::{Action, GCache, GRef, GStatus, G};
 use super::m::{with_m, MLocal, MShared};
 use super::p::{PShared, GFREE_MAX, P};
@@ -99,6 +105,9 @@ struct Synced {
     /// Free default-size stacks shared by all Ps: filled from the `Runtime`'s warm cache at
     /// start, refilling Ps whose pools run dry, and handed back at teardown.
     stacks: Vec<Stack>,
+    /// Free task cells shared by all Ps (`cells.rs`): spilled by full caches, refilling empty
+    /// ones, kept between runs like the stacks.
+    cells: Cells,
 }
 
 /// What one run of a `Runtime` leaves for the next: finished Gs (stack and root frame
@@ -107,6 +116,7 @@ struct Synced {
 pub(crate) struct Warm {
     pub(crate) gs: GCache,
     pub(crate) stacks: Vec<Stack>,
+    pub(crate) cells: Cells,
 }
 
 impl Warm {
@@ -114,11 +124,13 @@ impl Warm {
     pub(crate) fn append(&mut self, other: Warm) {
         self.gs.append(other.gs);
         self.stacks.extend(other.stacks);
+        let mut cells = other.cells;
+        self.cells.append(&mut cells);
     }
 
     /// Goroutine records and stacks held.
     pub(crate) fn len(&self) -> usize {
-        self.gs.len() + self.stacks.len()
+        self.gs.len() + self.stacks.len() + self.cells.len()
     }
 }
 
@@ -182,6 +194,7 @@ impl Sched {
                 threads: Vec::new(),
                 allm: Vec::new(),
                 stacks: warm.stacks,
+                cells: warm.cells,
             }),
             runqsize: AtomicUsize::new(0),
             npidle: AtomicUsize::new(procs),
@@ -370,45 +383,42 @@ impl Sched {
     pub(crate) fn newproc(
         self: &Arc<Self>,
         id: u64,
-        f: Arc<dyn crate::task::Run>,
+        f: crate::task::TaskRef,
         spawned_at: &'static Location<'static>,
         name: Option<String>,
         stack_size: usize,
     ) -> Result<GRef, StackError> {
-        // On one of our Ms (a goroutine spawning): its P's free lists, then its runnext. The
+        // A default-size goroutine gets its stack when it first runs (see `gstart`); another
+        // size is allocated now, so that a failure is the spawner's error.
+        let stack = if stack_size == self.stack_size {
+            None
+        } else {
+            Some(Stack::new(stack_size)?)
+        };
+        // On one of our Ms (a goroutine spawning): its P's free list, then its runnext. The
         // arguments stay in `args` unless the closure takes them.
-        let mut args = Some((f, name));
+        let mut args = Some((f, name, stack));
         let on_m = with_m(|m| {
             if !Arc::ptr_eq(&m.sched, self) {
                 return None;
             }
-            let (f, name) = args.take()?;
-            let g = m.with_p(|p| {
-                let g = self.gfget(p);
-                if p.stacks.is_empty() && !g.has_stack_of(stack_size) {
-                    self.refill_stacks(p);
-                }
-                g.prepare(id, f, spawned_at, name, &mut p.stacks, stack_size)
-                    .map(|()| g)
-            })?;
-            Some(g.inspect(|&g| {
-                self.make_runnable(g);
-                runqput(m, g, true);
-            }))
+            let (f, name, stack) = args.take()?;
+            let g = m.with_p(|p| self.gfget(p))?;
+            g.prepare(id, f, spawned_at, name, stack);
+            self.make_runnable(g);
+            runqput(m, g, true);
+            Some(g)
         })
         .flatten();
         let g = match on_m {
-            Some(g) => g?,
+            Some(g) => g,
             None => {
                 // From outside (Runtime::run starting main): the global queue.
-                let Some((f, name)) = args.take() else {
+                let Some((f, name, stack)) = args.take() else {
                     super::fatal("newproc", "the M lost its P");
                 };
                 let g = self.gfget_global();
-                let mut pool = StackPool::new(self.stack_size)?;
-                pool.extend(self.lock().stacks.pop());
-                g.prepare(id, f, spawned_at, name, &mut pool, stack_size)?;
-                self.lock().stacks.extend(pool.drain());
+                g.prepare(id, f, spawned_at, name, stack);
                 self.make_runnable(g);
                 self.globrunqput(g);
                 g
@@ -424,12 +434,66 @@ impl Sched {
         g.set_status(GStatus::Runnable);
     }
 
+    /// Gives `g`, about to run on `p`'s M, a stack if it has none: the first run of a
+    /// default-size goroutine. The stack comes from `p`'s cache (refilled from the shared one),
+    /// else the allocator; failing that, the runtime cannot go on (Go throws here too).
+    fn gstart(&self, p: &mut P, g: GRef) {
+        if g.has_stack() {
+            return;
+        }
+        if p.stacks.is_empty() {
+            self.refill_stacks(p);
+        }
+        match p.stacks.get() {
+            Ok(s) => g.bind_stack(s),
+            Err(e) => super::fatal(
+                "newstack",
+                &format!(
+                    "out of memory: cannot allocate goroutine {}'s stack: {e}",
+                    g.id()
+                ),
+            ),
+        }
+    }
+
+    /// A free task cell from `p`'s cache, refilled from the shared list when empty; None when
+    /// both are empty (the caller allocates).
+    pub(crate) fn cell_get(&self, p: &mut P) -> Option<NonNull<u8>> {
+        if let Some(c) = p.cells.pop() {
+            return Some(c);
+        }
+        self.lock().cells.move_to(&mut p.cells, CELL_CACHE_MAX / 2);
+        p.cells.pop()
+    }
+
+    /// Keeps a free task cell in `p`'s cache, moving half of a full cache to the shared list.
+    pub(crate) fn cell_put(&self, p: &mut P, cell: NonNull<u8>) {
+        if p.cells.len() >= CELL_CACHE_MAX {
+            p.cells.move_to(&mut self.lock().cells, CELL_CACHE_MAX / 2);
+        }
+        p.cells.push(cell);
+    }
+
     /// Moves up to half a pool's worth of stacks from the shared cache into `p`'s pool.
     fn refill_stacks(&self, p: &mut P) {
         let mut s = self.lock();
         let n = s.stacks.len().min(DEFAULT_POOL_CAPACITY / 2);
         let at = s.stacks.len() - n;
         p.stacks.extend(s.stacks.drain(at..));
+    }
+
+    /// Gives a finished goroutine's stack back to `p`'s cache; a full cache moves its older
+    /// half to the shared one first, so that stacks already faulted in stay in this runtime
+    /// (a fresh stack's first touch costs microseconds). Stacks of another size are freed.
+    fn stackfree(&self, p: &mut P, stack: Stack) {
+        if stack.size() != self.stack_size {
+            return;
+        }
+        if p.stacks.len() >= DEFAULT_POOL_CAPACITY {
+            let spill = p.stacks.len() / 2;
+            self.lock().stacks.extend(p.stacks.take_oldest(spill));
+        }
+        p.stacks.put(stack);
     }
 
     /// A free G from `p`'s list, else a batch from the global list, else a new one.
@@ -459,11 +523,11 @@ impl Sched {
         g
     }
 
-    /// Returns a finished G to `p`'s free list, spilling half to the global list when full.
-    /// A G whose stack is not the default size gives it up (pools hold one size). Go: `gfput`.
+    /// Returns a finished G to `p`'s free list, spilling half to the global list when full,
+    /// and its stack to `p`'s stack cache. Go: `gfput`.
     fn gfput(&self, p: &mut P, g: GRef) {
-        if !g.has_stack_of(self.stack_size) {
-            g.release_stack(&mut p.stacks);
+        if let Some(stack) = g.take_stack() {
+            self.stackfree(p, stack);
         }
         g.set_status(GStatus::Idle);
         p.gfree.push(g);
@@ -509,30 +573,31 @@ impl Sched {
         // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
         // below with the rest) and free every G.
         let gs = std::mem::take(&mut *self.allgs.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut warm = {
+        let (mut warm, cells) = {
             let mut s = self.lock();
             s.runq.clear();
             s.gfree.clear();
             let mut warm = std::mem::take(&mut s.stacks);
+            let mut cells = std::mem::take(&mut s.cells);
             for p in s.pidle.iter_mut() {
                 while p.runq.pop().is_some() {}
                 p.gfree.clear();
                 warm.extend(p.stacks.drain());
+                cells.append(&mut p.cells);
             }
-            warm
+            (warm, cells)
         };
         for shared in self.allp.iter() {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
         }
         let mut cache = GCache::default();
         for g in gs {
-            // A finished G with a default stack is kept whole for the next run.
-            if matches!(g.status(), GStatus::Idle | GStatus::Dead)
-                && g.has_stack_of(self.stack_size)
-            {
+            // A finished G is kept for the next run, its stack (if any) with the free ones.
+            if matches!(g.status(), GStatus::Idle | GStatus::Dead) {
                 if g.status() == GStatus::Dead {
                     g.set_status(GStatus::Idle);
                 }
+                warm.extend(g.take_stack().filter(|st| st.size() == self.stack_size));
                 cache.push(g);
                 continue;
             }
@@ -546,6 +611,7 @@ impl Sched {
         Warm {
             gs: cache,
             stacks: warm,
+            cells,
         }
     }
 }
@@ -614,6 +680,7 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
         super::fatal("execute", "the G to run is not runnable");
     }
     g.set_status(GStatus::Running);
+    m.with_p(|p| m.sched.gstart(p, g));
     let mut g = g;
     loop {
         m.curg.set(Some(g));
@@ -696,6 +763,7 @@ pub(crate) fn gosched(g: GRef) {
             super::fatal("gosched", "the next G is not runnable");
         }
         next.set_status(GStatus::Running);
+        m.with_p(|p| m.sched.gstart(p, next));
         m.handoff.set(Some(g));
         m.curg.set(Some(next));
         Some(next)

@@ -6,8 +6,10 @@
 //!
 //! Reuse is LIFO: the most recently freed stack has the warmest pages. A freed stack keeps its
 //! pages; [`StackPool::scrub`] gives back everything below the top [`KEEP_RESIDENT`] bytes of
-//! the stacks freed since the last scrub. The scheduler calls it when a P runs out of work, so
-//! the cost (~1.6 µs per stack for `MADV_DONTNEED`) stays off the spawn path.
+//! the stacks freed since the last scrub, at ~1.6 µs per stack for `MADV_DONTNEED`, so it is
+//! kept off the spawn path. The scheduler does not call it yet: like Go's scavenger, it belongs
+//! to a background pass (sysmon, with the timers issue), since a P that scrubs whenever it idles
+//! would fault its stacks back in on the next burst.
 
 use super::{checked_size, Stack, StackError, KEEP_RESIDENT};
 
@@ -117,6 +119,13 @@ impl StackPool {
                 .filter(|s| s.size() == size)
                 .map(|stack| Cached { stack, dirty: true }),
         );
+    }
+
+    /// Takes up to `n` of the least recently freed stacks out of the pool (a full pool's
+    /// spill to a larger cache).
+    pub fn take_oldest(&mut self, n: usize) -> impl Iterator<Item = Stack> + '_ {
+        let n = n.min(self.cache.len());
+        self.cache.drain(..n).map(|c| c.stack)
     }
 
     /// Takes every free stack out of the pool.

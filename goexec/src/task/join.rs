@@ -1,111 +1,254 @@
 //! A goroutine's function and result slot, and `JoinHandle`.
 //!
-//! One allocation per goroutine: a [`Task`] holds the function until the goroutine runs it and
-//! the result until the handle takes it. The G sees it as `Arc<dyn Run>`, the handle as
-//! `Arc<dyn Slot<T>>`.
+//! One allocation per goroutine, a [`Cell`]: a header (state word, vtable, id, the joiner's
+//! waiter slot) and the stage (the function until the goroutine runs it, then its result until
+//! the handle takes it). The G holds a [`TaskRef`], the handle a [`JoinHandle`]; each owns one
+//! reference. No locks: one atomic state word orders everything (as tokio's task state does).
+//!
+//! # The state word
+//!
+//! `COMPLETE` (bit 0): the result is in the stage. `JOIN_WAITER` (bit 1): the handle has put a
+//! waiter in the slot. The rest counts references (`REF_ONE` each).
+//!
+//! - The stage belongs to the goroutine side until it sets `COMPLETE` (Release), then to the
+//!   handle, which reads it after seeing `COMPLETE` (Acquire).
+//! - The waiter slot belongs to the handle until it sets `JOIN_WAITER` (Release), then to the
+//!   goroutine side, which takes it after seeing `JOIN_WAITER` (Acquire) and wakes it. Whoever
+//!   sets their bit second sees the other's: if the handle finds `COMPLETE` already set when it
+//!   sets `JOIN_WAITER`, the goroutine side has not looked at the slot and never will, so the
+//!   handle takes its waiter back.
+//! - The last reference dropped frees the cell (and whatever the stage still holds).
+#![allow(unsafe_code)] // a hand-made task cell shared by raw pointer; see the state word above
 
+use crate::runtime::cells;
 use crate::runtime::g::WaitReason;
-use crate::runtime::park::{block_on_guard, Waiter};
+use crate::runtime::m::current_g;
+use crate::runtime::park::{gopark, Waiter};
+use std::alloc::Layout;
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// What a G runs: its goroutine's function, once.
-pub(crate) trait Run: Send + Sync {
-    /// Runs the function and delivers its result (or panic) to the handle.
-    fn run(self: Arc<Self>);
-    /// The goroutine will never run (its runtime shut down first): tell the handle.
-    fn cancel(self: Arc<Self>);
-}
+const COMPLETE: usize = 0b01;
+const JOIN_WAITER: usize = 0b10;
+const REF_ONE: usize = 0b100;
+const REF_MASK: usize = !(REF_ONE - 1);
 
-/// What a handle waits on.
-trait Slot<T>: Send + Sync {
-    fn inner(&self) -> &Mutex<Inner<T>>;
-    fn id(&self) -> u64;
-}
-
-/// A goroutine's function and result slot.
-struct Task<F, T> {
+/// The type-independent part of a task, first in every [`Cell`].
+#[repr(C)]
+struct Header {
+    /// See the module docs.
+    state: AtomicUsize,
+    vtable: &'static Vtable,
     id: u64,
-    /// The function, until the goroutine takes it (its own lock: taken once, uncontended).
-    f: Mutex<Option<F>>,
-    inner: Mutex<Inner<T>>,
+    /// The joiner, while it waits; owned as the module docs say.
+    waiter: UnsafeCell<Option<Waiter>>,
 }
 
-struct Inner<T> {
-    result: Option<Result<T, JoinError>>,
-    /// Set once the result has been delivered (or the goroutine was cancelled).
-    done: bool,
-    /// Who waits in `join`.
-    waiter: Option<Waiter>,
+/// The functions that know the cell's types.
+struct Vtable {
+    /// Runs the function (catching a panic) and stores the result; or, with `cancel`, drops
+    /// the function and stores `Cancelled`. Called once, by the goroutine side, before
+    /// `COMPLETE`.
+    finish: unsafe fn(NonNull<Header>, cancel: bool),
+    /// Moves the result out to `dst`, a `*mut Option<Result<T, JoinError>>`. Called by the
+    /// handle after `COMPLETE`.
+    take_output: unsafe fn(NonNull<Header>, dst: *mut ()),
+    /// Frees the cell. Called once, by whoever drops the last reference.
+    dealloc: unsafe fn(NonNull<Header>),
 }
 
-/// A new task for goroutine `id` running `f`: the G's end and the handle.
-pub(crate) fn task<F, T>(id: u64, f: F) -> (Arc<dyn Run>, JoinHandle<T>)
+#[repr(C)]
+struct Cell<F, T> {
+    header: Header,
+    stage: UnsafeCell<Stage<F, T>>,
+}
+
+enum Stage<F, T> {
+    /// Not run yet.
+    Pending(F),
+    /// Run (or cancelled); the result waits for the handle.
+    Done(Result<T, JoinError>),
+    /// In transit, or taken by the handle.
+    Empty,
+}
+
+impl<F, T> Cell<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let task = Arc::new(Task {
-        id,
-        f: Mutex::new(Some(f)),
-        inner: Mutex::new(Inner {
-            result: None,
-            done: false,
-            waiter: None,
-        }),
-    });
-    (task.clone(), JoinHandle { slot: task })
-}
+    const VTABLE: Vtable = Vtable {
+        finish: Self::finish,
+        take_output: Self::take_output,
+        dealloc: Self::dealloc,
+    };
 
-impl<F, T> Task<F, T> {
-    fn finish(&self, result: Result<T, JoinError>) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.done {
+    /// # Safety
+    ///
+    /// `h` is a live `Cell<F, T>`; the caller is the goroutine side, before `COMPLETE`.
+    unsafe fn finish(h: NonNull<Header>, cancel: bool) {
+        // SAFETY: the goroutine side owns the stage until COMPLETE (module docs); the cell is
+        // alive while its TaskRef is.
+        let stage = unsafe { &mut *h.cast::<Cell<F, T>>().as_ref().stage.get() };
+        let Stage::Pending(f) = std::mem::replace(stage, Stage::Empty) else {
             return;
+        };
+        // SAFETY: as above; `id` is immutable.
+        let id = unsafe { h.as_ref().id };
+        let result = if cancel {
+            // The function's captures go now, before the handle hears of it.
+            drop(f);
+            Err(JoinError {
+                id,
+                repr: Repr::Cancelled,
+            })
+        } else {
+            panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| JoinError {
+                id,
+                repr: Repr::Panic(payload),
+            })
+        };
+        *stage = Stage::Done(result);
+    }
+
+    /// # Safety
+    ///
+    /// `h` is a live `Cell<F, T>` with `COMPLETE` seen (Acquire) by the caller, its handle;
+    /// `dst` points to an `Option<Result<T, JoinError>>`.
+    unsafe fn take_output(h: NonNull<Header>, dst: *mut ()) {
+        // SAFETY: after COMPLETE the stage is the handle's (module docs).
+        let stage = unsafe { &mut *h.cast::<Cell<F, T>>().as_ref().stage.get() };
+        if let Stage::Done(r) = std::mem::replace(stage, Stage::Empty) {
+            // SAFETY: the caller's promise on `dst`.
+            unsafe { *dst.cast::<Option<Result<T, JoinError>>>() = Some(r) };
         }
-        inner.done = true;
-        inner.result = Some(result);
-        let waiter = inner.waiter.take();
-        drop(inner);
-        if let Some(w) = waiter {
-            w.wake();
+    }
+
+    /// # Safety
+    ///
+    /// `h` is a `Cell<F, T>` from `task`, and the last reference to it has been dropped.
+    unsafe fn dealloc(h: NonNull<Header>) {
+        let cell = h.cast::<Cell<F, T>>();
+        let layout = Layout::new::<Cell<F, T>>();
+        // SAFETY: made by `task` (a cached cell when it fits, else an allocation of its own
+        // layout); nobody refers to it any more.
+        unsafe {
+            std::ptr::drop_in_place(cell.as_ptr());
+            if cells::fits(layout) {
+                cells::free(cell.cast());
+            } else {
+                std::alloc::dealloc(cell.as_ptr().cast(), layout);
+            }
         }
     }
 }
 
-impl<F, T> Run for Task<F, T>
+/// Drops one reference; frees the cell with the last one.
+///
+/// # Safety
+///
+/// `h` is live and the caller owns one reference, which it gives up.
+unsafe fn drop_ref(h: NonNull<Header>) {
+    // SAFETY: our reference keeps the cell alive until this decrement.
+    let header = unsafe { h.as_ref() };
+    // AcqRel: our writes happen before the free (Release), and the freeing side sees the
+    // other side's writes (Acquire), as Arc does.
+    let prev = header.state.fetch_sub(REF_ONE, Ordering::AcqRel);
+    if prev & REF_MASK == REF_ONE {
+        let dealloc = header.vtable.dealloc;
+        // SAFETY: that was the last reference.
+        unsafe { dealloc(h) };
+    }
+}
+
+/// A new task for goroutine `id` running `f`: the goroutine's end and the handle.
+pub(crate) fn task<F, T>(id: u64, f: F) -> (TaskRef, JoinHandle<T>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn run(self: Arc<Self>) {
-        let f = self.f.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(f) = f else { return };
-        let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| JoinError {
-            id: self.id,
-            repr: Repr::Panic(payload),
-        });
-        self.finish(result);
+    // Small cells (most goroutines) come from the P's cache: see `runtime/cells.rs`.
+    let layout = Layout::new::<Cell<F, T>>();
+    let mem = if cells::fits(layout) {
+        cells::alloc()
+    } else {
+        // SAFETY: a Cell has a non-zero size (its header).
+        let p = unsafe { std::alloc::alloc(layout) };
+        NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+    };
+    let cell = mem.cast::<Cell<F, T>>();
+    // SAFETY: `mem` is fresh memory that fits and aligns a Cell<F, T>.
+    unsafe {
+        cell.as_ptr().write(Cell {
+            header: Header {
+                state: AtomicUsize::new(2 * REF_ONE),
+                vtable: &Cell::<F, T>::VTABLE,
+                id,
+                waiter: UnsafeCell::new(None),
+            },
+            stage: UnsafeCell::new(Stage::<F, T>::Pending(f)),
+        })
+    };
+    let h = cell.cast::<Header>();
+    (
+        TaskRef(h),
+        JoinHandle {
+            raw: h,
+            _result: PhantomData,
+        },
+    )
+}
+
+/// The goroutine's end of a task: runs it once. Dropping it unrun cancels the task (the
+/// handle gets `JoinError::is_cancelled`).
+pub(crate) struct TaskRef(NonNull<Header>);
+
+// SAFETY: the cell's function and result are Send (task's bounds), and the shared parts are
+// an atomic and a slot whose owner the state word decides.
+unsafe impl Send for TaskRef {}
+
+impl TaskRef {
+    /// Runs the goroutine's function and delivers its result (or panic) to the handle.
+    pub(crate) fn run(self) {
+        self.finish(false);
     }
 
-    fn cancel(self: Arc<Self>) {
-        // Drop the function first (outside the result lock): its captures go now.
-        drop(self.f.lock().unwrap_or_else(|e| e.into_inner()).take());
-        self.finish(Err(JoinError {
-            id: self.id,
-            repr: Repr::Cancelled,
-        }));
+    /// The goroutine will never run (its runtime shut down first): tells the handle.
+    pub(crate) fn cancel(self) {
+        self.finish(true);
+    }
+
+    fn finish(self, cancel: bool) {
+        let h = ManuallyDrop::new(self).0;
+        // SAFETY: our reference keeps the cell alive; we are the goroutine side, before
+        // COMPLETE (a TaskRef is consumed by its one finish).
+        unsafe {
+            let header = h.as_ref();
+            (header.vtable.finish)(h, cancel);
+            // AcqRel: publishes the stage (Release) and takes over the waiter slot if the
+            // handle has filled it (Acquire).
+            let prev = header.state.fetch_or(COMPLETE, Ordering::AcqRel);
+            if prev & JOIN_WAITER != 0 {
+                // The handle gave up the slot when it set JOIN_WAITER and waits for this
+                // wake; our reference keeps the cell alive meanwhile.
+                if let Some(w) = (*header.waiter.get()).take() {
+                    w.wake();
+                }
+            }
+            drop_ref(h);
+        }
     }
 }
 
-impl<F: Send, T: Send> Slot<T> for Task<F, T> {
-    fn inner(&self) -> &Mutex<Inner<T>> {
-        &self.inner
-    }
-    fn id(&self) -> u64 {
-        self.id
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        TaskRef(self.0).cancel();
     }
 }
 
@@ -122,22 +265,30 @@ impl<F: Send, T: Send> Slot<T> for Task<F, T> {
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    slot: Arc<dyn Slot<T>>,
+    raw: NonNull<Header>,
+    _result: PhantomData<T>,
 }
 
+// SAFETY: the handle moves a `T: Send` out of the cell; its shared parts are an atomic and a
+// slot whose owner the state word decides.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` only reads the id and the state word.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
 impl<T> JoinHandle<T> {
+    fn header(&self) -> &Header {
+        // SAFETY: our reference keeps the cell alive.
+        unsafe { self.raw.as_ref() }
+    }
+
     /// The goroutine's id.
     pub fn id(&self) -> u64 {
-        self.slot.id()
+        self.header().id
     }
 
     /// Whether the goroutine has finished (its result is ready).
     pub fn is_finished(&self) -> bool {
-        self.slot
-            .inner()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .done
+        self.header().state.load(Ordering::Acquire) & COMPLETE != 0
     }
 
     /// Waits for the goroutine to finish and returns its result. Inside a goroutine this parks
@@ -148,20 +299,63 @@ impl<T> JoinHandle<T> {
     /// [`JoinError`] if the goroutine panicked (the payload is inside) or never ran because
     /// its runtime shut down first.
     pub fn join(self) -> Result<T, JoinError> {
-        let mut inner = self.slot.inner().lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if inner.done {
-                return inner.result.take().unwrap_or_else(|| {
-                    Err(JoinError {
-                        id: self.id(),
-                        repr: Repr::Cancelled,
-                    })
-                });
-            }
-            inner.waiter = Some(Waiter::current());
-            block_on_guard(inner, WaitReason::Join);
-            inner = self.slot.inner().lock().unwrap_or_else(|e| e.into_inner());
+        if !self.is_finished() {
+            self.wait();
         }
+        let mut out: Option<Result<T, JoinError>> = None;
+        // SAFETY: COMPLETE is set and seen with Acquire (is_finished, or wait's return); the
+        // cell was made by `task` for this T.
+        unsafe {
+            let take = self.header().vtable.take_output;
+            take(
+                self.raw,
+                (&mut out as *mut Option<Result<T, JoinError>>).cast(),
+            );
+        }
+        out.unwrap_or_else(|| {
+            Err(JoinError {
+                id: self.id(),
+                repr: Repr::Cancelled,
+            })
+        })
+    }
+
+    /// Blocks until `COMPLETE`, with the caller as the registered waiter.
+    fn wait(&self) {
+        let header = self.header();
+        // SAFETY: JOIN_WAITER is clear (only this handle sets it, once, here), so the slot is
+        // ours.
+        unsafe { *header.waiter.get() = Some(Waiter::current()) };
+        let mut completed_first = false;
+        // Publishes the waiter (Release); if COMPLETE is already set (Acquire), the goroutine
+        // side never looks at the slot, and nobody will wake us: do not sleep.
+        let mut publish = || {
+            let prev = header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel);
+            completed_first = prev & COMPLETE != 0;
+            !completed_first
+        };
+        if current_g().is_some() {
+            // Runs on g0 after our context is saved: a wake can only find us Waiting.
+            gopark(WaitReason::Join, &mut publish);
+        } else if publish() {
+            // A thread may wake spuriously: sleep until the state says so.
+            while !self.is_finished() {
+                std::thread::park();
+            }
+        }
+        if completed_first {
+            // SAFETY: the goroutine side completed before seeing JOIN_WAITER: the slot is
+            // still ours.
+            drop(unsafe { (*header.waiter.get()).take() });
+        }
+        debug_assert!(self.is_finished());
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and give it up.
+        unsafe { drop_ref(self.raw) };
     }
 }
 

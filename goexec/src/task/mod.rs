@@ -2,5 +2,5 @@
 
 mod join;
 
-pub(crate) use join::{task, Run};
+pub(crate) use join::{task, TaskRef};
 pub use join::{JoinError, JoinHandle};
