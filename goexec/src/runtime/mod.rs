@@ -353,14 +353,19 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let sched = m::current_g()
-        .map(|g| g.sched().clone())
-        .ok_or(SpawnError::NoRuntime)?;
-    let size = match stack_size {
-        Some(b) => stack::checked_size(b).map_err(SpawnError::Stack)?,
-        None => sched.stack_size,
-    };
-    spawn_on(&sched, f, at, name, size).map_err(SpawnError::Stack)
+    // The M's scheduler is the running goroutine's; borrowed, not cloned (an Arc clone per
+    // spawn is two contended atomic operations on the scheduler's count).
+    m::with_m(|m| {
+        m.curg.get()?;
+        let size = match stack_size {
+            Some(b) => stack::checked_size(b),
+            None => Ok(m.sched.stack_size),
+        };
+        Some(size.and_then(|size| spawn_on(&m.sched, f, at, name, size)))
+    })
+    .flatten()
+    .ok_or(SpawnError::NoRuntime)?
+    .map_err(SpawnError::Stack)
 }
 
 /// Starts `f` in a new goroutine of the current runtime and returns its handle. Go's `go`

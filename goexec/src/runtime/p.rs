@@ -8,7 +8,7 @@ use super::cells::Cells;
 use super::g::{GRef, G};
 use super::runq;
 use crate::stack::StackPool;
-use std::sync::atomic::AtomicPtr;
+use std::sync::atomic::{AtomicIsize, AtomicPtr};
 
 /// The owner's part of a P. Owned by the M holding it (or the idle list).
 pub(crate) struct P {
@@ -36,6 +36,10 @@ pub(crate) struct PShared {
     /// the owner; taken by the owner or, as a last resort, a thief: every take is a swap or CAS
     /// to null (AcqRel), so exactly one party gets it.
     pub(crate) runnext: AtomicPtr<G>,
+    /// Goroutines started on this P minus those that exited on it (either may be negative as
+    /// goroutines move between Ps; the sum over all Ps is what counts). Written by the owner
+    /// only, read by `num_goroutine`.
+    pub(crate) gcount: AtomicIsize,
 }
 
 /// Free Gs a P keeps before moving half to the global list (Go keeps up to 64).
@@ -56,6 +60,7 @@ impl P {
         let shared = PShared {
             runq: steal,
             runnext: AtomicPtr::new(std::ptr::null_mut()),
+            gcount: AtomicIsize::new(0),
         };
         (p, shared)
     }

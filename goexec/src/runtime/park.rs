@@ -21,7 +21,8 @@ pub(crate) fn gopark(reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
 /// one of the same runtime's Ms, else onto the global queue; then wakes an M if none spins.
 /// A G of a runtime that has shut down is left alone (it will never run again).
 pub(crate) fn goready(g: GRef) {
-    let sched = g.sched().clone();
+    // Borrowed, not cloned: the G (and its reference to the scheduler) outlives this call.
+    let sched = g.sched();
     if sched.is_shut_down() {
         return;
     }
@@ -29,7 +30,7 @@ pub(crate) fn goready(g: GRef) {
         super::fatal("goready", "the G is not waiting");
     }
     let local = with_m(|m| {
-        if std::sync::Arc::ptr_eq(&m.sched, &sched) && m.has_p() {
+        if std::sync::Arc::ptr_eq(&m.sched, sched) && m.has_p() {
             runqput(m, g, true);
             true
         } else {

@@ -159,6 +159,8 @@ impl<T> Local<T> {
         let n = (t.wrapping_sub(h) as usize) / 2;
         debug_assert_eq!(n, RUNQ_SIZE / 2, "runqputslow: queue is not full");
         let start = overflow.len();
+        // One allocation for the batch and `item` (Go uses an array on the stack).
+        overflow.reserve(n + 1);
         for i in 0..n as u32 {
             let p = self.q.slot(h.wrapping_add(i)).load(Ordering::Relaxed);
             overflow.extend(NonNull::new(p));

@@ -31,11 +31,15 @@
 //! The race to get right (Go calls it the Delicate dance): a spinning M gives up (decrements
 //! `nmspinning`) at the same moment another thread submits work and checks `nmspinning`. The
 //! submitter writes the queue, then reads `nmspinning`; the spinner writes `nmspinning`, then
-//! re-reads every queue. With a SeqCst fence between each pair (in `wakep` and in
-//! `find_runnable`), at least one side sees the other's write: either the submitter sees no
-//! spinner and wakes an M, or the spinner sees the work and goes back for it. Without the
-//! fences both could miss (a StoreLoad reordering), and the work would sit until the next
-//! spawn. The conditions in `find_runnable`'s recheck and in `wakep` must agree.
+//! re-reads every queue. Each side's write and read are SeqCst (the submitter publishes with
+//! the SeqCst `runnext` swap or `runqsize` store, and `wakep` loads with SeqCst; the spinner
+//! decrements, fences and re-reads `runnext` and `runqsize` with SeqCst), so they fall in one
+//! total order and at least one side sees the other's write: either the submitter sees no
+//! spinner and wakes an M, or the spinner sees the work and goes back for it. With weaker
+//! orderings both could miss (a StoreLoad reordering), and the work would sit until the next
+//! spawn. Go gets the same from its `runnext` CAS. Only pushes that call `wakep` need this:
+//! `runqput` with `next` (spawn, goready) and the global queue; a yield's push to the local
+//! tail wakes nobody. The conditions in `find_runnable`'s recheck and in `wakep` must agree.
 //!
 //! # What goexec does differently
 //!
@@ -63,10 +67,10 @@ use super::m::{with_m, MLocal, MShared};
 use super::p::{PShared, GFREE_MAX, P};
 use super::runq::RUNQ_SIZE;
 use crate::stack::{Stack, StackError, StackPool, DEFAULT_POOL_CAPACITY};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::panic::Location;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Every this many schedule ticks the global queue is checked before the local one, so it
@@ -150,8 +154,10 @@ pub(crate) struct Sched {
     npidle: AtomicUsize,
     /// Spinning Ms. SeqCst: the Delicate dance.
     nmspinning: AtomicUsize,
-    /// Goroutines started and not yet finished. Relaxed: a count for display.
-    ngoroutines: AtomicUsize,
+    /// Goroutines started from outside any P (the main goroutine). Each P counts its own
+    /// starts and exits (`PShared::gcount`); the sum is the number of live goroutines (Go
+    /// derives `gcount` from per-P lists too). Relaxed: a count for display.
+    ngoroutines_ext: AtomicIsize,
     /// Next goroutine id; the main goroutine is 1. Relaxed: uniqueness only.
     next_goid: AtomicU64,
     /// Threads started. Relaxed: a limit check.
@@ -159,6 +165,9 @@ pub(crate) struct Sched {
     /// Set when the main goroutine has finished: Ms exit at their next scheduling point.
     /// Release/Acquire: Ms that see it also see everything main did.
     shutdown: AtomicBool,
+    /// Names given with `Builder::name`, by goroutine id, while the goroutine lives (kept
+    /// out of the G record: few goroutines have one, and every spawn would carry its space).
+    names: Mutex<HashMap<u64, String>>,
     /// Every G ever allocated (Go: `allgs`), for dump() and teardown.
     allgs: Mutex<Vec<GRef>>,
     /// When the runtime started (coarse clock, ns), for wait durations.
@@ -199,10 +208,11 @@ impl Sched {
             runqsize: AtomicUsize::new(0),
             npidle: AtomicUsize::new(procs),
             nmspinning: AtomicUsize::new(0),
-            ngoroutines: AtomicUsize::new(0),
+            ngoroutines_ext: AtomicIsize::new(0),
             next_goid: AtomicU64::new(MAIN_GOID),
             mcount: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            names: Mutex::new(HashMap::new()),
             allgs: Mutex::new(Vec::new()),
             started_ns: coarse_now_ns(),
         });
@@ -229,8 +239,36 @@ impl Sched {
         coarse_now_ns().saturating_sub(self.started_ns)
     }
 
+    /// The name of goroutine `id`, if it was given one.
+    pub(crate) fn name_of(&self, id: u64) -> Option<String> {
+        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        names.get(&id).cloned()
+    }
+
+    /// Sets (or with None, removes) goroutine `id`'s name.
+    pub(crate) fn set_name(&self, id: u64, name: Option<String>) {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        match name {
+            Some(n) => names.insert(id, n),
+            None => names.remove(&id),
+        };
+    }
+
     pub(crate) fn num_goroutine(&self) -> usize {
-        self.ngoroutines.load(Ordering::Relaxed)
+        let n = self.ngoroutines_ext.load(Ordering::Relaxed)
+            + self
+                .allp
+                .iter()
+                .map(|p| p.gcount.load(Ordering::Relaxed))
+                .sum::<isize>();
+        n.max(0) as usize
+    }
+
+    /// Adds `delta` to `p`'s goroutine count. Only the P's owner writes it, so a load and a
+    /// store do (no locked instruction on the spawn and exit paths).
+    fn gcount_add(&self, p: &P, delta: isize) {
+        let c = &self.allp[p.id].gcount;
+        c.store(c.load(Ordering::Relaxed) + delta, Ordering::Relaxed);
     }
 
     pub(crate) fn is_shut_down(&self) -> bool {
@@ -310,9 +348,9 @@ impl Sched {
     /// Starts an M to run goroutines if a P is idle and no M is spinning: called when work
     /// appears. Go: `wakep`.
     pub(crate) fn wakep(self: &Arc<Self>) {
-        // SeqCst fence: the submitter's half of the Delicate dance. Our queue write (before the
-        // call) is ordered before the loads below.
-        fence(Ordering::SeqCst);
+        // The submitter's half of the Delicate dance: the caller published its work with a
+        // SeqCst write (the `runnext` swap in runqput, or `runqsize` in the global-queue
+        // functions), and these loads are SeqCst, so they cannot pass it (module docs).
         if self.npidle.load(Ordering::SeqCst) == 0 {
             return;
         }
@@ -403,9 +441,13 @@ impl Sched {
                 return None;
             }
             let (f, name, stack) = args.take()?;
-            let g = m.with_p(|p| self.gfget(p))?;
+            let g = m.with_p(|p| {
+                let g = self.gfget(p);
+                self.gcount_add(p, 1);
+                g
+            })?;
             g.prepare(id, f, spawned_at, name, stack);
-            self.make_runnable(g);
+            g.set_status(GStatus::Runnable);
             runqput(m, g, true);
             Some(g)
         })
@@ -419,19 +461,14 @@ impl Sched {
                 };
                 let g = self.gfget_global();
                 g.prepare(id, f, spawned_at, name, stack);
-                self.make_runnable(g);
+                self.ngoroutines_ext.fetch_add(1, Ordering::Relaxed);
+                g.set_status(GStatus::Runnable);
                 self.globrunqput(g);
                 g
             }
         };
         self.wakep();
         Ok(g)
-    }
-
-    /// Counts a prepared G as a live goroutine and marks it Runnable (its owner still holds it).
-    fn make_runnable(&self, g: GRef) {
-        self.ngoroutines.fetch_add(1, Ordering::Relaxed);
-        g.set_status(GStatus::Runnable);
     }
 
     /// Gives `g`, about to run on `p`'s M, a stack if it has none: the first run of a
@@ -529,6 +566,7 @@ impl Sched {
         if let Some(stack) = g.take_stack() {
             self.stackfree(p, stack);
         }
+        g.clear_name();
         g.set_status(GStatus::Idle);
         p.gfree.push(g);
         if p.gfree.len() > GFREE_MAX {
@@ -709,7 +747,6 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
             Action::Exit => {
                 // Go: goexit0.
                 g.set_status(GStatus::Dead);
-                m.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
                 if g.id() == MAIN_GOID {
                     m.sched.begin_shutdown();
                 }
@@ -720,7 +757,10 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                     g.adjust_lock(-i32::MAX, ptr::null());
                     m.locked_g.set(None);
                 }
-                m.with_p(|p| m.sched.gfput(p, g));
+                m.with_p(|p| {
+                    m.sched.gcount_add(p, -1);
+                    m.sched.gfput(p, g);
+                });
                 if was_locked {
                     if let Some(p) = m.take_p() {
                         handoffp(&m.sched, p);
@@ -795,9 +835,10 @@ pub(crate) fn runqput(m: &MLocal, g: GRef, next: bool) {
         let mut g = g;
         if next {
             let shared = &m.sched.allp[p.id];
-            // AcqRel: hands `g` to whoever takes runnext (Release) and takes over the old one
-            // (Acquire), which a thief may be racing for: the swap decides.
-            let old = shared.runnext.swap(g.as_queue().as_ptr(), Ordering::AcqRel);
+            // Hands `g` to whoever takes runnext (Release) and takes over the old one
+            // (Acquire), which a thief may be racing for: the swap decides. SeqCst: this is the
+            // write that publishes new work before `wakep` (the Delicate dance).
+            let old = shared.runnext.swap(g.as_queue().as_ptr(), Ordering::SeqCst);
             match NonNull::new(old) {
                 Some(old) => g = GRef::from_queue(old),
                 None => return,

@@ -239,13 +239,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if let Err(e) = overflow::init_thread() {
             panic!("goexec: cannot set up stack-overflow detection on this thread: {e}");
         }
-        let (guard_lo, guard_hi) = stack.guard_range();
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let mut boot = Boot::<F, I, Y> {
             f: Some(f),
             running: RunningStack {
-                guard_lo,
-                guard_hi,
+                bottom: stack.bottom() as usize,
                 size: stack.size(),
                 id,
             },

@@ -294,6 +294,7 @@ impl Stack {
     }
 
     /// The guard range `[lo, hi)` below this stack, for the overflow handler.
+    #[cfg(test)]
     pub(crate) fn guard_range(&self) -> (usize, usize) {
         let lo = self.bottom.as_ptr() as usize;
         (lo - page_size(), lo)

@@ -14,6 +14,7 @@ use crate::runtime::tls;
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Once, OnceLock};
 
 /// Size of the alternate signal stack we install where a thread has none: room for our
@@ -25,15 +26,17 @@ const ALT_STACK_SIZE: usize = 64 * 1024;
 /// points at it while the stack runs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RunningStack {
-    /// The guard's lowest address.
-    pub(crate) guard_lo: usize,
-    /// One past the guard's highest address (the stack's bottom).
-    pub(crate) guard_hi: usize,
+    /// The stack's lowest usable address: the guard page ends here (it starts one page below).
+    pub(crate) bottom: usize,
     /// Usable bytes of the stack, for the message.
     pub(crate) size: usize,
     /// The goroutine (or coroutine) id, for the message.
     pub(crate) id: u64,
 }
+
+/// The page size, for the handler (which must not call sysconf); set before the handler is
+/// installed.
+static PAGE: AtomicUsize = AtomicUsize::new(0);
 
 /// The handlers that were installed before ours; set once, before ours is installed, and only
 /// read afterwards.
@@ -46,6 +49,7 @@ static PREV_BUS: OnceLock<libc::sigaction> = OnceLock::new();
 pub(crate) fn init_thread() -> io::Result<()> {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
+        PAGE.store(super::page_size(), Ordering::Relaxed);
         install(libc::SIGSEGV, &PREV_SEGV);
         install(libc::SIGBUS, &PREV_BUS);
     });
@@ -167,7 +171,8 @@ extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *m
         // SAFETY: a non-null record is valid while its stack runs on this thread, and this
         // thread is the one that faulted; the handler runs before anything could remove it.
         let running = unsafe { *running };
-        if running.guard_lo <= addr && addr < running.guard_hi {
+        let guard_lo = running.bottom.saturating_sub(PAGE.load(Ordering::Relaxed));
+        if guard_lo <= addr && addr < running.bottom {
             report_overflow(running);
         }
     }

@@ -95,8 +95,9 @@ where
     unsafe fn finish(h: NonNull<Header>, cancel: bool) {
         // SAFETY: the goroutine side owns the stage until COMPLETE (module docs); the cell is
         // alive while its TaskRef is.
-        let stage = unsafe { &mut *h.cast::<Cell<F, T>>().as_ref().stage.get() };
-        let Stage::Pending(f) = std::mem::replace(stage, Stage::Empty) else {
+        let stage = unsafe { h.cast::<Cell<F, T>>().as_ref().stage.get() };
+        // SAFETY: as above.
+        let Stage::Pending(f) = std::mem::replace(unsafe { &mut *stage }, Stage::Empty) else {
             return;
         };
         // SAFETY: as above; `id` is immutable.
@@ -114,7 +115,8 @@ where
                 repr: Repr::Panic(payload),
             })
         };
-        *stage = Stage::Done(result);
+        // SAFETY: as above; the stage is Empty (replaced above), so nothing needs dropping.
+        unsafe { stage.write(Stage::Done(result)) };
     }
 
     /// # Safety
