@@ -367,6 +367,7 @@ impl GRef {
 
     /// Whether the G has a stack (it has run, or was given a non-default one at spawn).
     /// Only for the G's owner.
+    #[inline]
     pub(crate) fn has_stack(&self) -> bool {
         // SAFETY: the caller owns the G (per the status table), so nobody writes `stack`.
         unsafe { (*self.g().stack.get()).is_some() }

@@ -474,10 +474,16 @@ impl Sched {
     /// Gives `g`, about to run on `p`'s M, a stack if it has none: the first run of a
     /// default-size goroutine. The stack comes from `p`'s cache (refilled from the shared one),
     /// else the allocator; failing that, the runtime cannot go on (Go throws here too).
+    #[inline]
     fn gstart(&self, p: &mut P, g: GRef) {
-        if g.has_stack() {
-            return;
+        if !g.has_stack() {
+            self.newstack(p, g);
         }
+    }
+
+    /// The slow half of `gstart`: binds a stack from the cache.
+    #[inline(never)]
+    fn newstack(&self, p: &mut P, g: GRef) {
         if p.stacks.is_empty() {
             self.refill_stacks(p);
         }
@@ -796,6 +802,8 @@ pub(crate) fn gosched(g: GRef) {
                     return None;
                 }
                 p.schedtick = p.schedtick.wrapping_add(1);
+                // Ours now (off the queue): a fresh one gets its stack.
+                m.sched.gstart(p, next);
                 Some(next)
             })
             .flatten()?;
@@ -803,7 +811,6 @@ pub(crate) fn gosched(g: GRef) {
             super::fatal("gosched", "the next G is not runnable");
         }
         next.set_status(GStatus::Running);
-        m.with_p(|p| m.sched.gstart(p, next));
         m.handoff.set(Some(g));
         m.curg.set(Some(next));
         Some(next)
