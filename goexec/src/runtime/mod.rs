@@ -158,8 +158,8 @@ fn default_procs() -> usize {
 
 /// A goexec runtime: a configuration from which [`run`](Runtime::run) starts a scheduler.
 ///
-/// Goroutines' memory outlives a run: when `run` returns, the records and stacks of finished
-/// goroutines stay with the `Runtime`, their touched pages still resident, and the next `run`
+/// Goroutines' memory outlives a run: when `run` returns, the records, stacks and task cells of
+/// finished goroutines stay with the `Runtime`, the stacks' touched pages still resident, and the next `run`
 /// starts with them instead of allocating and faulting in fresh memory (a first touch costs
 /// microseconds; see BENCHMARKS.md). They are released when the last clone of the `Runtime`
 /// is dropped; `goexec::run` builds a `Runtime` per call and so keeps nothing.

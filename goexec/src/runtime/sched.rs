@@ -114,8 +114,8 @@ struct Synced {
     cells: Cells,
 }
 
-/// What one run of a `Runtime` leaves for the next: finished Gs (stack and root frame
-/// included) and free stacks, their touched pages still resident.
+/// What one run of a `Runtime` leaves for the next: finished Gs, free stacks (their touched
+/// pages still resident) and free task cells.
 #[derive(Default)]
 pub(crate) struct Warm {
     pub(crate) gs: GCache,
@@ -132,7 +132,7 @@ impl Warm {
         self.cells.append(&mut cells);
     }
 
-    /// Goroutine records and stacks held.
+    /// Goroutine records, stacks and task cells held.
     pub(crate) fn len(&self) -> usize {
         self.gs.len() + self.stacks.len() + self.cells.len()
     }
