@@ -163,3 +163,28 @@ fn queued_goroutines_hold_no_stack() {
     });
     assert_eq!(count.load(Ordering::Relaxed), N);
 }
+
+#[test]
+fn goroutine_stacks_start_at_staggered_offsets() {
+    // One goroutine after another on one P: each reuses the stack the previous one freed. The
+    // frames still start at different offsets (cache colouring), so that goroutines' hot
+    // frames spread over the cache instead of all landing on the same sets.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let offsets = rt.run(|| {
+        (0..64)
+            .map(|_| {
+                goexec::spawn(|| {
+                    let local = 0u8;
+                    std::hint::black_box(&local) as *const u8 as usize % 4096
+                })
+                .join()
+                .unwrap()
+            })
+            .collect::<std::collections::HashSet<_>>()
+    });
+    assert!(
+        offsets.len() >= 16,
+        "only {} distinct offsets",
+        offsets.len()
+    );
+}
