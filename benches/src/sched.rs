@@ -214,3 +214,37 @@ pub fn yield_many_tokio<const P: usize>() -> f64 {
     });
     per_op(d, YIELD_TASKS * YIELDS)
 }
+
+/// Sleeps per sleep_100us sample.
+const SLEEPS: usize = 200;
+
+/// One goroutine sleeps 100 µs, 200 times, on an otherwise idle runtime: µs per sleep.
+pub fn sleep_100us_goexec() -> f64 {
+    let d = goexec_rt(1).run(|| {
+        let start = Instant::now();
+        for _ in 0..SLEEPS {
+            goexec::time::sleep(Duration::from_micros(100));
+        }
+        start.elapsed()
+    });
+    d.as_nanos() as f64 / 1000.0 / SLEEPS as f64
+}
+
+/// The same on tokio (`current_thread` with its timer): µs per sleep.
+pub fn sleep_100us_tokio() -> f64 {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("tokio runtime")
+    });
+    let d = rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..SLEEPS {
+            tokio::time::sleep(Duration::from_micros(100)).await;
+        }
+        start.elapsed()
+    });
+    d.as_nanos() as f64 / 1000.0 / SLEEPS as f64
+}

@@ -76,6 +76,14 @@ pub const WORKLOADS: &[Workload] = &[
         tokio: Some(sched::yield_many_tokio::<2>),
     },
     Workload {
+        name: "sleep_100us",
+        unit: "µs/sleep",
+        about: "one task sleeps 100 µs, 200 times, on an otherwise idle runtime (1 worker): \
+                timer precision; tokio, like Go, rounds a sleep up to its 1 ms timer wheel",
+        goexec: sched::sleep_100us_goexec,
+        tokio: Some(sched::sleep_100us_tokio),
+    },
+    Workload {
         name: "switch",
         unit: "ns/round trip",
         about: "the bare context switch: resume + suspend, a value each way (two stack \

@@ -62,6 +62,7 @@ mod loom;
 pub mod runtime;
 pub mod stack;
 pub mod task;
+pub mod time;
 
 pub use runtime::{
     lock_os_thread, run, spawn, unlock_os_thread, yield_now, Builder, Runtime, RuntimeBuilder,

@@ -101,6 +101,10 @@ pub(crate) enum WaitReason {
     /// A test's own parking primitive.
     #[cfg(test)]
     Test = 2,
+    /// In `time::sleep`.
+    Sleep = 3,
+    /// In `Timer::recv` / `Ticker::recv`.
+    TimerRecv = 4,
 }
 
 impl WaitReason {
@@ -110,6 +114,8 @@ impl WaitReason {
             WaitReason::Join => "goroutine join",
             #[cfg(test)]
             WaitReason::Test => "test wait",
+            WaitReason::Sleep => "sleep",
+            WaitReason::TimerRecv => "timer receive",
         }
     }
 
@@ -118,6 +124,8 @@ impl WaitReason {
             1 => WaitReason::Join,
             #[cfg(test)]
             2 => WaitReason::Test,
+            3 => WaitReason::Sleep,
+            4 => WaitReason::TimerRecv,
             _ => WaitReason::None,
         }
     }

@@ -19,6 +19,7 @@ pub(crate) mod park;
 pub(crate) mod runq;
 pub(crate) mod sched;
 mod switch;
+pub(crate) mod timers;
 pub(crate) mod tls;
 
 #[cfg(test)]

@@ -7,8 +7,10 @@
 use super::cells::Cells;
 use super::g::{GRef, G};
 use super::runq;
+use super::timers::TimerHeap;
 use crate::stack::StackPool;
-use std::sync::atomic::{AtomicIsize, AtomicPtr};
+use std::sync::atomic::{AtomicIsize, AtomicPtr, AtomicU64};
+use std::sync::Mutex;
 
 /// The owner's part of a P. Owned by the M holding it (or the idle list).
 pub(crate) struct P {
@@ -40,6 +42,12 @@ pub(crate) struct PShared {
     /// goroutines move between Ps; the sum over all Ps is what counts). Written by the owner
     /// only, read by `num_goroutine`.
     pub(crate) gcount: AtomicIsize,
+    /// This P's timers (`timers.rs`): locked by whoever adds or runs them, the P's own M or
+    /// another running them on its behalf.
+    pub(crate) timers: Mutex<TimerHeap>,
+    /// The earliest deadline in `timers`, 0 when none: a lock-free "is anything due?".
+    /// Written under the timers' lock; Acquire/Release.
+    pub(crate) timer0: AtomicU64,
 }
 
 /// Free Gs a P keeps before moving half to the global list (Go keeps up to 64).
@@ -61,6 +69,8 @@ impl P {
             runq: steal,
             runnext: AtomicPtr::new(std::ptr::null_mut()),
             gcount: AtomicIsize::new(0),
+            timers: Mutex::new(TimerHeap::default()),
+            timer0: AtomicU64::new(0),
         };
         (p, shared)
     }

@@ -59,6 +59,15 @@ impl Waiter {
         }
     }
 
+    /// Whether both stand for the same goroutine or thread.
+    pub(crate) fn same(&self, other: &Waiter) -> bool {
+        match (self, other) {
+            (Waiter::G(a), Waiter::G(b)) => a == b,
+            (Waiter::Thread(a), Waiter::Thread(b)) => a.id() == b.id(),
+            _ => false,
+        }
+    }
+
     /// Wakes it. The caller must have removed it from wherever it was registered, under the
     /// same lock that the waiter held while registering, so that it is woken exactly once.
     pub(crate) fn wake(self) {
@@ -72,7 +81,6 @@ impl Waiter {
 /// Releases `guard` and blocks the caller until its registered [`Waiter`] is woken: a goroutine
 /// parks (the guard is released on g0, after its context is saved), a thread parks itself.
 /// A thread may wake spuriously, so callers re-check their condition in a loop.
-#[cfg_attr(not(test), allow(dead_code))] // the park stress test; channels and sync next
 pub(crate) fn block_on_guard<T>(guard: MutexGuard<'_, T>, reason: WaitReason) {
     match current_g() {
         Some(_) => {

@@ -66,12 +66,14 @@ use super::g::{Action, GCache, GRef, GStatus, G};
 use super::m::{with_m, MLocal, MShared};
 use super::p::{PShared, GFREE_MAX, P};
 use super::runq::RUNQ_SIZE;
+use super::timers;
 use crate::stack::{Stack, StackError, StackPool, DEFAULT_POOL_CAPACITY};
 use std::collections::{HashMap, VecDeque};
 use std::panic::Location;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Every this many schedule ticks the global queue is checked before the local one, so it
 /// cannot starve (Go: `schedtick%61 == 0`; 61 is prime so it does not beat with other periods).
@@ -172,6 +174,11 @@ pub(crate) struct Sched {
     allgs: Mutex<Vec<GRef>>,
     /// When the runtime started (coarse clock, ns), for wait durations.
     started_ns: u64,
+    /// The timer sleeper (`timers.rs`): the idle M parked until the earliest timer.
+    sleeper: Mutex<Option<Arc<MShared>>>,
+    /// The sleeper's deadline (`timers::nanotime` units), 0 when there is no sleeper. A timer
+    /// added earlier than this wakes the sleeper. Written under `sleeper`'s lock.
+    sleep_until: AtomicU64,
 }
 
 impl Sched {
@@ -215,6 +222,8 @@ impl Sched {
             names: Mutex::new(HashMap::new()),
             allgs: Mutex::new(Vec::new()),
             started_ns: coarse_now_ns(),
+            sleeper: Mutex::new(None),
+            sleep_until: AtomicU64::new(0),
         });
         let gs = warm.gs.adopt_into(&sched);
         sched
@@ -278,6 +287,113 @@ impl Sched {
     /// A snapshot of every G, for dump().
     pub(crate) fn all_gs(&self) -> Vec<GRef> {
         self.allgs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    // ---- timers (timers.rs) ----
+
+    /// Adds a timer to P `id`'s heap, then makes sure some M will run it in time: the timer
+    /// sleeper is woken if it sleeps past `when`; with no sleeper, an idle M is started (it
+    /// becomes the sleeper when it finds nothing to do). Any thread. Go: `addtimer` and
+    /// `wakeNetPoller`.
+    pub(crate) fn addtimer(self: &Arc<Self>, id: usize, when: u64, action: timers::Action) {
+        let shared = &self.allp[id];
+        {
+            let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
+            heap.push(when, action);
+            // Release: pairs with the Acquire loads of timer0 before locking the heap.
+            shared.timer0.store(heap.when0(), Ordering::Release);
+        }
+        let until = self.sleep_until.load(Ordering::Acquire);
+        if until == 0 {
+            self.wakep();
+        } else if when < until {
+            if let Some(m) = self
+                .sleeper
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            {
+                m.unpark();
+            }
+        }
+    }
+
+    /// Runs the due timers of P `id` (on the calling M, which must hold a P: readied
+    /// goroutines go to its queue). Returns how many fired.
+    pub(crate) fn runtimers(self: &Arc<Self>, id: usize, now: u64) -> usize {
+        let shared = &self.allp[id];
+        // Acquire: pairs with the Release stores of timer0.
+        let t0 = shared.timer0.load(Ordering::Acquire);
+        if t0 == 0 || t0 > now {
+            return 0;
+        }
+        let mut due = Vec::new();
+        {
+            let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
+            while let Some(e) = heap.pop_due(now) {
+                due.push(e);
+            }
+            shared.timer0.store(heap.when0(), Ordering::Release);
+        }
+        let n = due.len();
+        for e in due {
+            match e.action {
+                timers::Action::Ready(g) => super::park::goready(g),
+                timers::Action::Fire(t, gen) => {
+                    if let Some(next) = t.fire(gen, e.when, now) {
+                        self.addtimer(id, next, timers::Action::Fire(t, gen));
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Runs every P's due timers. Returns how many fired.
+    fn runtimers_all(self: &Arc<Self>, now: u64) -> usize {
+        (0..self.procs).map(|id| self.runtimers(id, now)).sum()
+    }
+
+    /// The earliest timer of any P, 0 when there is none.
+    fn next_timer(&self) -> u64 {
+        self.allp
+            .iter()
+            .map(|p| p.timer0.load(Ordering::Acquire))
+            .filter(|&t| t != 0)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Makes `m` the timer sleeper with deadline `until` unless there is one already; a
+    /// sleeper with a later deadline is woken to take the earlier one. True: `m` is it.
+    fn become_sleeper(&self, m: &Arc<MShared>, until: u64) -> bool {
+        let mut slot = self.sleeper.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            Some(other) if Arc::ptr_eq(other, m) => {
+                self.sleep_until.store(until, Ordering::Release);
+                true
+            }
+            Some(other) => {
+                if until < self.sleep_until.load(Ordering::Acquire) {
+                    other.unpark();
+                }
+                false
+            }
+            None => {
+                *slot = Some(m.clone());
+                self.sleep_until.store(until, Ordering::Release);
+                true
+            }
+        }
+    }
+
+    /// `m` stops being the timer sleeper, if it was.
+    fn leave_sleeper(&self, m: &Arc<MShared>) {
+        let mut slot = self.sleeper.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, m)) {
+            *slot = None;
+            self.sleep_until.store(0, Ordering::Release);
+        }
     }
 
     // ---- the global run queue ----
@@ -633,6 +749,16 @@ impl Sched {
         };
         for shared in self.allp.iter() {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
+            // Timers die with the run: sleepers are leaked with their goroutines, and a Timer
+            // that outlives the run never fires (time/mod.rs).
+            drop(
+                shared
+                    .timers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .drain(),
+            );
+            shared.timer0.store(0, Ordering::Relaxed);
         }
         let mut cache = GCache::default();
         for g in gs {
@@ -702,7 +828,7 @@ fn schedule(m: &MLocal) {
         if !lm.is_null() && lm != Arc::as_ptr(&m.shared).cast() {
             // Locked to another M: give that M our P and this G, and stop. Go: `startlockedm`.
             startlockedm(m, g);
-            if !stopm(m, true) {
+            if !stopm(m, true, true) {
                 return;
             }
             continue;
@@ -884,6 +1010,12 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
         if sched.is_shut_down() {
             return None;
         }
+        // 0: this P's due timers (they may ready goroutines into its queue). Go: checkTimers.
+        if let Some(id) = m.with_p(|p| p.id) {
+            if sched.allp[id].timer0.load(Ordering::Relaxed) != 0 {
+                sched.runtimers(id, timers::nanotime());
+            }
+        }
         // 1-3: global every 61 ticks, local, global.
         let found = m.with_p(|p| {
             if p.schedtick % GLOBAL_CHECK_TICKS == 0 && sched.runqsize.load(Ordering::Relaxed) > 0 {
@@ -952,9 +1084,9 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
                 }
             }
         }
-        // (The last M to park will block in netpoll with the next timer's timeout, once the
-        // netpoller and timers exist; until then it simply parks.)
-        if !stopm(m, true) {
+        // One idle M sleeps until the earliest timer of any P (the timer sleeper); the others
+        // until they are handed a P. (With the netpoller, the sleeper will block in the poll.)
+        if !stopm(m, true, true) {
             return None;
         }
     }
@@ -1017,6 +1149,17 @@ fn steal_work(m: &MLocal) -> Option<GRef> {
             if let Some(Some(g)) = found {
                 return Some(g);
             }
+            // The last round also runs the victim's due timers (its M may be parked or busy);
+            // what they ready lands in our queue. Go: stealWork's checkTimers.
+            if last_round
+                && victim_id != m.with_p(|p| p.id).unwrap_or(victim_id)
+                && sched.allp[victim_id].timer0.load(Ordering::Relaxed) != 0
+                && sched.runtimers(victim_id, timers::nanotime()) > 0
+            {
+                if let Some(Some((g, _))) = m.with_p(|p| runqget(sched, p)) {
+                    return Some(g);
+                }
+            }
             if sched.is_shut_down() {
                 return None;
             }
@@ -1037,11 +1180,21 @@ fn reset_spinning(m: &MLocal) {
 
 /// Parks the M until it is handed a P: in the idle list for `startm` when `idle`, or outside
 /// it for a locked M, which only `startlockedm` may wake. False: shutting down. Go: `stopm`.
-fn stopm(m: &MLocal, idle: bool) -> bool {
+///
+/// With `timed`, the M may become the timer sleeper (`timers.rs`): it parks until the earliest
+/// timer of any P, then takes an idle P itself and runs every due timer with it.
+fn stopm(m: &MLocal, idle: bool, timed: bool) -> bool {
     let sched = &m.sched;
     if idle {
         sched.lock().midle.push(m.shared.clone());
     }
+    let r = stopm_loop(m, idle && timed);
+    sched.leave_sleeper(&m.shared);
+    r
+}
+
+fn stopm_loop(m: &MLocal, timed: bool) -> bool {
+    let sched = &m.sched;
     loop {
         if let Some((p, spinning)) = m.shared.take_p() {
             m.set_p(p);
@@ -1051,7 +1204,44 @@ fn stopm(m: &MLocal, idle: bool) -> bool {
         if sched.is_shut_down() {
             return false;
         }
-        std::thread::park();
+        // Re-read each time: timers come and go while we sleep.
+        let next = if timed { sched.next_timer() } else { 0 };
+        if next == 0 || !sched.become_sleeper(&m.shared, next) {
+            sched.leave_sleeper(&m.shared);
+            std::thread::park();
+            continue;
+        }
+        let now = timers::nanotime();
+        if now < next {
+            std::thread::park_timeout(Duration::from_nanos(next - now));
+            continue;
+        }
+        // A timer is due: get off the idle list and take an idle P to run it with. If
+        // someone took us off the list first, a P is on its way to us: wait for it.
+        let mut s = sched.lock();
+        let Some(pos) = s.midle.iter().position(|x| Arc::ptr_eq(x, &m.shared)) else {
+            drop(s);
+            sched.leave_sleeper(&m.shared);
+            std::thread::park();
+            continue;
+        };
+        match sched.pidleget(&mut s) {
+            Some(p) => {
+                s.midle.swap_remove(pos);
+                drop(s);
+                sched.leave_sleeper(&m.shared);
+                m.set_p(p);
+                m.spinning.set(false);
+                sched.runtimers_all(timers::nanotime());
+                return true;
+            }
+            None => {
+                // Every P is busy, and each runs its own timers at its next schedule.
+                drop(s);
+                sched.leave_sleeper(&m.shared);
+                std::thread::park();
+            }
+        }
     }
 }
 
@@ -1083,7 +1273,7 @@ fn stoplockedm(m: &MLocal) -> bool {
     if let Some(p) = m.take_p() {
         handoffp(&m.sched, p);
     }
-    stopm(m, false)
+    stopm(m, false, false)
 }
 
 /// `g` is locked to another M: give that M our P (it then runs `g`, which we took off the

@@ -1,0 +1,274 @@
+//! Timers: a 4-ary heap per P (Go: `time.go`, the `timers` of each `p`).
+//!
+//! A timer is an [`Entry`]: a deadline and what to do when it passes, either ready a parked
+//! goroutine (`sleep`) or fire a [`TimerShared`] (`time::Timer`, `time::Ticker`). Each P's heap
+//! sits behind its own lock in the P's shared half, because any M may run the timers of a P
+//! whose M is gone (Go's `stealWork` does the same); the P's earliest deadline is mirrored in an
+//! atomic (`PShared::timer0`) so that "are any of my timers due?" costs one load.
+//!
+//! Who runs timers:
+//! - an M running goroutines, at every `find_runnable` (its own P's), and while stealing (any
+//!   P's that are due);
+//! - the *timer sleeper*: the one idle M that parks with a deadline, the earliest timer of
+//!   any P. It wakes then, takes an idle P and runs every due timer. Adding a timer earlier
+//!   than the sleeper's deadline wakes it to sleep again with the new one.
+//!
+//! Deadlines are nanoseconds since a process-wide epoch (an `Instant`), so user `Instant`s and
+//! deadlines convert exactly. Idle Ms sleep in futex waits with the thread's timer slack set to
+//! 1 µs (`m.rs`), so a 100 µs sleep wakes after ~100 µs plus the wake-up latency, not a
+//! rounded-up millisecond (Go and tokio time out `epoll_wait` in whole milliseconds). The
+//! netpoller, when it lands, keeps this precision with `epoll_pwait2`.
+
+use super::g::GRef;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The epoch of [`nanotime`].
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Monotonic nanoseconds since the process-wide timer epoch; never 0 (0 means "no timer").
+pub(crate) fn nanotime() -> u64 {
+    epoch().elapsed().as_nanos() as u64 + 1
+}
+
+/// The deadline, in [`nanotime`] units, for an `Instant`.
+pub(crate) fn instant_to_nanos(t: Instant) -> u64 {
+    t.saturating_duration_since(epoch()).as_nanos() as u64 + 1
+}
+
+/// The `Instant` of a deadline in [`nanotime`] units.
+pub(crate) fn nanos_to_instant(ns: u64) -> Instant {
+    epoch() + Duration::from_nanos(ns.saturating_sub(1))
+}
+
+/// The deadline `d` from now.
+pub(crate) fn deadline_after(d: Duration) -> u64 {
+    nanotime().saturating_add(d.as_nanos().min(u64::MAX as u128) as u64)
+}
+
+/// What a timer does when its deadline passes.
+pub(crate) enum Action {
+    /// Make this parked goroutine runnable (`time::sleep`).
+    Ready(GRef),
+    /// Fire this timer if it is still at generation `gen` (a stopped or reset timer has moved
+    /// on, and its old entries are dropped when they surface).
+    Fire(Arc<TimerShared>, u64),
+}
+
+/// A heap entry.
+pub(crate) struct Entry {
+    pub(crate) when: u64,
+    /// Insertion order, so that equal deadlines fire first-in first-out.
+    seq: u64,
+    pub(crate) action: Action,
+}
+
+/// A 4-ary min-heap of entries by deadline (Go uses 4-ary heaps too: shallower than binary,
+/// and a parent's four children share a cache line or two).
+#[derive(Default)]
+pub(crate) struct TimerHeap {
+    heap: Vec<Entry>,
+    seq: u64,
+}
+
+impl TimerHeap {
+    /// The earliest deadline, or 0 when empty.
+    pub(crate) fn when0(&self) -> u64 {
+        self.heap.first().map_or(0, |e| e.when)
+    }
+
+    pub(crate) fn push(&mut self, when: u64, action: Action) {
+        self.seq += 1;
+        self.heap.push(Entry {
+            when,
+            seq: self.seq,
+            action,
+        });
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    /// Removes and returns the earliest entry if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: u64) -> Option<Entry> {
+        if self.heap.first()?.when > now {
+            return None;
+        }
+        let last = self.heap.len() - 1;
+        self.heap.swap(0, last);
+        let e = self.heap.pop();
+        if !self.heap.is_empty() {
+            self.sift_down(0);
+        }
+        e
+    }
+
+    /// Takes every entry out (teardown).
+    pub(crate) fn drain(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.heap)
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (&self.heap[a], &self.heap[b]);
+        (x.when, x.seq) < (y.when, y.seq)
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 4;
+            if !self.less(i, parent) {
+                break;
+            }
+            self.heap.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let first = 4 * i + 1;
+            if first >= n {
+                return;
+            }
+            let mut min = first;
+            for c in first + 1..(first + 4).min(n) {
+                if self.less(c, min) {
+                    min = c;
+                }
+            }
+            if !self.less(min, i) {
+                return;
+            }
+            self.heap.swap(i, min);
+            i = min;
+        }
+    }
+}
+
+/// The shared state of a `time::Timer` or `time::Ticker`, which its heap entries point at.
+pub(crate) struct TimerShared {
+    pub(crate) state: Mutex<TimerState>,
+}
+
+/// Under `TimerShared::state`.
+pub(crate) struct TimerState {
+    /// Bumped by every stop and reset: entries of older generations are stale.
+    pub(crate) gen: u64,
+    /// Whether an entry of the current generation is in some heap.
+    pub(crate) pending: bool,
+    /// A fired value not yet received (Go's timer channel holds one).
+    pub(crate) value: Option<Instant>,
+    /// Who waits in `recv`, first come first served.
+    pub(crate) waiters: std::collections::VecDeque<super::park::Waiter>,
+    /// For a ticker: the period in ns; the entry is re-armed this far after each deadline.
+    pub(crate) period: Option<u64>,
+}
+
+impl TimerShared {
+    pub(crate) fn new() -> Arc<TimerShared> {
+        Arc::new(TimerShared {
+            state: Mutex::new(TimerState {
+                gen: 0,
+                pending: false,
+                value: None,
+                waiters: std::collections::VecDeque::new(),
+                period: None,
+            }),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, TimerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fires generation `gen` at deadline `when`: stores the value (dropped if the last one was
+    /// not received, as Go drops ticks for a slow reader), wakes a waiter, and for a ticker
+    /// returns the next deadline to re-arm at.
+    pub(crate) fn fire(&self, gen: u64, when: u64, now: u64) -> Option<u64> {
+        let mut st = self.lock();
+        if st.gen != gen || !st.pending {
+            return None;
+        }
+        if st.value.is_none() {
+            st.value = Some(nanos_to_instant(when));
+        }
+        let waiter = st.waiters.pop_front();
+        let next = match st.period {
+            Some(p) => {
+                // The next tick after `now`, skipping ticks that are already past.
+                let p = p.max(1);
+                let missed = now.saturating_sub(when) / p;
+                Some(when.saturating_add((missed + 1).saturating_mul(p)))
+            }
+            None => {
+                st.pending = false;
+                None
+            }
+        };
+        drop(st);
+        if let Some(w) = waiter {
+            w.wake();
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The heap pops in deadline order, equal deadlines first-in first-out, across random
+    /// pushes and partial drains.
+    #[test]
+    fn heap_pops_in_order() {
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut h = TimerHeap::default();
+        let mut model: Vec<(u64, u64)> = Vec::new();
+        let mut seq = 0;
+        for round in 0..200 {
+            for _ in 0..(next() % 20) {
+                let when = 1 + next() % 50;
+                seq += 1;
+                h.push(when, Action::Ready(dummy_g()));
+                model.push((when, seq));
+            }
+            let now = (round % 50) + 1;
+            model.sort();
+            let due: Vec<_> = model
+                .iter()
+                .copied()
+                .take_while(|&(w, _)| w <= now)
+                .collect();
+            model.retain(|&(w, _)| w > now);
+            for (w, s) in due {
+                let e = h.pop_due(now).expect("a due entry");
+                assert_eq!((e.when, e.seq), (w, s));
+            }
+            assert!(h.pop_due(now).is_none());
+            assert_eq!(h.when0(), model.first().map_or(0, |m| m.0));
+        }
+    }
+
+    fn dummy_g() -> GRef {
+        // Entries are only compared, never fired: any G pointer will do. One record, leaked.
+        static G: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let p = *G.get_or_init(|| {
+            let sched = super::super::sched::Sched::new(
+                1,
+                crate::stack::DEFAULT_STACK_SIZE,
+                Default::default(),
+            )
+            .expect("sched");
+            GRef::alloc(sched).as_queue().as_ptr() as usize
+        });
+        GRef::from_queue(std::ptr::NonNull::new(p as *mut _).expect("non-null"))
+    }
+}

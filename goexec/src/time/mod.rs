@@ -1,0 +1,300 @@
+//! Time: `sleep`, and Go's `Timer` and `Ticker` (`time.Sleep`, `time.NewTimer`,
+//! `time.NewTicker`), on the runtime's per-P timer heaps (`runtime/timers.rs`).
+//!
+//! Only the goroutine waits: a sleeping goroutine is parked with its deadline in its P's heap
+//! and costs no thread, so 10,000 sleepers are 10,000 heap entries. Deadlines are honoured to
+//! the microsecond where the machine allows: an idle runtime's timer thread parks with 1 µs of
+//! timer slack instead of rounding up to a millisecond as `epoll_wait`-based runtimes do.
+//!
+//! On a plain thread (outside any goroutine), `sleep` sleeps the thread. `Timer` and `Ticker`
+//! need a runtime to fire them: they are made inside a goroutine, and may then be received
+//! from any goroutine or thread.
+//!
+//! Not yet: `after`, `tick` and `receiver()` return channel receivers, for `select!`; they
+//! come with the channels (`goexec::chan`).
+
+use crate::runtime::g::WaitReason;
+use crate::runtime::m::{current_g, with_m};
+use crate::runtime::park::{block_on_guard, gopark, Waiter};
+use crate::runtime::sched::Sched;
+use crate::runtime::timers::{self, Action, TimerShared};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Pauses the calling goroutine for at least `d` (Go: `time.Sleep`). Only the goroutine
+/// waits; its thread runs other goroutines meanwhile. A zero duration returns at once. On a
+/// plain thread, sleeps the thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// goexec::run(|| {
+///     let start = Instant::now();
+///     goexec::time::sleep(Duration::from_millis(5));
+///     assert!(start.elapsed() >= Duration::from_millis(5));
+/// });
+/// ```
+pub fn sleep(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
+    sleep_until_ns(timers::deadline_after(d), d);
+}
+
+/// Pauses the calling goroutine until `deadline` (at once if it has passed). On a plain
+/// thread, sleeps the thread.
+pub fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline <= now {
+        return;
+    }
+    sleep_until_ns(timers::instant_to_nanos(deadline), deadline - now);
+}
+
+fn sleep_until_ns(when: u64, d: Duration) {
+    let Some(g) = current_g() else {
+        std::thread::sleep(d);
+        return;
+    };
+    // The timer goes in only once we are parked (on g0, in the unlock step): it may fire on
+    // another M at once, and must find us Waiting.
+    gopark(WaitReason::Sleep, &mut || {
+        with_m(|m| {
+            if let Some(id) = m.with_p(|p| p.id) {
+                m.sched.addtimer(id, when, Action::Ready(g));
+            }
+        });
+        true
+    });
+}
+
+/// The running goroutine's scheduler, and the P to put a timer on: the caller's own.
+fn here(what: &str) -> (Arc<Sched>, usize) {
+    let found = with_m(|m| {
+        m.curg.get()?;
+        Some((m.sched.clone(), m.with_p(|p| p.id)?))
+    })
+    .flatten();
+    match found {
+        Some(h) => h,
+        None => panic!(
+            "goexec: {what} called outside a goroutine: timers are run by a runtime; make \
+             them inside goexec::run (or a Runtime's run) and receive from anywhere"
+        ),
+    }
+}
+
+/// A single event at a deadline (Go: `time.Timer`). `recv` waits for it.
+///
+/// As in Go since 1.23, `stop` and `reset` discard a value that fired but was not received:
+/// no stale value is received after they return.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// goexec::run(|| {
+///     let t = goexec::time::Timer::new(Duration::from_millis(1));
+///     let fired_at = t.recv();
+///     assert!(t.try_recv().is_none());
+///
+///     let t = goexec::time::Timer::new(Duration::from_secs(60));
+///     assert!(t.stop()); // it was pending
+///     assert!(!t.stop());
+///     let _ = fired_at;
+/// });
+/// ```
+pub struct Timer {
+    shared: Arc<TimerShared>,
+    sched: Arc<Sched>,
+    p: usize,
+}
+
+impl Timer {
+    /// A timer that fires once, `d` from now.
+    ///
+    /// # Panics
+    ///
+    /// Outside a goroutine (see the module docs).
+    pub fn new(d: Duration) -> Timer {
+        let (sched, p) = here("Timer::new");
+        let t = Timer {
+            shared: TimerShared::new(),
+            sched,
+            p,
+        };
+        t.arm(timers::deadline_after(d), None);
+        t
+    }
+
+    /// Puts a new entry in the heap; any older one is now stale. True if the timer was pending.
+    fn arm(&self, when: u64, period: Option<u64>) -> bool {
+        let gen = {
+            let mut st = self.shared.lock();
+            let was = st.pending;
+            st.gen += 1;
+            st.pending = true;
+            st.value = None;
+            st.period = period;
+            (st.gen, was)
+        };
+        self.sched
+            .addtimer(self.p, when, Action::Fire(self.shared.clone(), gen.0));
+        gen.1
+    }
+
+    /// Stops the timer. True if it was pending (it will not fire now); false if it had
+    /// already fired or been stopped. A fired value not yet received is discarded.
+    pub fn stop(&self) -> bool {
+        disarm(&self.shared)
+    }
+
+    /// Makes the timer fire `d` from now, whatever it was doing. True if it was pending.
+    pub fn reset(&self, d: Duration) -> bool {
+        self.arm(timers::deadline_after(d), None)
+    }
+
+    /// Waits until the timer fires and returns when it was due. Inside a goroutine this parks
+    /// only the goroutine. A stopped timer never fires: this would wait forever.
+    pub fn recv(&self) -> Instant {
+        recv(&self.shared)
+    }
+
+    /// The fired value, if the timer has fired and it was not received yet.
+    pub fn try_recv(&self) -> Option<Instant> {
+        self.shared.lock().value.take()
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        disarm(&self.shared);
+    }
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer")
+            .field("pending", &self.shared.lock().pending)
+            .finish()
+    }
+}
+
+/// Events every period (Go: `time.Ticker`). `recv` waits for the next. Like Go's, a ticker
+/// whose receiver falls behind drops ticks instead of queueing them: at most one waits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// goexec::run(|| {
+///     let ticker = goexec::time::Ticker::new(Duration::from_millis(1));
+///     let a = ticker.recv();
+///     let b = ticker.recv();
+///     assert!(b > a);
+///     ticker.stop();
+/// });
+/// ```
+pub struct Ticker {
+    timer: Timer,
+}
+
+impl Ticker {
+    /// A ticker that fires every `period`, the first time `period` from now.
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero (as Go's `NewTicker` does), or outside a goroutine.
+    pub fn new(period: Duration) -> Ticker {
+        assert!(
+            !period.is_zero(),
+            "goexec: Ticker::new: the period must be positive"
+        );
+        let (sched, p) = here("Ticker::new");
+        let timer = Timer {
+            shared: TimerShared::new(),
+            sched,
+            p,
+        };
+        timer.arm(timers::deadline_after(period), Some(nanos(period)));
+        Ticker { timer }
+    }
+
+    /// Stops the ticker: no more ticks; one not yet received is discarded.
+    pub fn stop(&self) {
+        disarm(&self.timer.shared);
+    }
+
+    /// Restarts the ticker with a new period, the next tick `period` from now.
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero.
+    pub fn reset(&self, period: Duration) {
+        assert!(
+            !period.is_zero(),
+            "goexec: Ticker::reset: the period must be positive"
+        );
+        self.timer
+            .arm(timers::deadline_after(period), Some(nanos(period)));
+    }
+
+    /// Waits for the next tick and returns when it was due.
+    pub fn recv(&self) -> Instant {
+        recv(&self.timer.shared)
+    }
+
+    /// A tick not yet received, if there is one.
+    pub fn try_recv(&self) -> Option<Instant> {
+        self.timer.try_recv()
+    }
+}
+
+impl std::fmt::Debug for Ticker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticker")
+            .field("running", &self.timer.shared.lock().pending)
+            .finish()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+/// Stops a timer: bumps the generation (its heap entries are stale now). True if pending.
+fn disarm(shared: &TimerShared) -> bool {
+    let mut st = shared.lock();
+    let was = st.pending;
+    st.gen += 1;
+    st.pending = false;
+    st.value = None;
+    was
+}
+
+fn recv(shared: &TimerShared) -> Instant {
+    let mut st = shared.lock();
+    loop {
+        if let Some(v) = st.value.take() {
+            return v;
+        }
+        st.waiters.push_back(Waiter::current());
+        block_on_guard(st, WaitReason::TimerRecv);
+        st = shared.lock();
+        // Woken (or a thread's spurious wake-up): take the value if it is there; if another
+        // receiver took it, our waiter was consumed by the fire and we register again.
+        if st.value.is_none() {
+            remove_self(&mut st.waiters);
+        }
+    }
+}
+
+/// Drops the caller's own waiter record if it is still queued (a spurious wake-up).
+fn remove_self(waiters: &mut std::collections::VecDeque<Waiter>) {
+    let me = Waiter::current();
+    waiters.retain(|w| !w.same(&me));
+}
