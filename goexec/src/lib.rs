@@ -65,7 +65,8 @@ pub mod task;
 pub mod time;
 
 pub use runtime::{
-    lock_os_thread, run, spawn, unlock_os_thread, yield_now, Builder, Runtime, RuntimeBuilder,
+    blocking, lock_os_thread, run, spawn, unlock_os_thread, yield_now, Builder, Runtime,
+    RuntimeBuilder,
 };
 pub use task::{JoinError, JoinHandle};
 

@@ -140,6 +140,9 @@ pub(crate) enum Action {
     Park(ParkFn),
     /// I have finished. Go: `goexit0`.
     Exit,
+    /// I left a blocking section and found no P: queue me; the M waits for a P. Go:
+    /// `exitsyscall0`.
+    NoP,
 }
 
 /// The unlock closure of a parking G, run on g0 (see [`GRef::park`]).

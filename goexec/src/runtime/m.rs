@@ -23,6 +23,8 @@ pub(crate) struct MShared {
     next: Mutex<Option<(Box<P>, bool)>>,
     /// The M's thread, to unpark it; set when the thread starts.
     thread: OnceLock<Thread>,
+    /// Its P while the M is in a blocking section, for sysmon to retake (`sysmon.rs`).
+    pub(crate) syscall: Mutex<super::sysmon::SyscallSlot>,
 }
 
 impl MShared {
@@ -31,6 +33,7 @@ impl MShared {
             id,
             next: Mutex::new(None),
             thread: OnceLock::new(),
+            syscall: Mutex::new(Default::default()),
         })
     }
 

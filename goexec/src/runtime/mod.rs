@@ -19,6 +19,7 @@ pub(crate) mod park;
 pub(crate) mod runq;
 pub(crate) mod sched;
 mod switch;
+pub(crate) mod sysmon;
 pub(crate) mod timers;
 pub(crate) mod tls;
 
@@ -248,6 +249,7 @@ impl Runtime {
             Ok(s) => s,
             Err(e) => panic!("goexec: cannot start the runtime: {e}"),
         };
+        sched.start_sysmon();
         let handle = match spawn_on(&sched, f, Location::caller(), None, self.stack_size) {
             Ok(h) => h,
             Err(e) => panic!("goexec: cannot start the main goroutine: {e}"),
@@ -450,6 +452,28 @@ impl Builder {
     {
         spawn_with(f, Location::caller(), self.name, self.stack_size)
     }
+}
+
+/// Runs `f`, which may block its thread (a blocking syscall, a lock, a long computation, a
+/// C call), without holding up the other goroutines: while `f` runs, the goroutine's P (its
+/// right to run goroutines) is up for grabs, and if `f` takes longer than about 20 µs the
+/// runtime's monitor thread hands the P, with the goroutines queued on it, to another thread.
+/// Go does this for every syscall (`entersyscall`/`exitsyscall`); in goexec you mark the
+/// section. On a plain thread, just runs `f`.
+///
+/// Each goroutine inside a long `blocking` section holds one OS thread; see the thread limit in
+/// the crate docs.
+///
+/// # Examples
+///
+/// ```
+/// goexec::run(|| {
+///     let bytes = goexec::blocking(|| std::fs::read("Cargo.toml").map(|b| b.len()));
+///     assert!(bytes.unwrap() > 0);
+/// });
+/// ```
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    sysmon::blocking(f)
 }
 
 /// Lets other goroutines run: puts this one at the back of its P's run queue, switching

@@ -72,7 +72,7 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::Location;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 /// Every this many schedule ticks the global queue is checked before the local one, so it
@@ -179,6 +179,10 @@ pub(crate) struct Sched {
     /// The sleeper's deadline (`timers::nanotime` units), 0 when there is no sleeper. A timer
     /// added earlier than this wakes the sleeper. Written under `sleeper`'s lock.
     sleep_until: AtomicU64,
+    /// Ms in a blocking section (`sysmon.rs`). AcqRel: sysmon watches closely while non-zero.
+    pub(crate) nsyscall: AtomicUsize,
+    /// The sysmon thread, to wake it.
+    sysmon: OnceLock<std::thread::Thread>,
 }
 
 impl Sched {
@@ -224,6 +228,8 @@ impl Sched {
             started_ns: coarse_now_ns(),
             sleeper: Mutex::new(None),
             sleep_until: AtomicU64::new(0),
+            nsyscall: AtomicUsize::new(0),
+            sysmon: OnceLock::new(),
         });
         let gs = warm.gs.adopt_into(&sched);
         sched
@@ -287,6 +293,45 @@ impl Sched {
     /// A snapshot of every G, for dump().
     pub(crate) fn all_gs(&self) -> Vec<GRef> {
         self.allgs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    // ---- sysmon and blocking sections (sysmon.rs) ----
+
+    /// Starts the sysmon thread (joined at shutdown with the Ms).
+    pub(crate) fn start_sysmon(self: &Arc<Self>) {
+        let sched = self.clone();
+        let spawned = super::m::spawn_thread("goexec-sysmon".to_owned(), move || {
+            super::sysmon::sysmon(sched)
+        });
+        match spawned {
+            Ok(handle) => {
+                let _ = self.sysmon.set(handle.thread().clone());
+                self.lock().threads.push(handle);
+            }
+            Err(e) => super::fatal("newm", &format!("cannot start the sysmon thread: {e}")),
+        }
+    }
+
+    /// Wakes sysmon from a long sleep (a blocking section has begun).
+    pub(crate) fn wake_sysmon(&self) {
+        if let Some(t) = self.sysmon.get() {
+            t.unpark();
+        }
+    }
+
+    /// Every M started so far.
+    pub(crate) fn all_ms(&self) -> Vec<Arc<MShared>> {
+        self.lock().allm.clone()
+    }
+
+    /// An idle P, if there is one.
+    pub(crate) fn pidleget_locked(&self) -> Option<Box<P>> {
+        self.pidleget(&mut self.lock())
+    }
+
+    /// `handoffp` for sysmon.
+    pub(crate) fn handoffp_pub(self: &Arc<Self>, p: Box<P>) {
+        handoffp(self, p);
     }
 
     // ---- timers (timers.rs) ----
@@ -553,7 +598,9 @@ impl Sched {
         // arguments stay in `args` unless the closure takes them.
         let mut args = Some((f, name, stack));
         let on_m = with_m(|m| {
-            if !Arc::ptr_eq(&m.sched, self) {
+            // Without a P (a blocking section), from outside, or another runtime's M: the
+            // global queue below.
+            if !Arc::ptr_eq(&m.sched, self) || !m.has_p() {
                 return None;
             }
             let (f, name, stack) = args.take()?;
@@ -571,7 +618,7 @@ impl Sched {
         let g = match on_m {
             Some(g) => g,
             None => {
-                // From outside (Runtime::run starting main): the global queue.
+                // From outside (Runtime::run starting main) or without a P: the global queue.
                 let Some((f, name, stack)) = args.take() else {
                     super::fatal("newproc", "the M lost its P");
                 };
@@ -706,6 +753,7 @@ impl Sched {
     fn begin_shutdown(&self) {
         // Release: pairs with the Acquire loads in find_runnable and stopm.
         self.shutdown.store(true, Ordering::Release);
+        self.wake_sysmon();
         let allm = self.lock().allm.clone();
         for m in &allm {
             m.unpark();
@@ -818,6 +866,13 @@ fn schedule(m: &MLocal) {
             }
             continue;
         }
+        if !m.has_p() {
+            // Back from a blocking section without a P (Action::NoP): wait for one.
+            if !stopm(m, true, true) {
+                return;
+            }
+            continue;
+        }
         let Some((g, inherit)) = find_runnable(m) else {
             return;
         };
@@ -875,6 +930,11 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                 if !g.cas_status(GStatus::Waiting, GStatus::Running) {
                     super::fatal("execute", "a G that refused to park was readied");
                 }
+            }
+            Action::NoP => {
+                // Go: exitsyscall0. The M has no P now; schedule waits for one.
+                super::sysmon::exitsyscall0(&m.sched, g);
+                return true;
             }
             Action::Exit => {
                 // Go: goexit0.

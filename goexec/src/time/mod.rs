@@ -62,9 +62,9 @@ fn sleep_until_ns(when: u64, d: Duration) {
     // another M at once, and must find us Waiting.
     gopark(WaitReason::Sleep, &mut || {
         with_m(|m| {
-            if let Some(id) = m.with_p(|p| p.id) {
-                m.sched.addtimer(id, when, Action::Ready(g));
-            }
+            // Our P's heap; without a P (in a blocking section), P 0's: any heap is run.
+            let id = m.with_p(|p| p.id).unwrap_or(0);
+            m.sched.addtimer(id, when, Action::Ready(g));
         });
         true
     });
@@ -74,7 +74,7 @@ fn sleep_until_ns(when: u64, d: Duration) {
 fn here(what: &str) -> (Arc<Sched>, usize) {
     let found = with_m(|m| {
         m.curg.get()?;
-        Some((m.sched.clone(), m.with_p(|p| p.id)?))
+        Some((m.sched.clone(), m.with_p(|p| p.id).unwrap_or(0)))
     })
     .flatten();
     match found {

@@ -1,0 +1,165 @@
+//! sysmon and blocking sections (Go: `sysmon`, `retake`, `entersyscall`, `exitsyscall` in
+//! `proc.go`).
+//!
+//! # Blocking sections
+//!
+//! [`blocking`](crate::blocking) brackets code that may block its thread (a syscall, a lock, a
+//! C call). On entry the goroutine's M puts its P in its `syscall` slot, where sysmon can see
+//! it, and goes on running the goroutine without a P (runtime calls made meanwhile fall back to
+//! the global queues). On exit it takes the P back from the slot (the fast path: the section
+//! was short) or, if sysmon took it, gets an idle P; failing that, the goroutine goes to the
+//! global run queue and the M sleeps until it is handed a P. The slot's lock decides every race
+//! between the M and sysmon: whoever takes the P from the slot has it.
+//!
+//! # sysmon
+//!
+//! One thread per runtime, outside the Ps (it never runs goroutines). It wakes every 20 µs
+//! while some M is in a blocking section, backing off to 10 ms (doubling after 1 ms without
+//! any) while none is. Each tick it `retake`s the P of every M that has been in a blocking
+//! section longer than 20 µs and hands it on (`handoffp`): the queued goroutines run on
+//! another M. (With the netpoller, sysmon also polls the network when nobody has for 10 ms.)
+//!
+//! Threads: an M exists per P, plus one per goroutine in a blocking section whose P was
+//! retaken, plus sysmon; the runtime stops with a fatal error beyond 10,000 threads, as Go
+//! does.
+
+use super::g::{Action, GStatus};
+use super::m::with_m;
+use super::sched::Sched;
+use super::timers::nanotime;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an M may sit in a blocking section before sysmon hands its P on (Go: one sysmon
+/// tick, 20 µs).
+const SYSCALL_RETAKE_NS: u64 = 20_000;
+/// sysmon's shortest and longest sleep.
+const SYSMON_MIN: Duration = Duration::from_micros(20);
+const SYSMON_MAX: Duration = Duration::from_millis(10);
+
+/// What an M in a blocking section leaves for sysmon: its P, and since when.
+#[derive(Default)]
+pub(crate) struct SyscallSlot {
+    pub(crate) p: Option<Box<super::p::P>>,
+    pub(crate) since: u64,
+}
+
+/// Runs `f` as a blocking section on the current goroutine's M; see the module docs.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    if !entersyscall() {
+        return f();
+    }
+    // Leaves the section however `f` ends (a panic unwinds through here too).
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            exitsyscall();
+        }
+    }
+    let _exit = Exit;
+    f()
+}
+
+/// Puts the M's P in its syscall slot. False on a plain thread or an M without a P (nothing
+/// to hand on). Go: `entersyscall`.
+fn entersyscall() -> bool {
+    with_m(|m| {
+        m.curg.get()?;
+        let p = m.take_p()?;
+        let mut slot = m.shared.syscall.lock().unwrap_or_else(|e| e.into_inner());
+        slot.p = Some(p);
+        slot.since = nanotime();
+        drop(slot);
+        if m.sched.nsyscall.fetch_add(1, Ordering::AcqRel) == 0 {
+            m.sched.wake_sysmon();
+        }
+        Some(())
+    })
+    .flatten()
+    .is_some()
+}
+
+/// Takes the P back, or another; else parks the goroutine until one is free. Go: `exitsyscall`.
+fn exitsyscall() {
+    let g = with_m(|m| {
+        m.sched.nsyscall.fetch_sub(1, Ordering::AcqRel);
+        let p = m
+            .shared
+            .syscall
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .p
+            .take();
+        // Fast path: sysmon left our P alone. Else an idle P (Go: exitsyscallfast_pidle).
+        match p.or_else(|| m.sched.pidleget_locked()) {
+            Some(p) => {
+                m.set_p(p);
+                None
+            }
+            None => m.curg.get(),
+        }
+    })
+    .flatten();
+    let Some(g) = g else { return };
+    if std::thread::panicking() {
+        // Unwinding through a blocking section: std keeps the panic count in a thread-local,
+        // so the goroutine must not move threads until the unwind is over. Wait here, on
+        // this thread, for a P to come free.
+        loop {
+            std::thread::sleep(SYSMON_MIN);
+            let got = with_m(|m| m.sched.pidleget_locked().map(|p| m.set_p(p))).flatten();
+            if got.is_some() {
+                return;
+            }
+        }
+    }
+    // No P to be had: queue the goroutine and let the M wait (Go: exitsyscall0), on g0.
+    g.switch_out(Action::NoP);
+}
+
+/// g0's half of `exitsyscall`'s slow path: the goroutine `g` (switched out with
+/// `Action::NoP`) goes to the global queue, and the M, without a P, will wait for one.
+pub(crate) fn exitsyscall0(sched: &Arc<Sched>, g: super::g::GRef) {
+    g.set_status(GStatus::Runnable);
+    sched.globrunqput(g);
+    sched.wakep();
+}
+
+/// The sysmon thread's body. Go: `sysmon`.
+pub(crate) fn sysmon(sched: Arc<Sched>) {
+    // Idle until a blocking section begins (entersyscall wakes us).
+    let mut delay = SYSMON_MAX;
+    let mut idle_since = nanotime();
+    while !sched.is_shut_down() {
+        std::thread::park_timeout(delay);
+        if sched.is_shut_down() {
+            break;
+        }
+        let now = nanotime();
+        let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
+        if busy {
+            retake(&sched, now);
+            idle_since = now;
+            delay = SYSMON_MIN;
+        } else if now.saturating_sub(idle_since) > 1_000_000 {
+            delay = (delay * 2).min(SYSMON_MAX);
+        }
+    }
+}
+
+/// Hands on the P of every M that has been in a blocking section too long. Go: `retake`.
+fn retake(sched: &Arc<Sched>, now: u64) {
+    for m in sched.all_ms() {
+        let p = {
+            let mut slot = m.syscall.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.p.is_none() || now.saturating_sub(slot.since) < SYSCALL_RETAKE_NS {
+                continue;
+            }
+            slot.p.take()
+        };
+        if let Some(p) = p {
+            sched.handoffp_pub(p);
+        }
+    }
+}
