@@ -16,6 +16,7 @@ mod local;
 pub(crate) mod m;
 mod p;
 pub(crate) mod park;
+mod preempt;
 pub(crate) mod runq;
 pub(crate) mod sched;
 mod switch;
@@ -356,6 +357,20 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    // A goroutine that has run 10 ms without a scheduling point yields here first (sysmon
+    // asked: preempt.rs), as Go's goroutines do at their next function call.
+    let asked = m::with_m(|m| {
+        let asked = m.shared.preempt.load(std::sync::atomic::Ordering::Relaxed);
+        if asked {
+            m.shared
+                .preempt
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        asked
+    });
+    if asked == Some(true) {
+        yield_now();
+    }
     // The M's scheduler is the running goroutine's; borrowed, not cloned (an Arc clone per
     // spawn is two contended atomic operations on the scheduler's count).
     m::with_m(|m| {
@@ -364,7 +379,11 @@ where
             Some(b) => stack::checked_size(b),
             None => Ok(m.sched.stack_size),
         };
-        Some(size.and_then(|size| spawn_on(&m.sched, f, at, name, size)))
+        // One runtime entry for the whole spawn (its several uses of the P).
+        let entered = m.enter();
+        let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
+        m.leave(entered);
+        Some(r)
     })
     .flatten()
     .ok_or(SpawnError::NoRuntime)?

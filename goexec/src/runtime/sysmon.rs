@@ -27,6 +27,7 @@ use super::g::{Action, GStatus};
 use super::m::with_m;
 use super::sched::Sched;
 use super::timers::nanotime;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,10 @@ const SYSCALL_RETAKE_NS: u64 = 20_000;
 /// sysmon's shortest and longest sleep.
 const SYSMON_MIN: Duration = Duration::from_micros(20);
 const SYSMON_MAX: Duration = Duration::from_millis(10);
+
+/// How long a goroutine may run without a scheduling point before sysmon takes its M's P
+/// (Go's `forcePreemptNS`).
+const HOG_NS: u64 = 10_000_000;
 
 /// What an M in a blocking section leaves for sysmon: its P, and since when.
 #[derive(Default)]
@@ -131,12 +136,14 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
     // Idle until a blocking section begins (entersyscall wakes us).
     let mut delay = SYSMON_MAX;
     let mut idle_since = nanotime();
+    let mut seen = HashMap::new();
     while !sched.is_shut_down() {
         std::thread::park_timeout(delay);
         if sched.is_shut_down() {
             break;
         }
         let now = nanotime();
+        retake_hogs(&sched, now, &mut seen);
         let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
         if busy {
             retake(&sched, now);
@@ -161,5 +168,40 @@ fn retake(sched: &Arc<Sched>, now: u64) {
         if let Some(p) = p {
             sched.handoffp_pub(p);
         }
+    }
+}
+
+/// Deals with every M whose goroutine has run `HOG_NS` without a scheduling point: first asks
+/// it to yield at its next spawn; if it has not after another `HOG_NS`, takes its P and hands
+/// it on (`preempt.rs`). `seen` remembers, per M, its tick count, since when, and whether it
+/// was asked.
+fn retake_hogs(sched: &Arc<Sched>, now: u64, seen: &mut HashMap<usize, (u32, u64, bool)>) {
+    for m in sched.all_ms() {
+        if !m.running.load(Ordering::Relaxed) {
+            seen.remove(&m.id);
+            continue;
+        }
+        let ticks = m.ticks.load(Ordering::Relaxed);
+        let entry = seen.entry(m.id).or_insert((ticks, now, false));
+        if entry.0 != ticks {
+            *entry = (ticks, now, false);
+            continue;
+        }
+        if now.saturating_sub(entry.1) < HOG_NS {
+            continue;
+        }
+        if !entry.2 {
+            // First ask: the goroutine yields at its next spawn, if it makes one.
+            m.preempt.store(true, Ordering::Relaxed);
+            *entry = (ticks, now, true);
+            continue;
+        }
+        // It did not yield within another HOG_NS: take the P.
+        m.preempt.store(false, Ordering::Relaxed);
+        if let Some(p) = super::preempt::try_retake(&m) {
+            // Its goroutine goes on without a P; the queued ones run elsewhere.
+            sched.handoffp_pub(p);
+        }
+        entry.1 = now;
     }
 }

@@ -1,0 +1,105 @@
+//! Fairness under CPU hogs, without signals: a goroutine spinning in pure arithmetic loses its
+//! P after ~10 ms (sysmon, `runtime/preempt.rs`) and the others run on another thread.
+//!
+//! Each test leaves a spinning goroutine behind on a detached thread (as Go would at exit, had
+//! the process not ended), so these live in their own test binary.
+
+use goexec::time::sleep;
+use goexec::Runtime;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Spins in pure arithmetic, never entering the runtime, until `stop` is set.
+fn busy(stop: Arc<AtomicBool>) -> u64 {
+    let mut x = 1u64;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..1000 {
+            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    x
+}
+
+#[test]
+fn gos_seed_example_finishes_at_procs_1() {
+    // Go 1.13 and earlier hung here: `go busy()` at GOMAXPROCS=1, then main sleeps and prints.
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let start = Instant::now();
+    // A watchdog: without the retake this never returns, and the test fails instead of hanging.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let printed = Runtime::builder().procs(1).build().unwrap().run(move || {
+            goexec::spawn(move || busy(s));
+            sleep(1000 * MS);
+            format!("main woke after {:?}", start.elapsed())
+        });
+        let _ = tx.send(printed);
+    });
+    let printed = rx.recv_timeout(Duration::from_secs(10));
+    let took = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let printed = printed.expect("the seed program hung: the hog kept its P");
+    assert!(printed.starts_with("main woke"));
+    assert!(took >= 1000 * MS && took < 3000 * MS, "took {took:?}");
+}
+
+#[test]
+fn a_sleep_loop_keeps_its_latency_while_two_hogs_spin_at_procs_1() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let worst = Runtime::builder().procs(1).build().unwrap().run(move || {
+        for _ in 0..2 {
+            let s = s.clone();
+            goexec::spawn(move || busy(s));
+        }
+        let mut worst = Duration::ZERO;
+        for _ in 0..30 {
+            let t = Instant::now();
+            sleep(10 * MS);
+            worst = worst.max(t.elapsed());
+        }
+        worst
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        worst < 60 * MS,
+        "a 10 ms sleep took {worst:?} with two hogs"
+    );
+}
+
+#[test]
+fn a_hog_that_returns_to_the_runtime_gets_a_p_back() {
+    // The hog loses its P, then calls into the runtime (spawn, yield, sleep, join) without
+    // one, and finishes; everything else keeps running meanwhile.
+    for procs in [1, 2] {
+        let v = Runtime::builder().procs(procs).build().unwrap().run(|| {
+            let hog = goexec::spawn(|| {
+                let t = Instant::now();
+                let mut x = 0u64;
+                while t.elapsed() < 50 * MS {
+                    x = black_box(x.wrapping_add(1));
+                }
+                let h = goexec::spawn(|| 2);
+                goexec::yield_now();
+                sleep(MS);
+                h.join().unwrap()
+            });
+            let others: Vec<_> = (0..10)
+                .map(|i| {
+                    goexec::spawn(move || {
+                        sleep(MS);
+                        i
+                    })
+                })
+                .collect();
+            let sum: u64 = others.into_iter().map(|h| h.join().unwrap()).sum();
+            sum + hog.join().unwrap()
+        });
+        assert_eq!(v, 45 + 2, "procs {procs}");
+    }
+}
