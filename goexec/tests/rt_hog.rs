@@ -66,10 +66,15 @@ fn a_sleep_loop_keeps_its_latency_while_two_hogs_spin_at_procs_1() {
         worst
     });
     stop.store(true, Ordering::Relaxed);
-    assert!(
-        worst < 60 * MS,
-        "a 10 ms sleep took {worst:?} with two hogs"
-    );
+    // 60 ms is the bound (natively the worst is ~21 ms here). Under qemu-user, which
+    // CI uses for aarch64 and which runs the spinning threads and the thread start-ups many
+    // times slower, the bound is relaxed (CI sets GOEXEC_TEST_EMULATED there).
+    let bound = if std::env::var_os("GOEXEC_TEST_EMULATED").is_some() {
+        200 * MS
+    } else {
+        60 * MS
+    };
+    assert!(worst < bound, "a 10 ms sleep took {worst:?} with two hogs");
 }
 
 #[test]

@@ -84,26 +84,42 @@ fn heavy_barrier() {
     fence(Ordering::SeqCst);
 }
 
+/// What `try_retake` found.
+pub(crate) enum Retake {
+    /// The P, taken.
+    Took(Box<P>),
+    /// The M is in the runtime at the moment: try again later.
+    Busy,
+    /// The M holds no P (taken before, or it is gone).
+    NoP,
+}
+
 /// Takes the P of `m`, an M running goroutine code (a hog), if it is not in the runtime now.
-pub(crate) fn try_retake(m: &MShared) -> Option<Box<P>> {
+pub(crate) fn try_retake(m: &MShared) -> Retake {
     if cfg!(goexec_no_preempt) {
-        return None;
+        return Retake::NoP;
     }
     let _held = m.retake_mu.lock().unwrap_or_else(|e| e.into_inner());
     m.retake_req.store(true, Ordering::Relaxed);
     heavy_barrier();
     let slot = m.p_slot.load(Ordering::Acquire);
-    if m.in_rt.load(Ordering::Relaxed) || slot.is_null() {
+    if slot.is_null() {
         m.retake_req.store(false, Ordering::Relaxed);
-        return None;
+        return Retake::NoP;
+    }
+    if m.in_rt.load(Ordering::Relaxed) {
+        m.retake_req.store(false, Ordering::Relaxed);
+        return Retake::Busy;
     }
     // SAFETY: the M is running goroutine code (in_rt is false after the barrier), so it is not
     // using its slot, and it will not before it takes `retake_mu`, which we hold (see the
     // module docs). The slot lives in the M's MLocal for the M's whole life; the M clears
     // `p_slot` under `retake_mu` before it goes away.
-    let p = unsafe { (*slot).take() };
-    if p.is_none() {
-        m.retake_req.store(false, Ordering::Relaxed);
+    match unsafe { (*slot).take() } {
+        Some(p) => Retake::Took(p),
+        None => {
+            m.retake_req.store(false, Ordering::Relaxed);
+            Retake::NoP
+        }
     }
-    p
 }

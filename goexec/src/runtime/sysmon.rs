@@ -25,6 +25,7 @@
 
 use super::g::{Action, GStatus};
 use super::m::with_m;
+use super::preempt::Retake;
 use super::sched::Sched;
 use super::timers::nanotime;
 use std::collections::HashMap;
@@ -42,6 +43,9 @@ const SYSMON_MAX: Duration = Duration::from_millis(10);
 /// How long a goroutine may run without a scheduling point before sysmon takes its M's P
 /// (Go's `forcePreemptNS`).
 const HOG_NS: u64 = 10_000_000;
+/// How long a hog asked to yield has before its P is taken: a goroutine calling into the
+/// runtime at all does so within microseconds.
+const ASK_GRACE_NS: u64 = 1_000_000;
 
 /// What an M in a blocking section leaves for sysmon: its P, and since when.
 #[derive(Default)]
@@ -143,8 +147,9 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
             break;
         }
         let now = nanotime();
-        retake_hogs(&sched, now, &mut seen);
-        let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
+        // Watching a hog, or Ms in blocking sections: look again soon.
+        let hogs = retake_hogs(&sched, now, &mut seen);
+        let busy = hogs || sched.nsyscall.load(Ordering::Acquire) > 0;
         if busy {
             retake(&sched, now);
             idle_since = now;
@@ -172,10 +177,11 @@ fn retake(sched: &Arc<Sched>, now: u64) {
 }
 
 /// Deals with every M whose goroutine has run `HOG_NS` without a scheduling point: first asks
-/// it to yield at its next spawn; if it has not after another `HOG_NS`, takes its P and hands
-/// it on (`preempt.rs`). `seen` remembers, per M, its tick count, since when, and whether it
-/// was asked.
-fn retake_hogs(sched: &Arc<Sched>, now: u64, seen: &mut HashMap<usize, (u32, u64, bool)>) {
+/// it to yield at its next spawn; if it has not after `ASK_GRACE_NS`, takes its P and hands it
+/// on (`preempt.rs`). `seen` remembers, per M, its tick count, since when, and whether it was
+/// asked. True if it found a hog (sysmon then looks again soon).
+fn retake_hogs(sched: &Arc<Sched>, now: u64, seen: &mut HashMap<usize, (u32, u64, bool)>) -> bool {
+    let mut acted = false;
     for m in sched.all_ms() {
         if !m.running.load(Ordering::Relaxed) {
             seen.remove(&m.id);
@@ -191,17 +197,29 @@ fn retake_hogs(sched: &Arc<Sched>, now: u64, seen: &mut HashMap<usize, (u32, u64
             continue;
         }
         if !entry.2 {
+            acted = true;
             // First ask: the goroutine yields at its next spawn, if it makes one.
             m.preempt.store(true, Ordering::Relaxed);
-            *entry = (ticks, now, true);
+            *entry = (ticks, now - HOG_NS + ASK_GRACE_NS, true);
             continue;
         }
-        // It did not yield within another HOG_NS: take the P.
+        // It did not yield within ASK_GRACE_NS: take the P.
         m.preempt.store(false, Ordering::Relaxed);
-        if let Some(p) = super::preempt::try_retake(&m) {
-            // Its goroutine goes on without a P; the queued ones run elsewhere.
-            sched.handoffp_pub(p);
+        match super::preempt::try_retake(&m) {
+            Retake::Took(p) => {
+                acted = true;
+                // Its goroutine goes on without a P; the queued ones run elsewhere.
+                sched.handoffp_pub(p);
+                entry.1 = now;
+            }
+            // In the runtime this instant: try again after the grace.
+            Retake::Busy => {
+                acted = true;
+                entry.1 = now - HOG_NS + ASK_GRACE_NS;
+            }
+            // No P to take: leave this M alone until it switches goroutines.
+            Retake::NoP => entry.1 = u64::MAX,
         }
-        entry.1 = now;
     }
+    acted
 }
