@@ -541,20 +541,14 @@ impl GRef {
     }
 
     /// Frees a G record at runtime teardown and returns its stack for reuse when it holds no
-    /// live frames. A Running G's record is left alone (its thread was detached). A G that is not Idle or Dead (a goroutine that never finished) still has
+    /// live frames. A G that is not Idle or Dead (a goroutine that never finished) still has
     /// live frames on its stack: that stack is leaked, never reused, since those frames may
     /// hold pinned values.
     ///
     /// # Safety
     ///
-    /// No M runs this G any more (unless it is Running, on a detached thread) and no other
-    /// GRef to it is used afterwards.
+    /// No M runs any more and no other GRef to this G is used afterwards.
     pub(crate) unsafe fn free(self) -> Option<Stack> {
-        if self.status() == GStatus::Running {
-            // A goroutine still running on a thread that shutdown left to it (a hog; see
-            // sched::join_or_detach): that thread still uses the record. Leak it whole.
-            return None;
-        }
         // SAFETY: guaranteed by the caller: we are the last user.
         let g = unsafe { Box::from_raw(self.0.as_ptr()) };
         // A Runnable G whose entry is still there never started: it has no stack, or (a

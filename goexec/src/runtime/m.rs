@@ -12,7 +12,6 @@ use super::p::P;
 use super::sched::Sched;
 use super::tls;
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 
@@ -26,24 +25,6 @@ pub(crate) struct MShared {
     thread: OnceLock<Thread>,
     /// Its P while the M is in a blocking section, for sysmon to retake (`sysmon.rs`).
     pub(crate) syscall: Mutex<super::sysmon::SyscallSlot>,
-    /// True while the M runs runtime code that may use its P (g0, or a goroutine inside
-    /// `with_p`); false while a goroutine runs its own code. Written by the M, read by sysmon:
-    /// the handshake in `preempt.rs`.
-    pub(crate) in_rt: AtomicBool,
-    /// Set by sysmon when it takes (or is deciding whether to take) this M's P.
-    pub(crate) retake_req: AtomicBool,
-    /// Orders sysmon's retake against the M's slow path (`preempt.rs`).
-    pub(crate) retake_mu: Mutex<()>,
-    /// The M's P slot (in its MLocal), for sysmon to take the P from; null when the M is gone.
-    /// Written under `retake_mu`.
-    pub(crate) p_slot: AtomicPtr<Option<Box<P>>>,
-    /// Bumped each time the M switches to a goroutine: sysmon's sign of life.
-    pub(crate) ticks: AtomicU32,
-    /// True while the M runs a goroutine (g0 has resumed one and not got control back).
-    pub(crate) running: AtomicBool,
-    /// Set by sysmon when the goroutine has run 10 ms without a scheduling point: it yields
-    /// at its next runtime call that can (a spawn), before sysmon takes the P by force.
-    pub(crate) preempt: AtomicBool,
 }
 
 impl MShared {
@@ -53,13 +34,6 @@ impl MShared {
             next: Mutex::new(None),
             thread: OnceLock::new(),
             syscall: Mutex::new(Default::default()),
-            in_rt: AtomicBool::new(true),
-            retake_req: AtomicBool::new(false),
-            retake_mu: Mutex::new(()),
-            p_slot: AtomicPtr::new(std::ptr::null_mut()),
-            ticks: AtomicU32::new(0),
-            running: AtomicBool::new(false),
-            preempt: AtomicBool::new(false),
         })
     }
 
@@ -104,12 +78,9 @@ pub(crate) struct MLocal {
     pub(crate) locked_g: Cell<Option<GRef>>,
     /// A G that has just transferred directly to `curg` (the yield fast path) and must be
     /// queued by the G that now runs, once its context is saved: see `sched::resumed`.
-    /// With it, whether `gosched` entered the runtime for the handoff (`resumed` leaves it).
-    pub(crate) handoff: Cell<Option<(GRef, bool)>>,
+    pub(crate) handoff: Cell<Option<GRef>>,
     /// xorshift state for choosing steal victims.
     rng: Cell<u64>,
-    /// This thread's view of `shared.in_rt` (only this thread writes it).
-    in_rt: Cell<bool>,
 }
 
 impl MLocal {
@@ -124,115 +95,36 @@ impl MLocal {
             locked_g: Cell::new(None),
             handoff: Cell::new(None),
             rng: Cell::new(seed),
-            in_rt: Cell::new(true),
         }
-    }
-
-    /// Enters the runtime from goroutine code (`preempt.rs`): afterwards the P slot is this
-    /// M's to use (or empty: sysmon took the P) until `leave`. True if it changed anything
-    /// (g0 is always in the runtime).
-    #[inline]
-    pub(crate) fn enter(&self) -> bool {
-        // The benchmark build without the hog check (BENCHMARKS.md): nothing to do.
-        if cfg!(goexec_no_preempt) || self.in_rt.get() {
-            return false;
-        }
-        self.in_rt.set(true);
-        self.shared.in_rt.store(true, Ordering::Relaxed);
-        super::preempt::light_barrier();
-        if self.shared.retake_req.load(Ordering::Relaxed) {
-            self.retaken();
-        }
-        true
-    }
-
-    /// sysmon has asked for our P: once we hold `retake_mu` it has either taken it (the slot
-    /// is empty) or backed off. Either way the request is answered.
-    #[cold]
-    fn retaken(&self) {
-        let _held = self
-            .shared
-            .retake_mu
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        self.shared.retake_req.store(false, Ordering::Relaxed);
-    }
-
-    /// Undoes an `enter` that changed something.
-    #[inline]
-    pub(crate) fn leave(&self, entered: bool) {
-        if entered {
-            self.in_rt.set(false);
-            // Release: our uses of the P happen before sysmon can see us out.
-            self.shared.in_rt.store(false, Ordering::Release);
-        }
-    }
-
-    /// g0 is about to resume a goroutine: its code may run for long, and sysmon may take the
-    /// P meanwhile (`preempt.rs`). Nothing touches the P until `back_on_g0`.
-    pub(crate) fn resume_g(&self) {
-        let t = self.shared.ticks.load(Ordering::Relaxed);
-        self.shared
-            .ticks
-            .store(t.wrapping_add(1), Ordering::Relaxed);
-        self.shared.running.store(true, Ordering::Relaxed);
-        self.leave(!cfg!(goexec_no_preempt));
-    }
-
-    /// g0 has control again (the goroutine switched out): back in the runtime.
-    pub(crate) fn back_on_g0(&self) {
-        self.shared.running.store(false, Ordering::Relaxed);
-        self.enter();
-    }
-
-    /// Counts a direct switch between goroutines (the yield fast path) as a sign of life.
-    pub(crate) fn tick(&self) {
-        let t = self.shared.ticks.load(Ordering::Relaxed);
-        self.shared
-            .ticks
-            .store(t.wrapping_add(1), Ordering::Relaxed);
     }
 
     /// Runs `f` on this M's P, if it holds one. `f` must not switch goroutines or re-enter
     /// `with_p` (nothing it calls does: queue operations, the global-queue lock, wakep).
-    #[inline]
     pub(crate) fn with_p<R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
-        let entered = self.enter();
         // SAFETY: only code on this M's thread reaches self, one piece at a time (g0 or the
-        // running G), and f neither switches nor re-enters, so this &mut is unique; `enter`
-        // settled the slot against sysmon (preempt.rs).
-        let r = unsafe { (*self.p.get()).as_deref_mut().map(f) };
-        self.leave(entered);
-        r
+        // running G), and f neither switches nor re-enters, so this &mut is unique.
+        unsafe { (*self.p.get()).as_deref_mut().map(f) }
     }
 
     pub(crate) fn has_p(&self) -> bool {
-        let entered = self.enter();
         // SAFETY: as in with_p; a read of the Option's discriminant.
-        let r = unsafe { (*self.p.get()).is_some() };
-        self.leave(entered);
-        r
+        unsafe { (*self.p.get()).is_some() }
     }
 
     /// Takes the P away from this M (to put it idle or hand it on).
     pub(crate) fn take_p(&self) -> Option<Box<P>> {
-        let entered = self.enter();
         // SAFETY: as in with_p.
-        let r = unsafe { (*self.p.get()).take() };
-        self.leave(entered);
-        r
+        unsafe { (*self.p.get()).take() }
     }
 
     /// Gives this M a P; it must have none.
     pub(crate) fn set_p(&self, p: Box<P>) {
-        let entered = self.enter();
         // SAFETY: as in with_p.
         let slot = unsafe { &mut *self.p.get() };
         if slot.is_some() {
             super::fatal("MLocal::set_p", "the M already holds a P");
         }
         *slot = Some(p);
-        self.leave(entered);
     }
 
     /// A pseudo-random number, for victim order.
@@ -246,21 +138,9 @@ impl MLocal {
     }
 
     /// Makes this M the calling thread's current M for the duration of `f`.
-    pub(crate) fn run_as_m<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         let prev = tls::set_current_m((self as *const MLocal).cast());
-        // sysmon may take the P from the slot from now on (preempt.rs).
-        self.shared.p_slot.store(self.p.get(), Ordering::Release);
         let r = f();
-        {
-            let _held = self
-                .shared
-                .retake_mu
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            self.shared
-                .p_slot
-                .store(std::ptr::null_mut(), Ordering::Release);
-        }
         tls::set_current_m(prev);
         r
     }

@@ -7,7 +7,9 @@
 //!
 //! The mechanism lives in one file each: `g.rs` (goroutines), `m.rs` (threads), `p.rs`
 //! (processors), `runq.rs` (local run queues), `sched.rs` (scheduling, with the design notes),
-//! `park.rs` (blocking and waking), `switch.rs` (the stackful [`Coroutine`] primitive).
+//! `park.rs` (blocking and waking), `cells.rs` (the per-P cache of task cells), `timers.rs`
+//! (per-P timer heaps and the timer sleeper), `sysmon.rs` (the monitor thread and blocking
+//! sections), `switch.rs` (the stackful [`Coroutine`] primitive).
 
 pub(crate) mod cells;
 mod dump;
@@ -16,7 +18,6 @@ mod local;
 pub(crate) mod m;
 mod p;
 pub(crate) mod park;
-mod preempt;
 pub(crate) mod runq;
 pub(crate) mod sched;
 mod switch;
@@ -357,20 +358,6 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    // A goroutine that has run 10 ms without a scheduling point yields here first (sysmon
-    // asked: preempt.rs), as Go's goroutines do at their next function call.
-    let asked = m::with_m(|m| {
-        let asked = m.shared.preempt.load(std::sync::atomic::Ordering::Relaxed);
-        if asked {
-            m.shared
-                .preempt
-                .store(false, std::sync::atomic::Ordering::Relaxed);
-        }
-        asked
-    });
-    if asked == Some(true) {
-        yield_now();
-    }
     // The M's scheduler is the running goroutine's; borrowed, not cloned (an Arc clone per
     // spawn is two contended atomic operations on the scheduler's count).
     m::with_m(|m| {
@@ -379,11 +366,7 @@ where
             Some(b) => stack::checked_size(b),
             None => Ok(m.sched.stack_size),
         };
-        // One runtime entry for the whole spawn (its several uses of the P).
-        let entered = m.enter();
-        let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
-        m.leave(entered);
-        Some(r)
+        Some(size.and_then(|size| spawn_on(&m.sched, f, at, name, size)))
     })
     .flatten()
     .ok_or(SpawnError::NoRuntime)?

@@ -58,8 +58,9 @@
 //! - The thread that calls `Runtime::run` is not an M: it waits for the main goroutine and
 //!   joins the Ms. Go's main thread is M0; here every M is an ordinary runtime thread, and a
 //!   program's main thread can run anything it likes meanwhile (or block, as `run` does).
-//! - No preemption by signal: a goroutine that runs 10 ms without a scheduling point keeps
-//!   its M, and sysmon hands its P to another M (`preempt.rs`), as for a blocking section.
+//! - No preemption by signal: a goroutine that never reaches a scheduling point keeps its M
+//!   and P for now. (Taking the P from such a goroutine, as for a blocking section, was built
+//!   and measured at ~10% on yields; it is out until it is cheaper: see BENCHMARKS.md.)
 
 use super::cells::{Cells, CELL_CACHE_MAX};
 use super::g::{Action, GCache, GRef, GStatus, G};
@@ -104,9 +105,8 @@ struct Synced {
     runq: VecDeque<GRef>,
     /// Free Gs spilled from Ps (Go: `sched.gFree`).
     gfree: Vec<GRef>,
-    /// Join handles of every thread started (Ms, with their shared half, and sysmon), for
-    /// teardown.
-    threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>,
+    /// Join handles of every M thread started, for teardown.
+    threads: Vec<std::thread::JoinHandle<()>>,
     /// Every M, to wake them all at teardown.
     allm: Vec<Arc<MShared>>,
     /// Free default-size stacks shared by all Ps: filled from the `Runtime`'s warm cache at
@@ -194,7 +194,6 @@ impl Sched {
         stack_size: usize,
         warm: Warm,
     ) -> Result<Arc<Sched>, StackError> {
-        super::preempt::init();
         let mut pidle = Vec::with_capacity(procs);
         let mut allp = Vec::with_capacity(procs);
         for id in 0..procs {
@@ -308,7 +307,7 @@ impl Sched {
         match spawned {
             Ok(handle) => {
                 let _ = self.sysmon.set(handle.thread().clone());
-                self.lock().threads.push((handle, None));
+                self.lock().threads.push(handle);
             }
             Err(e) => super::fatal("newm", &format!("cannot start the sysmon thread: {e}")),
         }
@@ -558,13 +557,13 @@ impl Sched {
         let spawned = super::m::spawn_thread(format!("goexec-m{id}"), move || {
             let m = MLocal::new(m_shared, sched, Some(p));
             m.spinning.set(spinning);
-            m.run_as_m(|| mstart(&m));
+            m.enter(|| mstart(&m));
         });
         match spawned {
             Ok(handle) => {
                 shared.set_thread(handle.thread().clone());
                 let mut s = self.lock();
-                s.threads.push((handle, Some(shared.clone())));
+                s.threads.push(handle);
                 s.allm.push(shared);
             }
             Err(e) => super::fatal("newm", &format!("cannot start an M thread: {e}")),
@@ -605,8 +604,7 @@ impl Sched {
             if !Arc::ptr_eq(&m.sched, self) {
                 return None;
             }
-            // The P may be gone by now (sysmon retakes it from goroutines that run long:
-            // preempt.rs), so the arguments are taken only once we have it.
+            // The arguments are taken only once we have the P.
             let g = m.with_p(|p| {
                 let g = self.gfget(p);
                 self.gcount_add(p, 1);
@@ -749,19 +747,6 @@ impl Sched {
         }
     }
 
-    /// `gfput` for an M without a P: the G to the global free list, its stack to the shared
-    /// cache.
-    fn gfput_global(&self, g: GRef) {
-        self.ngoroutines_ext.fetch_sub(1, Ordering::Relaxed);
-        let stack = g.take_stack();
-        g.clear_name();
-        g.set_status(GStatus::Idle);
-        let mut s = self.lock();
-        s.stacks
-            .extend(stack.filter(|st| st.size() == self.stack_size));
-        s.gfree.push(g);
-    }
-
     // ---- teardown ----
 
     /// Tells every M to exit at its next scheduling point. Called by the M that ran the main
@@ -791,7 +776,9 @@ impl Sched {
             if threads.is_empty() {
                 break;
             }
-            join_or_detach(threads);
+            for t in threads {
+                join_m(t);
+            }
         }
         // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
         // below with the rest) and free every G.
@@ -849,54 +836,11 @@ impl Sched {
     }
 }
 
-/// Waits for the runtime's threads to exit, except an M stuck in a goroutine that has not
-/// reached a scheduling point for 20 ms: Go ends the process when main returns, which
-/// goexec cannot do to a thread, so that M is left running its goroutine (its G record and
-/// stack are leaked) and exits at the goroutine's next scheduling point, if any.
-/// Goroutines' panics are caught where they run, so a runtime thread that panicked is a
-/// runtime bug: report it instead of carrying on with a half-stopped runtime.
-fn join_or_detach(threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>) {
-    const HOG_NS: u64 = 20_000_000;
-    let mut pending: Vec<_> = threads
-        .into_iter()
-        .map(|(t, m)| {
-            let ticks = m.as_ref().map_or(0, |m| m.ticks.load(Ordering::Relaxed));
-            (t, m, ticks, timers::nanotime())
-        })
-        .collect();
-    loop {
-        let mut still = Vec::new();
-        for (t, m, ticks, since) in pending {
-            if t.is_finished() {
-                if t.join().is_err() {
-                    super::fatal(
-                        "shutdown",
-                        "a runtime thread panicked (its message is above)",
-                    );
-                }
-                continue;
-            }
-            let hog = m.as_ref().is_some_and(|m| {
-                m.running.load(Ordering::Relaxed)
-                    && !m.in_rt.load(Ordering::Relaxed)
-                    && m.ticks.load(Ordering::Relaxed) == ticks
-                    && timers::nanotime().saturating_sub(since) > HOG_NS
-            });
-            if hog {
-                continue; // detached: the JoinHandle is dropped
-            }
-            let now_ticks = m.as_ref().map_or(0, |m| m.ticks.load(Ordering::Relaxed));
-            if now_ticks != ticks {
-                still.push((t, m, now_ticks, timers::nanotime()));
-            } else {
-                still.push((t, m, ticks, since));
-            }
-        }
-        if still.is_empty() {
-            return;
-        }
-        pending = still;
-        std::thread::sleep(Duration::from_micros(50));
+/// Waits for an M thread. Goroutines' panics are caught where they run, so an M thread that
+/// panicked is a runtime bug: report it instead of carrying on with a half-stopped runtime.
+fn join_m(t: std::thread::JoinHandle<()>) {
+    if t.join().is_err() {
+        super::fatal("shutdown", "an M thread panicked (its message is above)");
     }
 }
 
@@ -967,9 +911,7 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
     let mut g = g;
     loop {
         m.curg.set(Some(g));
-        m.resume_g();
         let (back, action) = g.execute();
-        m.back_on_g0();
         m.curg.set(None);
         // After direct transfers the G that switched back to g0 may be another one.
         g = back;
@@ -1009,14 +951,10 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                     g.adjust_lock(-i32::MAX, ptr::null());
                     m.locked_g.set(None);
                 }
-                let freed = m.with_p(|p| {
+                m.with_p(|p| {
                     m.sched.gcount_add(p, -1);
                     m.sched.gfput(p, g);
                 });
-                if freed.is_none() {
-                    // sysmon took our P while the goroutine ran (preempt.rs).
-                    m.sched.gfput_global(g);
-                }
                 if was_locked {
                     if let Some(p) = m.take_p() {
                         handoffp(&m.sched, p);
@@ -1038,36 +976,30 @@ pub(crate) fn gosched(g: GRef) {
         if m.locked_g.get().is_some() || m.sched.is_shut_down() {
             return None;
         }
-        // One runtime entry (preempt.rs) for the whole handoff: it lasts through the switch,
-        // and the G taking over leaves it in `resumed` once it has queued us.
-        let entered = m.enter();
-        let next = m.with_p(|p| {
-            if (p.schedtick.wrapping_add(1)) % GLOBAL_CHECK_TICKS == 0 {
-                return None;
-            }
-            let (next, _) = runqget(&m.sched, p)?;
-            if !next.locked_m().is_null() {
-                // Not ours to run: back where runqget found it, at the front.
-                m.sched.allp[p.id]
-                    .runnext
-                    .store(next.as_queue().as_ptr(), Ordering::Release);
-                return None;
-            }
-            p.schedtick = p.schedtick.wrapping_add(1);
-            // Ours now (off the queue): a fresh one gets its stack.
-            m.sched.gstart(p, next);
-            Some(next)
-        });
-        let Some(Some(next)) = next else {
-            m.leave(entered);
-            return None;
-        };
+        let next = m
+            .with_p(|p| {
+                if (p.schedtick.wrapping_add(1)) % GLOBAL_CHECK_TICKS == 0 {
+                    return None;
+                }
+                let (next, _) = runqget(&m.sched, p)?;
+                if !next.locked_m().is_null() {
+                    // Not ours to run: back where runqget found it, at the front.
+                    m.sched.allp[p.id]
+                        .runnext
+                        .store(next.as_queue().as_ptr(), Ordering::Release);
+                    return None;
+                }
+                p.schedtick = p.schedtick.wrapping_add(1);
+                // Ours now (off the queue): a fresh one gets its stack.
+                m.sched.gstart(p, next);
+                Some(next)
+            })
+            .flatten()?;
         if next.status() != GStatus::Runnable {
             super::fatal("gosched", "the next G is not runnable");
         }
         next.set_status(GStatus::Running);
-        m.tick();
-        m.handoff.set(Some((g, entered)));
+        m.handoff.set(Some(g));
         m.curg.set(Some(next));
         Some(next)
     })
@@ -1082,11 +1014,9 @@ pub(crate) fn gosched(g: GRef) {
 /// the G that transferred to us (its context is saved now). See `gosched`.
 pub(crate) fn resumed() {
     with_m(|m| {
-        if let Some((prev, entered)) = m.handoff.take() {
+        if let Some(prev) = m.handoff.take() {
             prev.set_status(GStatus::Runnable);
             runqput(m, prev, false);
-            // The runtime entry `gosched` made ends here.
-            m.leave(entered);
         }
     });
 }
@@ -1112,8 +1042,8 @@ pub(crate) fn runqput(m: &MLocal, g: GRef, next: bool) {
         p.runq.push_back(g.as_queue(), &mut overflow);
     });
     if placed.is_none() {
-        // No P: an M in a blocking section, or one whose P sysmon took (preempt.rs). The
-        // global queue, and an M to look at it: this M may be about to wait for a P itself.
+        // No P: an M in a blocking section (sysmon.rs). The global queue, and an M to look
+        // at it: this M may be about to wait for a P itself.
         m.sched.globrunqput(g);
         m.sched.wakep();
     }

@@ -25,10 +25,8 @@
 
 use super::g::{Action, GStatus};
 use super::m::with_m;
-use super::preempt::Retake;
 use super::sched::Sched;
 use super::timers::nanotime;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,13 +37,6 @@ const SYSCALL_RETAKE_NS: u64 = 20_000;
 /// sysmon's shortest and longest sleep.
 const SYSMON_MIN: Duration = Duration::from_micros(20);
 const SYSMON_MAX: Duration = Duration::from_millis(10);
-
-/// How long a goroutine may run without a scheduling point before sysmon takes its M's P
-/// (Go's `forcePreemptNS`).
-const HOG_NS: u64 = 10_000_000;
-/// How long a hog asked to yield has before its P is taken: a goroutine calling into the
-/// runtime at all does so within microseconds.
-const ASK_GRACE_NS: u64 = 1_000_000;
 
 /// What an M in a blocking section leaves for sysmon: its P, and since when.
 #[derive(Default)]
@@ -140,16 +131,13 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
     // Idle until a blocking section begins (entersyscall wakes us).
     let mut delay = SYSMON_MAX;
     let mut idle_since = nanotime();
-    let mut seen = HashMap::new();
     while !sched.is_shut_down() {
         std::thread::park_timeout(delay);
         if sched.is_shut_down() {
             break;
         }
         let now = nanotime();
-        // Watching a hog, or Ms in blocking sections: look again soon.
-        let hogs = retake_hogs(&sched, now, &mut seen);
-        let busy = hogs || sched.nsyscall.load(Ordering::Acquire) > 0;
+        let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
         if busy {
             retake(&sched, now);
             idle_since = now;
@@ -174,52 +162,4 @@ fn retake(sched: &Arc<Sched>, now: u64) {
             sched.handoffp_pub(p);
         }
     }
-}
-
-/// Deals with every M whose goroutine has run `HOG_NS` without a scheduling point: first asks
-/// it to yield at its next spawn; if it has not after `ASK_GRACE_NS`, takes its P and hands it
-/// on (`preempt.rs`). `seen` remembers, per M, its tick count, since when, and whether it was
-/// asked. True if it found a hog (sysmon then looks again soon).
-fn retake_hogs(sched: &Arc<Sched>, now: u64, seen: &mut HashMap<usize, (u32, u64, bool)>) -> bool {
-    let mut acted = false;
-    for m in sched.all_ms() {
-        if !m.running.load(Ordering::Relaxed) {
-            seen.remove(&m.id);
-            continue;
-        }
-        let ticks = m.ticks.load(Ordering::Relaxed);
-        let entry = seen.entry(m.id).or_insert((ticks, now, false));
-        if entry.0 != ticks {
-            *entry = (ticks, now, false);
-            continue;
-        }
-        if now.saturating_sub(entry.1) < HOG_NS {
-            continue;
-        }
-        if !entry.2 {
-            acted = true;
-            // First ask: the goroutine yields at its next spawn, if it makes one.
-            m.preempt.store(true, Ordering::Relaxed);
-            *entry = (ticks, now - HOG_NS + ASK_GRACE_NS, true);
-            continue;
-        }
-        // It did not yield within ASK_GRACE_NS: take the P.
-        m.preempt.store(false, Ordering::Relaxed);
-        match super::preempt::try_retake(&m) {
-            Retake::Took(p) => {
-                acted = true;
-                // Its goroutine goes on without a P; the queued ones run elsewhere.
-                sched.handoffp_pub(p);
-                entry.1 = now;
-            }
-            // In the runtime this instant: try again after the grace.
-            Retake::Busy => {
-                acted = true;
-                entry.1 = now - HOG_NS + ASK_GRACE_NS;
-            }
-            // No P to take: leave this M alone until it switches goroutines.
-            Retake::NoP => entry.1 = u64::MAX,
-        }
-    }
-    acted
 }
