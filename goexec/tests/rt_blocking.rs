@@ -136,3 +136,44 @@ fn the_runtime_works_inside_a_blocking_section() {
         assert_eq!(v, 5, "procs {procs}");
     }
 }
+
+#[test]
+fn goroutines_that_park_inside_blocking_sections_stress() {
+    // A goroutine that parks inside a section leaves its M without a P, and the P in the
+    // M's syscall slot; the M must take it back before it runs anything else, and the
+    // goroutine leaves the section on whatever M resumes it. A watchdog turns a lost P
+    // (which hangs) into a failure.
+    for procs in [1, 2] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let sum = rt(procs).run(|| {
+                let hs: Vec<_> = (0..8u64)
+                    .map(|i| {
+                        goexec::spawn(move || {
+                            let mut acc = 0;
+                            for k in 0..100u64 {
+                                acc += goexec::blocking(|| {
+                                    let h = goexec::spawn(move || i + k);
+                                    h.join().unwrap()
+                                });
+                                if k % 10 == 0 {
+                                    sleep(Duration::from_micros(50));
+                                }
+                            }
+                            acc
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+            });
+            let _ = tx.send(sum);
+        });
+        let sum = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("procs {procs}: hung (a P was lost)"));
+        let want: u64 = (0..8u64)
+            .map(|i| (0..100u64).map(|k| i + k).sum::<u64>())
+            .sum();
+        assert_eq!(sum, want, "procs {procs}");
+    }
+}

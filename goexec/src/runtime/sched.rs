@@ -346,10 +346,14 @@ impl Sched {
         {
             let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
             heap.push(when, action);
-            // Release: pairs with the Acquire loads of timer0 before locking the heap.
-            shared.timer0.store(heap.when0(), Ordering::Release);
+            // SeqCst: the timer's half of the Delicate dance. An M about to park reads every
+            // timer0 (SeqCst) after it stops spinning; we read nmspinning and npidle (in
+            // wakep, SeqCst) after this store: one of us sees the other.
+            shared.timer0.store(heap.when0(), Ordering::SeqCst);
         }
-        let until = self.sleep_until.load(Ordering::Acquire);
+        // SeqCst: pairs with the sleeper's store of sleep_until and its re-read of the timers
+        // (stopm_loop): it sees our timer, or we see it and wake it.
+        let until = self.sleep_until.load(Ordering::SeqCst);
         if until == 0 {
             self.wakep();
         } else if when < until {
@@ -404,7 +408,8 @@ impl Sched {
     fn next_timer(&self) -> u64 {
         self.allp
             .iter()
-            .map(|p| p.timer0.load(Ordering::Acquire))
+            // SeqCst: see addtimer.
+            .map(|p| p.timer0.load(Ordering::SeqCst))
             .filter(|&t| t != 0)
             .min()
             .unwrap_or(0)
@@ -416,7 +421,7 @@ impl Sched {
         let mut slot = self.sleeper.lock().unwrap_or_else(|e| e.into_inner());
         match slot.as_ref() {
             Some(other) if Arc::ptr_eq(other, m) => {
-                self.sleep_until.store(until, Ordering::Release);
+                self.sleep_until.store(until, Ordering::SeqCst);
                 true
             }
             Some(other) => {
@@ -427,7 +432,7 @@ impl Sched {
             }
             None => {
                 *slot = Some(m.clone());
-                self.sleep_until.store(until, Ordering::Release);
+                self.sleep_until.store(until, Ordering::SeqCst);
                 true
             }
         }
@@ -869,9 +874,23 @@ fn schedule(m: &MLocal) {
             continue;
         }
         if !m.has_p() {
-            // Back from a blocking section without a P (Action::NoP): wait for one.
-            if !stopm(m, true, true) {
-                return;
+            // The goroutine parked inside a blocking section, leaving our P in our syscall
+            // slot: take it back (the goroutine, wherever it resumes, leaves the section
+            // without it). Else (Action::NoP, or sysmon took it) wait for a P.
+            let own = m
+                .shared
+                .syscall
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .p
+                .take();
+            match own {
+                Some(p) => m.set_p(p),
+                None => {
+                    if !stopm(m, true, true) {
+                        return;
+                    }
+                }
             }
             continue;
         }
@@ -1273,6 +1292,12 @@ fn stopm_loop(m: &MLocal, timed: bool) -> bool {
         if next == 0 || !sched.become_sleeper(&m.shared, next) {
             sched.leave_sleeper(&m.shared);
             std::thread::park();
+            continue;
+        }
+        // A timer added while we registered may be earlier: it saw no sleeper (and woke
+        // nobody), or saw us; either way look again (the adder's SeqCst pairs with ours).
+        let again = sched.next_timer();
+        if again != 0 && again < next {
             continue;
         }
         let now = timers::nanotime();

@@ -68,7 +68,10 @@ fn entersyscall() -> bool {
         m.curg.get()?;
         let p = m.take_p()?;
         let mut slot = m.shared.syscall.lock().unwrap_or_else(|e| e.into_inner());
-        slot.p = Some(p);
+        if slot.p.replace(p).is_some() {
+            // schedule takes a parked section's P back before the M does anything else.
+            super::fatal("entersyscall", "the M's syscall slot already holds a P");
+        }
         slot.since = nanotime();
         drop(slot);
         if m.sched.nsyscall.fetch_add(1, Ordering::AcqRel) == 0 {
@@ -84,6 +87,10 @@ fn entersyscall() -> bool {
 fn exitsyscall() {
     let g = with_m(|m| {
         m.sched.nsyscall.fetch_sub(1, Ordering::AcqRel);
+        if m.has_p() {
+            // The goroutine parked inside the section and was resumed on an M with a P.
+            return None;
+        }
         let p = m
             .shared
             .syscall
