@@ -57,6 +57,15 @@ impl MShared {
         self.next.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
+    /// Takes the P left in this M's syscall slot (`sysmon.rs`), if sysmon has not.
+    pub(crate) fn take_syscall_p(&self) -> Option<Box<P>> {
+        self.syscall
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .p
+            .take()
+    }
+
     pub(crate) fn unpark(&self) {
         if let Some(t) = self.thread.get() {
             t.unpark();

@@ -877,14 +877,7 @@ fn schedule(m: &MLocal) {
             // The goroutine parked inside a blocking section, leaving our P in our syscall
             // slot: take it back (the goroutine, wherever it resumes, leaves the section
             // without it). Else (Action::NoP, or sysmon took it) wait for a P.
-            let own = m
-                .shared
-                .syscall
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .p
-                .take();
-            match own {
+            match m.shared.take_syscall_p() {
                 Some(p) => m.set_p(p),
                 None => {
                     if !stopm(m, true, true) {

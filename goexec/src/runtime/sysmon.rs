@@ -91,15 +91,12 @@ fn exitsyscall() {
             // The goroutine parked inside the section and was resumed on an M with a P.
             return None;
         }
-        let p = m
-            .shared
-            .syscall
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .p
-            .take();
         // Fast path: sysmon left our P alone. Else an idle P (Go: exitsyscallfast_pidle).
-        match p.or_else(|| m.sched.pidleget_locked()) {
+        match m
+            .shared
+            .take_syscall_p()
+            .or_else(|| m.sched.pidleget_locked())
+        {
             Some(p) => {
                 m.set_p(p);
                 None

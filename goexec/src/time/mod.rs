@@ -120,19 +120,24 @@ impl Timer {
     ///
     /// Outside a goroutine (see the module docs).
     pub fn new(d: Duration) -> Timer {
-        let (sched, p) = here("Timer::new");
-        let t = Timer {
-            shared: TimerShared::new(),
-            sched,
-            p,
-        };
+        let t = Timer::unarmed("Timer::new");
         t.arm(timers::deadline_after(d), None);
         t
     }
 
+    /// A timer of the caller's runtime and P, not yet in any heap.
+    fn unarmed(what: &str) -> Timer {
+        let (sched, p) = here(what);
+        Timer {
+            shared: TimerShared::new(),
+            sched,
+            p,
+        }
+    }
+
     /// Puts a new entry in the heap; any older one is now stale. True if the timer was pending.
     fn arm(&self, when: u64, period: Option<u64>) -> bool {
-        let gen = {
+        let (gen, was_pending) = {
             let mut st = self.shared.lock();
             let was = st.pending;
             st.gen += 1;
@@ -142,8 +147,8 @@ impl Timer {
             (st.gen, was)
         };
         self.sched
-            .addtimer(self.p, when, Action::Fire(self.shared.clone(), gen.0));
-        gen.1
+            .addtimer(self.p, when, Action::Fire(self.shared.clone(), gen));
+        was_pending
     }
 
     /// Stops the timer. True if it was pending (it will not fire now); false if it had
@@ -214,12 +219,7 @@ impl Ticker {
             !period.is_zero(),
             "goexec: Ticker::new: the period must be positive"
         );
-        let (sched, p) = here("Ticker::new");
-        let timer = Timer {
-            shared: TimerShared::new(),
-            sched,
-            p,
-        };
+        let timer = Timer::unarmed("Ticker::new");
         timer.arm(timers::deadline_after(period), Some(nanos(period)));
         Ticker { timer }
     }
