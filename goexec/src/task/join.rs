@@ -328,26 +328,29 @@ impl<T> JoinHandle<T> {
         // SAFETY: JOIN_WAITER is clear (only this handle sets it, once, here), so the slot is
         // ours.
         unsafe { *header.waiter.get() = Some(Waiter::current()) };
-        let mut completed_first = false;
         // Publishes the waiter (Release); if COMPLETE is already set (Acquire), the goroutine
-        // side never looks at the slot, and nobody will wake us: do not sleep.
-        let mut publish = || {
-            let prev = header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel);
-            completed_first = prev & COMPLETE != 0;
-            !completed_first
-        };
-        if current_g().is_some() {
-            // Runs on g0 after our context is saved: a wake can only find us Waiting.
-            gopark(WaitReason::Join, &mut publish);
+        // side never looks at the slot, and nobody will wake us: do not sleep. The closure
+        // writes nothing after the fetch_or: it runs on g0, and from that instant the
+        // goroutine side may ready us, so our stack (its captures) may be in use elsewhere.
+        let publish = || header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & COMPLETE == 0;
+        let slot_is_ours = if current_g().is_some() {
+            // Runs on g0 after our context is saved: a wake can only find us Waiting. We are
+            // running again either because the goroutine side had completed (it never looks
+            // at the slot) or because it woke us (it took the waiter out first).
+            gopark(WaitReason::Join, &mut { publish });
+            true
         } else if publish() {
-            // A thread may wake spuriously: sleep until the state says so.
+            // A thread may wake spuriously: sleep until the state says so. COMPLETE may show
+            // before the goroutine side has taken the waiter: the slot is not ours to touch.
             while !self.is_finished() {
                 std::thread::park();
             }
-        }
-        if completed_first {
-            // SAFETY: the goroutine side completed before seeing JOIN_WAITER: the slot is
-            // still ours.
+            false
+        } else {
+            true
+        };
+        if slot_is_ours {
+            // SAFETY: as above: the goroutine side does not touch the slot any more.
             drop(unsafe { (*header.waiter.get()).take() });
         }
         debug_assert!(self.is_finished());
