@@ -29,18 +29,27 @@
 //! - [`task`]: [`JoinHandle`], which also works from plain threads;
 //! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`] on per-P timer heaps, with
 //!   microsecond precision on an idle runtime;
-//! - [`blocking`] sections: the goroutine's P is handed on while it blocks its thread.
+//! - [`blocking`] sections, and fairness without signals: a goroutine that runs 10 ms
+//!   without a scheduling point keeps its thread but loses its P, so the goroutines queued
+//!   behind it run on another thread (see below).
 //!
-//! Fairness under CPU hogs, the netpoller and `goexec-net`, channels and `select!`, `sync`,
-//! and the `go!` / `#[goexec::main]` macros come next. Until the first of these lands, a
-//! goroutine that never reaches a scheduling point keeps its P.
+//! The netpoller and `goexec-net`, channels and `select!`, `sync`, and the `go!` /
+//! `#[goexec::main]` macros come next.
 //!
 //! # Threads
 //!
-//! A runtime runs goroutines on one thread (an M) per P (`procs`), starts more only for
-//! goroutines inside a long [`blocking`] section whose P was handed on, and has one monitor
-//! thread (sysmon). A runtime that would need more than 10,000 threads stops with a fatal
-//! error, as Go does.
+//! A runtime runs goroutines on one thread (an M) per P (`procs`), and starts more only
+//! for goroutines inside a long [`blocking`] section, or running 10 ms without a scheduling
+//! point, whose P was handed on; plus one monitor thread (sysmon). A runtime that would need
+//! more than 10,000 threads stops with a fatal error, as Go does. When the main goroutine
+//! returns, `run` does not wait for a goroutine that is still spinning without scheduling
+//! points: its thread is left to it (Go would end the process) and exits at its next
+//! scheduling point, if any. A goroutine inside a `blocking` section is waited for.
+//!
+//! A scheduling point is a yield, a park (join, sleep, a timer or channel wait) or the end of
+//! a goroutine; a spawn is not. Taking the P needs `membarrier(2)` (Linux 4.14 or later):
+//! where it is missing, a goroutine that never reaches a scheduling point keeps its P, as in
+//! Go before 1.14.
 //!
 //! # Soundness
 //!

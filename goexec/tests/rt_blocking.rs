@@ -177,3 +177,37 @@ fn goroutines_that_park_inside_blocking_sections_stress() {
         assert_eq!(sum, want, "procs {procs}");
     }
 }
+
+#[test]
+fn dump_shows_a_goroutine_in_a_blocking_section_as_syscall() {
+    let text = rt(2).run(|| {
+        // The section holds until main has looked: a std channel, since the goroutine is
+        // blocking its thread on purpose.
+        let (in_tx, in_rx) = std::sync::mpsc::channel::<()>();
+        let (out_tx, out_rx) = std::sync::mpsc::channel::<()>();
+        let h = goexec::Builder::new()
+            .name("reader")
+            .spawn(move || {
+                goexec::blocking(|| {
+                    in_tx.send(()).unwrap();
+                    out_rx.recv().unwrap();
+                })
+            })
+            .unwrap();
+        goexec::blocking(|| in_rx.recv().unwrap());
+        let text = goexec::runtime::dump();
+        out_tx.send(()).unwrap();
+        h.join().unwrap();
+        // Out of the section: running or gone, no longer "syscall".
+        (text, goexec::runtime::dump())
+    });
+    let (during, after) = text;
+    assert!(
+        during.contains("\"reader\" [syscall, "),
+        "dump during the section:\n{during}"
+    );
+    assert!(
+        !after.contains("syscall"),
+        "dump after the section:\n{after}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `runtime::dump()`: Go-style text about every goroutine (Go prints this on a crash or
 //! SIGQUIT).
 
-use super::g::GStatus;
+use super::g::{GStatus, WaitReason};
 use super::m::current_g;
 use std::fmt::Write;
 use std::time::Duration;
@@ -16,7 +16,12 @@ use std::time::Duration;
 ///
 /// goroutine 7 "worker" [goroutine join, 12 ms]:
 ///         spawned at src/main.rs:9:13
+///
+/// goroutine 9 [syscall, 3 ms]:
+///         spawned at src/main.rs:12:13
 /// ```
+///
+/// "syscall" is a goroutine inside [`blocking`](crate::blocking).
 ///
 /// # Examples
 ///
@@ -44,6 +49,10 @@ pub fn dump() -> String {
         let state = match g.status() {
             GStatus::Idle | GStatus::Dead => continue,
             GStatus::Runnable => "runnable".to_owned(),
+            GStatus::Running if g.wait_reason() == WaitReason::Syscall => {
+                let waited = Duration::from_nanos(now.saturating_sub(g.wait_since_ns()));
+                format!("syscall, {}", human(waited))
+            }
             GStatus::Running => "running".to_owned(),
             GStatus::Waiting => {
                 let waited = Duration::from_nanos(now.saturating_sub(g.wait_since_ns()));

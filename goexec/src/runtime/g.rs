@@ -105,6 +105,8 @@ pub(crate) enum WaitReason {
     Sleep = 3,
     /// In `Timer::recv` / `Ticker::recv`.
     TimerRecv = 4,
+    /// Running inside a `blocking` section (the G is Running; Go's `_Gsyscall`).
+    Syscall = 5,
 }
 
 impl WaitReason {
@@ -116,6 +118,7 @@ impl WaitReason {
             WaitReason::Test => "test wait",
             WaitReason::Sleep => "sleep",
             WaitReason::TimerRecv => "timer receive",
+            WaitReason::Syscall => "syscall",
         }
     }
 
@@ -126,6 +129,7 @@ impl WaitReason {
             2 => WaitReason::Test,
             3 => WaitReason::Sleep,
             4 => WaitReason::TimerRecv,
+            5 => WaitReason::Syscall,
             _ => WaitReason::None,
         }
     }
@@ -318,6 +322,18 @@ impl GRef {
 
     pub(crate) fn wait_reason(&self) -> WaitReason {
         WaitReason::from_u8(self.g().wait_reason.load(Ordering::Relaxed))
+    }
+
+    /// Marks a Running G as inside a blocking section (or out of it), for `dump`, with since
+    /// when.
+    pub(crate) fn set_in_syscall(&self, on: bool, now: u64) {
+        let r = if on {
+            WaitReason::Syscall
+        } else {
+            WaitReason::None
+        };
+        self.g().wait_reason.store(r as u8, Ordering::Relaxed);
+        self.g().wait_since.store(now, Ordering::Relaxed);
     }
 
     pub(crate) fn wait_since_ns(&self) -> u64 {
@@ -543,12 +559,17 @@ impl GRef {
     /// Frees a G record at runtime teardown and returns its stack for reuse when it holds no
     /// live frames. A G that is not Idle or Dead (a goroutine that never finished) still has
     /// live frames on its stack: that stack is leaked, never reused, since those frames may
-    /// hold pinned values.
+    /// hold pinned values. A Running G's record is left alone too: its thread was detached
+    /// (a hog; see `sched::join_or_detach`) and still uses it.
     ///
     /// # Safety
     ///
-    /// No M runs any more and no other GRef to this G is used afterwards.
+    /// No M runs this G any more (unless it is Running, on a detached thread) and no other
+    /// GRef to it is used afterwards.
     pub(crate) unsafe fn free(self) -> Option<Stack> {
+        if self.status() == GStatus::Running {
+            return None;
+        }
         // SAFETY: guaranteed by the caller: we are the last user.
         let g = unsafe { Box::from_raw(self.0.as_ptr()) };
         // A Runnable G whose entry is still there never started: it has no stack, or (a

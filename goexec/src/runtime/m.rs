@@ -9,9 +9,11 @@
 
 use super::g::GRef;
 use super::p::P;
+use super::preempt::{Handshake, Life};
 use super::sched::Sched;
 use super::tls;
 use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{compiler_fence, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 
@@ -25,6 +27,13 @@ pub(crate) struct MShared {
     thread: OnceLock<Thread>,
     /// Its P while the M is in a blocking section, for sysmon to retake (`sysmon.rs`).
     pub(crate) syscall: Mutex<super::sysmon::SyscallSlot>,
+    /// Orders sysmon's taking of a hog's P against the M (`preempt.rs`); the M also holds it
+    /// to withdraw `hs` and `p_slot` when it exits.
+    pub(crate) retake_mu: Mutex<()>,
+    /// The M's handshake words and P slot, in its MLocal; null before the M runs and after.
+    /// Written under `retake_mu`.
+    hs: AtomicPtr<Handshake>,
+    p_slot: AtomicPtr<Option<Box<P>>>,
 }
 
 impl MShared {
@@ -34,7 +43,45 @@ impl MShared {
             next: Mutex::new(None),
             thread: OnceLock::new(),
             syscall: Mutex::new(Default::default()),
+            retake_mu: Mutex::new(()),
+            hs: AtomicPtr::new(std::ptr::null_mut()),
+            p_slot: AtomicPtr::new(std::ptr::null_mut()),
         })
+    }
+
+    /// The M's handshake record and P slot, for sysmon, which must hold `retake_mu` while it
+    /// uses them (`preempt.rs`). Null when the M is not running.
+    pub(crate) fn published(&self) -> (*const Handshake, *mut Option<Box<P>>) {
+        (
+            self.hs.load(Ordering::Acquire),
+            self.p_slot.load(Ordering::Acquire),
+        )
+    }
+
+    /// Whether the M is inside a blocking section.
+    pub(crate) fn in_section(&self) -> bool {
+        self.syscall
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .active
+    }
+
+    /// The M's tick count and whether it is in the runtime (`preempt.rs`); in the runtime
+    /// when it is not running.
+    pub(crate) fn life(&self) -> Life {
+        let _held = self.retake_mu.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: a non-null `hs` points into the M's MLocal, alive until the M withdraws it
+        // under `retake_mu`, which we hold.
+        match unsafe { self.hs.load(Ordering::Acquire).as_ref() } {
+            Some(hs) => Life {
+                ticks: hs.ticks.load(Ordering::Relaxed),
+                in_rt: hs.in_rt.load(Ordering::Relaxed),
+            },
+            None => Life {
+                ticks: 0,
+                in_rt: true,
+            },
+        }
     }
 
     pub(crate) fn set_thread(&self, t: Thread) {
@@ -50,6 +97,14 @@ impl MShared {
         *next = Some((p, spinning));
         drop(next);
         self.unpark();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_next_p(&self) -> bool {
+        self.next
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Takes a P handed over by `hand_p`, if any.
@@ -87,9 +142,12 @@ pub(crate) struct MLocal {
     pub(crate) locked_g: Cell<Option<GRef>>,
     /// A G that has just transferred directly to `curg` (the yield fast path) and must be
     /// queued by the G that now runs, once its context is saved: see `sched::resumed`.
+    /// `gosched`'s runtime entry lasts until then (`resumed` leaves it).
     pub(crate) handoff: Cell<Option<GRef>>,
     /// xorshift state for choosing steal victims.
     rng: Cell<u64>,
+    /// What this M shares with sysmon so that a hog's P can be taken (`preempt.rs`).
+    hs: Handshake,
 }
 
 impl MLocal {
@@ -104,36 +162,149 @@ impl MLocal {
             locked_g: Cell::new(None),
             handoff: Cell::new(None),
             rng: Cell::new(seed),
+            hs: Handshake::new(),
         }
+    }
+
+    /// Enters the runtime from goroutine code (`preempt.rs`): from here until `leave` the P
+    /// slot is this M's to use (or empty: sysmon took the P). True if it changed anything;
+    /// g0, and code already inside, are in the runtime.
+    #[inline(always)]
+    pub(crate) fn enter(&self) -> bool {
+        if cfg!(goexec_no_preempt) {
+            return false;
+        }
+        if self.hs.in_rt.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.enter_fresh();
+        true
+    }
+
+    /// `enter` from goroutine code known not to be inside an entry already (`gosched`).
+    #[inline(always)]
+    pub(crate) fn enter_fresh(&self) {
+        if cfg!(goexec_no_preempt) {
+            return;
+        }
+        self.hs.in_rt.store(true, Ordering::Relaxed);
+        // The M's half of the asymmetric barrier: the store above stays before the load below
+        // in program order; sysmon's membarrier does the rest.
+        compiler_fence(Ordering::SeqCst);
+        if self.hs.retake_req.load(Ordering::Relaxed) != 0 {
+            self.retaken();
+        }
+    }
+
+    /// sysmon has asked for our P (`preempt.rs`). Once we hold `retake_mu` it has either
+    /// taken it (the slot is empty) or left it to us: then, if the request is for the
+    /// goroutine code running now (same tick count, and not g0), we hand the P on ourselves.
+    /// We are at an outermost entry: nothing on this M is using the P.
+    #[cold]
+    #[inline(never)]
+    fn retaken(&self) {
+        let held = self
+            .shared
+            .retake_mu
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let req = self.hs.retake_req.swap(0, Ordering::Relaxed);
+        let ticks = self.hs.ticks.load(Ordering::Relaxed);
+        let current = req == super::preempt::req_for(ticks) && self.curg.get().is_some();
+        let p = if current {
+            // SAFETY: as in with_p: this M's own slot, and sysmon is locked out by
+            // `retake_mu`.
+            unsafe { (*self.p.get()).take() }
+        } else {
+            None
+        };
+        drop(held);
+        if let Some(p) = p {
+            self.sched.hog_retakes.fetch_add(1, Ordering::Relaxed);
+            self.sched.handoffp_pub(p);
+        }
+    }
+
+    /// Undoes an `enter` that changed something.
+    #[inline(always)]
+    pub(crate) fn leave(&self, entered: bool) {
+        if entered && !cfg!(goexec_no_preempt) {
+            // Release: our uses of the P happen before sysmon can see us out.
+            self.hs.in_rt.store(false, Ordering::Release);
+        }
+    }
+
+    /// Leaves the runtime into a goroutine that starts or resumes: a scheduling point, which
+    /// sysmon counts as a sign of life. From here the goroutine's code may run for long, and
+    /// sysmon may take the P meanwhile.
+    #[inline(always)]
+    pub(crate) fn leave_scheduled(&self) {
+        if cfg!(goexec_no_preempt) {
+            return;
+        }
+        let t = self.hs.ticks.load(Ordering::Relaxed);
+        self.hs.ticks.store(t.wrapping_add(1), Ordering::Relaxed);
+        self.hs.in_rt.store(false, Ordering::Release);
     }
 
     /// Runs `f` on this M's P, if it holds one. `f` must not switch goroutines or re-enter
     /// `with_p` (nothing it calls does: queue operations, the global-queue lock, wakep).
+    #[inline(always)]
     pub(crate) fn with_p<R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        let entered = self.enter();
         // SAFETY: only code on this M's thread reaches self, one piece at a time (g0 or the
-        // running G), and f neither switches nor re-enters, so this &mut is unique.
+        // running G), and f neither switches nor re-enters, so this &mut is unique; `enter`
+        // settled the slot against sysmon (preempt.rs).
+        let r = unsafe { (*self.p.get()).as_deref_mut().map(f) };
+        self.leave(entered);
+        r
+    }
+
+    /// `with_p` for code inside a runtime entry (after `enter`, or on g0), which need not
+    /// check again.
+    #[inline(always)]
+    pub(crate) fn with_p_in<R>(&self, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        debug_assert!(
+            cfg!(goexec_no_preempt) || self.hs.in_rt.load(Ordering::Relaxed),
+            "with_p_in outside a runtime entry"
+        );
+        // SAFETY: as in with_p; the caller's entry settled the slot against sysmon.
         unsafe { (*self.p.get()).as_deref_mut().map(f) }
     }
 
+    /// `has_p` inside a runtime entry.
+    #[inline(always)]
+    pub(crate) fn has_p_in(&self) -> bool {
+        self.with_p_in(|_| ()).is_some()
+    }
+
     pub(crate) fn has_p(&self) -> bool {
+        let entered = self.enter();
         // SAFETY: as in with_p; a read of the Option's discriminant.
-        unsafe { (*self.p.get()).is_some() }
+        let r = unsafe { (*self.p.get()).is_some() };
+        self.leave(entered);
+        r
     }
 
     /// Takes the P away from this M (to put it idle or hand it on).
     pub(crate) fn take_p(&self) -> Option<Box<P>> {
+        let entered = self.enter();
         // SAFETY: as in with_p.
-        unsafe { (*self.p.get()).take() }
+        let r = unsafe { (*self.p.get()).take() };
+        self.leave(entered);
+        r
     }
 
     /// Gives this M a P; it must have none.
     pub(crate) fn set_p(&self, p: Box<P>) {
+        let entered = self.enter();
         // SAFETY: as in with_p.
         let slot = unsafe { &mut *self.p.get() };
         if slot.is_some() {
             super::fatal("MLocal::set_p", "the M already holds a P");
         }
         *slot = Some(p);
+        self.leave(entered);
     }
 
     /// A pseudo-random number, for victim order.
@@ -146,12 +317,25 @@ impl MLocal {
         x
     }
 
-    /// Makes this M the calling thread's current M for the duration of `f`.
-    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+    /// Makes this M the calling thread's current M for the duration of `f`, and shows sysmon
+    /// its handshake and P slot meanwhile (`preempt.rs`).
+    pub(crate) fn run_as_m<R>(&self, f: impl FnOnce() -> R) -> R {
         let prev = tls::set_current_m((self as *const MLocal).cast());
+        self.publish(&self.hs, self.p.get());
         let r = f();
+        self.publish(std::ptr::null(), std::ptr::null_mut());
         tls::set_current_m(prev);
         r
+    }
+
+    fn publish(&self, hs: *const Handshake, slot: *mut Option<Box<P>>) {
+        let _held = self
+            .shared
+            .retake_mu
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.shared.hs.store(hs.cast_mut(), Ordering::Release);
+        self.shared.p_slot.store(slot, Ordering::Release);
     }
 }
 

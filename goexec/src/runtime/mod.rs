@@ -18,6 +18,7 @@ mod local;
 pub(crate) mod m;
 mod p;
 pub(crate) mod park;
+mod preempt;
 pub(crate) mod runq;
 pub(crate) mod sched;
 mod switch;
@@ -366,7 +367,11 @@ where
             Some(b) => stack::checked_size(b),
             None => Ok(m.sched.stack_size),
         };
-        Some(size.and_then(|size| spawn_on(&m.sched, f, at, name, size)))
+        // One runtime entry (preempt.rs) for the whole spawn and its several uses of the P.
+        let entered = m.enter();
+        let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
+        m.leave(entered);
+        Some(r)
     })
     .flatten()
     .ok_or(SpawnError::NoRuntime)?

@@ -5,7 +5,7 @@
 
 use super::g::{GRef, GStatus, WaitReason};
 use super::m::{current_g, with_m};
-use super::sched::runqput;
+use super::sched::runqput_in;
 use std::sync::MutexGuard;
 use std::thread::Thread;
 
@@ -30,12 +30,17 @@ pub(crate) fn goready(g: GRef) {
         super::fatal("goready", "the G is not waiting");
     }
     let local = with_m(|m| {
-        if std::sync::Arc::ptr_eq(&m.sched, sched) && m.has_p() {
-            runqput(m, g, true);
-            true
-        } else {
-            false
+        if !std::sync::Arc::ptr_eq(&m.sched, sched) {
+            return false;
         }
+        // One runtime entry for the check and the put (preempt.rs).
+        let entered = m.enter();
+        let has_p = m.has_p_in();
+        if has_p {
+            runqput_in(m, g, true);
+        }
+        m.leave(entered);
+        has_p
     })
     .unwrap_or(false);
     if !local {

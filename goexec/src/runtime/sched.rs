@@ -58,9 +58,8 @@
 //! - The thread that calls `Runtime::run` is not an M: it waits for the main goroutine and
 //!   joins the Ms. Go's main thread is M0; here every M is an ordinary runtime thread, and a
 //!   program's main thread can run anything it likes meanwhile (or block, as `run` does).
-//! - No preemption by signal: a goroutine that never reaches a scheduling point keeps its M
-//!   and P for now. (Taking the P from such a goroutine, as for a blocking section, was built
-//!   and measured at ~10% on yields; it is out until it is cheaper: see BENCHMARKS.md.)
+//! - No preemption by signal: a goroutine that runs 10 ms without a scheduling point keeps
+//!   its M, and sysmon hands its P to another M (`preempt.rs`), as for a blocking section.
 
 use super::cells::{Cells, CELL_CACHE_MAX};
 use super::g::{Action, GCache, GRef, GStatus, G};
@@ -105,8 +104,9 @@ struct Synced {
     runq: VecDeque<GRef>,
     /// Free Gs spilled from Ps (Go: `sched.gFree`).
     gfree: Vec<GRef>,
-    /// Join handles of every M thread started, for teardown.
-    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Join handles of every thread started (Ms, with their shared half, and sysmon), for
+    /// teardown.
+    threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>,
     /// Every M, to wake them all at teardown.
     allm: Vec<Arc<MShared>>,
     /// Free default-size stacks shared by all Ps: filled from the `Runtime`'s warm cache at
@@ -182,6 +182,12 @@ pub(crate) struct Sched {
     sleep_until: AtomicU64,
     /// Ms in a blocking section (`sysmon.rs`). AcqRel: sysmon watches closely while non-zero.
     pub(crate) nsyscall: AtomicUsize,
+    /// How long a goroutine may run without a scheduling point before sysmon takes its P
+    /// (`preempt::HOG_NS`; tests shorten it to race the handshake often).
+    pub(crate) hog_ns: AtomicU64,
+    /// Ps sysmon took from hogs, and requests left to an M that was in the runtime.
+    pub(crate) hog_retakes: AtomicU64,
+    pub(crate) hog_asked: AtomicU64,
     /// The sysmon thread, to wake it.
     sysmon: OnceLock<std::thread::Thread>,
 }
@@ -194,6 +200,7 @@ impl Sched {
         stack_size: usize,
         warm: Warm,
     ) -> Result<Arc<Sched>, StackError> {
+        super::preempt::init();
         let mut pidle = Vec::with_capacity(procs);
         let mut allp = Vec::with_capacity(procs);
         for id in 0..procs {
@@ -230,6 +237,9 @@ impl Sched {
             sleeper: Mutex::new(None),
             sleep_until: AtomicU64::new(0),
             nsyscall: AtomicUsize::new(0),
+            hog_ns: AtomicU64::new(super::preempt::HOG_NS),
+            hog_retakes: AtomicU64::new(0),
+            hog_asked: AtomicU64::new(0),
             sysmon: OnceLock::new(),
         });
         let gs = warm.gs.adopt_into(&sched);
@@ -307,7 +317,7 @@ impl Sched {
         match spawned {
             Ok(handle) => {
                 let _ = self.sysmon.set(handle.thread().clone());
-                self.lock().threads.push(handle);
+                self.lock().threads.push((handle, None));
             }
             Err(e) => super::fatal("newm", &format!("cannot start the sysmon thread: {e}")),
         }
@@ -557,19 +567,22 @@ impl Sched {
             super::fatal("newm", "thread limit exceeded (10000 Ms)");
         }
         let shared = MShared::new(id);
+        // Listed before it runs, so that a shutdown starting meanwhile wakes it too.
+        self.lock().allm.push(shared.clone());
         let sched = self.clone();
         let m_shared = shared.clone();
         let spawned = super::m::spawn_thread(format!("goexec-m{id}"), move || {
+            // Before this M can park: a `hand_p` must find the thread to unpark (the creator
+            // records it too, but may not have yet when the M is already idle).
+            m_shared.set_thread(std::thread::current());
             let m = MLocal::new(m_shared, sched, Some(p));
             m.spinning.set(spinning);
-            m.enter(|| mstart(&m));
+            m.run_as_m(|| mstart(&m));
         });
         match spawned {
             Ok(handle) => {
                 shared.set_thread(handle.thread().clone());
-                let mut s = self.lock();
-                s.threads.push(handle);
-                s.allm.push(shared);
+                self.lock().threads.push((handle, Some(shared)));
             }
             Err(e) => super::fatal("newm", &format!("cannot start an M thread: {e}")),
         }
@@ -609,7 +622,8 @@ impl Sched {
             if !Arc::ptr_eq(&m.sched, self) {
                 return None;
             }
-            // The arguments are taken only once we have the P.
+            // The P may be gone by now (sysmon takes it from goroutines that run long:
+            // preempt.rs), so the arguments are taken only once we have it.
             let g = m.with_p(|p| {
                 let g = self.gfget(p);
                 self.gcount_add(p, 1);
@@ -752,6 +766,64 @@ impl Sched {
         }
     }
 
+    /// `gfput` for an M without a P (sysmon took it): the G to the global free list, its
+    /// stack to the shared cache.
+    fn gfput_global(&self, g: GRef) {
+        self.ngoroutines_ext.fetch_sub(1, Ordering::Relaxed);
+        let stack = g.take_stack();
+        g.clear_name();
+        g.set_status(GStatus::Idle);
+        let mut s = self.lock();
+        s.stacks
+            .extend(stack.filter(|st| st.size() == self.stack_size));
+        s.gfree.push(g);
+    }
+
+    /// The scheduler's state in a few lines, for a test's watchdog when it finds a hang.
+    #[cfg(test)]
+    pub(crate) fn debug_state(&self) -> String {
+        let mut out = String::new();
+        let s = self.lock();
+        out += &format!(
+            "npidle {} nmspinning {} runqsize {} globq {} pidle {:?} midle {:?} shutdown {}\n",
+            self.npidle.load(Ordering::SeqCst),
+            self.nmspinning.load(Ordering::SeqCst),
+            self.runqsize.load(Ordering::SeqCst),
+            s.runq.len(),
+            s.pidle.iter().map(|p| p.id).collect::<Vec<_>>(),
+            s.midle.iter().map(|m| m.id).collect::<Vec<_>>(),
+            self.is_shut_down(),
+        );
+        for (i, p) in self.allp.iter().enumerate() {
+            out += &format!(
+                "P{i}: stealable {} runnext {} timer0 {}\n",
+                p.runq.len(),
+                !p.runnext.load(Ordering::SeqCst).is_null(),
+                p.timer0.load(Ordering::SeqCst)
+            );
+        }
+        for m in &s.allm {
+            let l = m.life();
+            out += &format!(
+                "M{}: ticks {} in_rt {} next_p {}\n",
+                m.id,
+                l.ticks,
+                l.in_rt,
+                m.has_next_p()
+            );
+        }
+        drop(s);
+        let mut counts = std::collections::BTreeMap::new();
+        for g in self.all_gs() {
+            *counts.entry(format!("{:?}", g.status())).or_insert(0) += 1;
+            if g.status() == GStatus::Runnable || g.status() == GStatus::Running {
+                out += &format!("G{} {:?}\n", g.id(), g.status());
+            }
+        }
+        out += &format!("{counts:?}\n");
+        out
+    }
+
     // ---- teardown ----
 
     /// Tells every M to exit at its next scheduling point. Called by the M that ran the main
@@ -781,9 +853,7 @@ impl Sched {
             if threads.is_empty() {
                 break;
             }
-            for t in threads {
-                join_m(t);
-            }
+            join_or_detach(threads);
         }
         // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
         // below with the rest) and free every G.
@@ -841,11 +911,51 @@ impl Sched {
     }
 }
 
-/// Waits for an M thread. Goroutines' panics are caught where they run, so an M thread that
+/// Waits for the runtime's threads to exit, except an M whose goroutine has run 20 ms without
+/// a scheduling point (a hog): Go ends the process when main returns, which goexec cannot do
+/// to a thread, so that M is left running its goroutine (its G record and stack are leaked)
+/// and exits at the goroutine's next scheduling point, if any. An M in a blocking section is
+/// waited for. Goroutines' panics are caught where they run, so a runtime thread that
 /// panicked is a runtime bug: report it instead of carrying on with a half-stopped runtime.
-fn join_m(t: std::thread::JoinHandle<()>) {
-    if t.join().is_err() {
-        super::fatal("shutdown", "an M thread panicked (its message is above)");
+fn join_or_detach(threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>) {
+    const HOG_NS: u64 = 20_000_000;
+    let ticks = |m: &Option<Arc<MShared>>| m.as_ref().map(|m| m.life());
+    let mut pending: Vec<_> = threads
+        .into_iter()
+        .map(|(t, m)| {
+            let life = ticks(&m);
+            (t, m, life, timers::nanotime())
+        })
+        .collect();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for (t, m, life, since) in pending {
+            if t.is_finished() {
+                if t.join().is_err() {
+                    super::fatal(
+                        "shutdown",
+                        "a runtime thread panicked (its message is above)",
+                    );
+                }
+                continue;
+            }
+            let now_life = ticks(&m);
+            if now_life != life {
+                still.push((t, m, now_life, timers::nanotime()));
+                continue;
+            }
+            let hog = life.is_some_and(|l| !l.in_rt)
+                && timers::nanotime().saturating_sub(since) > HOG_NS
+                && m.as_ref().is_some_and(|m| !m.in_section());
+            if !hog {
+                still.push((t, m, life, since));
+            }
+            // Else detached: the JoinHandle is dropped.
+        }
+        pending = still;
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
 }
 
@@ -873,7 +983,7 @@ fn schedule(m: &MLocal) {
             }
             continue;
         }
-        if !m.has_p() {
+        if !m.has_p_in() {
             // The goroutine parked inside a blocking section, leaving our P in our syscall
             // slot: take it back (the goroutine, wherever it resumes, leaves the section
             // without it). Else (Action::NoP, or sysmon took it) wait for a P.
@@ -912,19 +1022,23 @@ fn schedule(m: &MLocal) {
 /// M must exit (its locked G finished). Go: `execute` and the `mcall` continuations.
 fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
     if !inherit {
-        m.with_p(|p| p.schedtick = p.schedtick.wrapping_add(1));
+        m.with_p_in(|p| p.schedtick = p.schedtick.wrapping_add(1));
     }
     // A plain store, not a CAS: the queue handed this G to us alone (Go CASes here).
     if g.status() != GStatus::Runnable {
         super::fatal("execute", "the G to run is not runnable");
     }
     g.set_status(GStatus::Running);
-    m.with_p(|p| m.sched.gstart(p, g));
+    m.with_p_in(|p| m.sched.gstart(p, g));
     let mut g = g;
     loop {
         m.curg.set(Some(g));
+        m.leave_scheduled();
         let (back, action) = g.execute();
+        // Back on g0 (curg first: a hand-off request found now is stale), in the runtime:
+        // the P, if sysmon left it to us, is ours again.
         m.curg.set(None);
+        m.enter();
         // After direct transfers the G that switched back to g0 may be another one.
         g = back;
         match action {
@@ -963,10 +1077,14 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                     g.adjust_lock(-i32::MAX, ptr::null());
                     m.locked_g.set(None);
                 }
-                m.with_p(|p| {
+                let freed = m.with_p_in(|p| {
                     m.sched.gcount_add(p, -1);
                     m.sched.gfput(p, g);
                 });
+                if freed.is_none() {
+                    // sysmon took our P while the goroutine ran (preempt.rs).
+                    m.sched.gfput_global(g);
+                }
                 if was_locked {
                     if let Some(p) = m.take_p() {
                         handoffp(&m.sched, p);
@@ -988,25 +1106,30 @@ pub(crate) fn gosched(g: GRef) {
         if m.locked_g.get().is_some() || m.sched.is_shut_down() {
             return None;
         }
-        let next = m
-            .with_p(|p| {
-                if (p.schedtick.wrapping_add(1)) % GLOBAL_CHECK_TICKS == 0 {
-                    return None;
-                }
-                let (next, _) = runqget(&m.sched, p)?;
-                if !next.locked_m().is_null() {
-                    // Not ours to run: back where runqget found it, at the front.
-                    m.sched.allp[p.id]
-                        .runnext
-                        .store(next.as_queue().as_ptr(), Ordering::Release);
-                    return None;
-                }
-                p.schedtick = p.schedtick.wrapping_add(1);
-                // Ours now (off the queue): a fresh one gets its stack.
-                m.sched.gstart(p, next);
-                Some(next)
-            })
-            .flatten()?;
+        // One runtime entry (preempt.rs) for the whole handoff: it lasts through the switch,
+        // and the G taking over leaves it in `resumed` once it has queued us.
+        m.enter_fresh();
+        let next = m.with_p_in(|p| {
+            if (p.schedtick.wrapping_add(1)) % GLOBAL_CHECK_TICKS == 0 {
+                return None;
+            }
+            let (next, _) = runqget(&m.sched, p)?;
+            if !next.locked_m().is_null() {
+                // Not ours to run: back where runqget found it, at the front.
+                m.sched.allp[p.id]
+                    .runnext
+                    .store(next.as_queue().as_ptr(), Ordering::Release);
+                return None;
+            }
+            p.schedtick = p.schedtick.wrapping_add(1);
+            // Ours now (off the queue): a fresh one gets its stack.
+            m.sched.gstart(p, next);
+            Some(next)
+        });
+        let Some(Some(next)) = next else {
+            m.leave(true);
+            return None;
+        };
         if next.status() != GStatus::Runnable {
             super::fatal("gosched", "the next G is not runnable");
         }
@@ -1028,7 +1151,9 @@ pub(crate) fn resumed() {
     with_m(|m| {
         if let Some(prev) = m.handoff.take() {
             prev.set_status(GStatus::Runnable);
-            runqput(m, prev, false);
+            runqput_in(m, prev, false);
+            // The runtime entry `gosched` made ends here, at a scheduling point.
+            m.leave_scheduled();
         }
     });
 }
@@ -1037,8 +1162,16 @@ pub(crate) fn resumed() {
 /// `next`, else at the queue's tail; a full queue spills half to the global queue. Go:
 /// `runqput`. Executed only by the M owning the P.
 pub(crate) fn runqput(m: &MLocal, g: GRef, next: bool) {
+    let entered = m.enter();
+    runqput_in(m, g, next);
+    m.leave(entered);
+}
+
+/// `runqput` inside a runtime entry (`MLocal::enter`, or on g0).
+#[inline(always)]
+pub(crate) fn runqput_in(m: &MLocal, g: GRef, next: bool) {
     let mut overflow = Vec::new();
-    let placed = m.with_p(|p| {
+    let placed = m.with_p_in(|p| {
         let mut g = g;
         if next {
             let shared = &m.sched.allp[p.id];
@@ -1054,12 +1187,15 @@ pub(crate) fn runqput(m: &MLocal, g: GRef, next: bool) {
         p.runq.push_back(g.as_queue(), &mut overflow);
     });
     if placed.is_none() {
-        // No P: an M in a blocking section (sysmon.rs). The global queue, and an M to look
-        // at it: this M may be about to wait for a P itself.
+        // No P: an M in a blocking section (sysmon.rs), or one whose P sysmon took
+        // (preempt.rs). The global queue, and an M to look at it: this M may be about to wait
+        // for a P itself.
         m.sched.globrunqput(g);
         m.sched.wakep();
     }
-    m.sched.globrunqputbatch(&mut overflow);
+    if !overflow.is_empty() {
+        m.sched.globrunqputbatch(&mut overflow);
+    }
 }
 
 /// Takes the next G of `p`: `runnext` (inheriting the time slice), else the queue's head.
@@ -1087,13 +1223,13 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
             return None;
         }
         // 0: this P's due timers (they may ready goroutines into its queue). Go: checkTimers.
-        if let Some(id) = m.with_p(|p| p.id) {
+        if let Some(id) = m.with_p_in(|p| p.id) {
             if sched.allp[id].timer0.load(Ordering::Relaxed) != 0 {
                 sched.runtimers(id, timers::nanotime());
             }
         }
         // 1-3: global every 61 ticks, local, global.
-        let found = m.with_p(|p| {
+        let found = m.with_p_in(|p| {
             if p.schedtick % GLOBAL_CHECK_TICKS == 0 && sched.runqsize.load(Ordering::Relaxed) > 0 {
                 if let Some(g) = sched.globrunqget(&mut sched.lock(), p, 1) {
                     return Some((g, false));
@@ -1190,7 +1326,7 @@ fn steal_work(m: &MLocal) -> Option<GRef> {
         let start = (m.fastrand() % n as u64) as usize;
         for k in 0..n {
             let victim_id = (start + k) % n;
-            let found = m.with_p(|p| {
+            let found = m.with_p_in(|p| {
                 if victim_id == p.id {
                     return None;
                 }
@@ -1228,11 +1364,11 @@ fn steal_work(m: &MLocal) -> Option<GRef> {
             // The last round also runs the victim's due timers (its M may be parked or busy);
             // what they ready lands in our queue. Go: stealWork's checkTimers.
             if last_round
-                && victim_id != m.with_p(|p| p.id).unwrap_or(victim_id)
+                && victim_id != m.with_p_in(|p| p.id).unwrap_or(victim_id)
                 && sched.allp[victim_id].timer0.load(Ordering::Relaxed) != 0
                 && sched.runtimers(victim_id, timers::nanotime()) > 0
             {
-                if let Some(Some((g, _))) = m.with_p(|p| runqget(sched, p)) {
+                if let Some(Some((g, _))) = m.with_p_in(|p| runqget(sched, p)) {
                     return Some(g);
                 }
             }

@@ -17,16 +17,20 @@
 //! while some M is in a blocking section, backing off to 10 ms (doubling after 1 ms without
 //! any) while none is. Each tick it `retake`s the P of every M that has been in a blocking
 //! section longer than 20 µs and hands it on (`handoffp`): the queued goroutines run on
-//! another M. (With the netpoller, sysmon also polls the network when nobody has for 10 ms.)
+//! another M. It also takes the P of an M whose goroutine has run 10 ms without a scheduling
+//! point (`preempt.rs`), looking at every M at least every 10 ms. (With the netpoller, sysmon
+//! also polls the network when nobody has for 10 ms.)
 //!
 //! Threads: an M exists per P, plus one per goroutine in a blocking section whose P was
-//! retaken, plus sysmon; the runtime stops with a fatal error beyond 10,000 threads, as Go
+//! retaken, plus one per goroutine that lost its P by running 10 ms without a scheduling
+//! point, plus sysmon; the runtime stops with a fatal error beyond 10,000 threads, as Go
 //! does.
 
 use super::g::{Action, GStatus};
 use super::m::with_m;
 use super::sched::Sched;
 use super::timers::nanotime;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +47,8 @@ const SYSMON_MAX: Duration = Duration::from_millis(10);
 pub(crate) struct SyscallSlot {
     pub(crate) p: Option<Box<super::p::P>>,
     pub(crate) since: u64,
+    /// The M is inside a blocking section (its P may have been handed on meanwhile).
+    pub(crate) active: bool,
 }
 
 /// Runs `f` as a blocking section on the current goroutine's M; see the module docs.
@@ -73,7 +79,12 @@ fn entersyscall() -> bool {
             super::fatal("entersyscall", "the M's syscall slot already holds a P");
         }
         slot.since = nanotime();
+        slot.active = true;
+        let since = slot.since;
         drop(slot);
+        if let Some(g) = m.curg.get() {
+            g.set_in_syscall(true, since);
+        }
         if m.sched.nsyscall.fetch_add(1, Ordering::AcqRel) == 0 {
             m.sched.wake_sysmon();
         }
@@ -87,6 +98,14 @@ fn entersyscall() -> bool {
 fn exitsyscall() {
     let g = with_m(|m| {
         m.sched.nsyscall.fetch_sub(1, Ordering::AcqRel);
+        m.shared
+            .syscall
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .active = false;
+        if let Some(g) = m.curg.get() {
+            g.set_in_syscall(false, 0);
+        }
         if m.has_p() {
             // The goroutine parked inside the section and was resumed on an M with a P.
             return None;
@@ -135,12 +154,20 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
     // Idle until a blocking section begins (entersyscall wakes us).
     let mut delay = SYSMON_MAX;
     let mut idle_since = nanotime();
+    let mut seen = HashMap::new();
+    let mut hogs_due = 0;
     while !sched.is_shut_down() {
         std::thread::park_timeout(delay);
         if sched.is_shut_down() {
             break;
         }
         let now = nanotime();
+        // Goroutines running long (preempt.rs): a look every 10 ms at least, and when one
+        // that was running could have reached its limit.
+        if now >= hogs_due {
+            let at = super::preempt::retake_hogs(&sched, now, &mut seen);
+            hogs_due = at.min(now + SYSMON_MAX.as_nanos() as u64);
+        }
         let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
         if busy {
             retake(&sched, now);
@@ -149,6 +176,8 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
         } else if now.saturating_sub(idle_since) > 1_000_000 {
             delay = (delay * 2).min(SYSMON_MAX);
         }
+        let until = Duration::from_nanos(hogs_due.saturating_sub(now)).max(SYSMON_MIN);
+        delay = delay.min(until);
     }
 }
 

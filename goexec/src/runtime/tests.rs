@@ -177,3 +177,94 @@ fn park_ready_with_a_plain_thread() {
     thread.join().unwrap();
     done.store(true, Ordering::Release);
 }
+
+/// The hog handshake (preempt.rs) raced as often as it can be: sysmon treats 50 µs without a
+/// scheduling point as hogging, so it takes the P of goroutines that are spawning (runtime
+/// entries that are not scheduling points) dozens of times per run, or asks the M to hand it
+/// on when it is inside an entry. Every goroutine must run exactly once, and nothing hangs (a
+/// watchdog prints the scheduler's state if it does).
+#[test]
+fn hog_retakes_race_runtime_entries() {
+    use std::sync::atomic::AtomicUsize;
+    for procs in [1, 2] {
+        let (spawned, ran, took, busy) =
+            Runtime::builder()
+                .procs(procs)
+                .build()
+                .unwrap()
+                .run(move || {
+                    let sched = super::m::with_m(|m| m.sched.clone()).unwrap();
+                    sched.hog_ns.store(50_000, Ordering::Relaxed);
+                    let watched = sched.clone();
+                    let done = Arc::new(AtomicBool::new(false));
+                    let d2 = done.clone();
+                    std::thread::spawn(move || {
+                        let t = Instant::now();
+                        while !d2.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(50));
+                            if t.elapsed() > Duration::from_secs(60) {
+                                // Straight to stderr: the harness captures eprintln!, and an
+                                // abort would lose it.
+                                use std::io::Write;
+                                let _ = writeln!(
+                                    std::io::stderr(),
+                                    "hog_retakes_race_runtime_entries hangs:\n{}",
+                                    watched.debug_state()
+                                );
+                                std::process::abort();
+                            }
+                        }
+                    });
+                    let ran = Arc::new(AtomicUsize::new(0));
+                    let spawners: Vec<_> = (0..3)
+                        .map(|_| {
+                            let ran = ran.clone();
+                            crate::spawn(move || {
+                                let t = Instant::now();
+                                let mut n = 0;
+                                while t.elapsed() < Duration::from_millis(300) {
+                                    let hs: Vec<_> = (0..1000)
+                                        .map(|i: u64| {
+                                            // Goroutine code between the entries (not in the
+                                            // runtime): where sysmon can take the P.
+                                            let mut x = i;
+                                            for _ in 0..1000 {
+                                                x = std::hint::black_box(x.wrapping_mul(3) + 1);
+                                            }
+                                            let ran = ran.clone();
+                                            crate::spawn(move || {
+                                                ran.fetch_add(1, Ordering::Relaxed);
+                                            })
+                                        })
+                                        .collect();
+                                    n += hs.len();
+                                    for h in hs {
+                                        h.join().unwrap();
+                                    }
+                                }
+                                n
+                            })
+                        })
+                        .collect();
+                    let n: usize = spawners.into_iter().map(|h| h.join().unwrap()).sum();
+                    done.store(true, Ordering::Relaxed);
+                    sched
+                        .hog_ns
+                        .store(super::preempt::HOG_NS, Ordering::Relaxed);
+                    (
+                        n,
+                        ran.load(Ordering::Relaxed),
+                        sched.hog_retakes.load(Ordering::Relaxed),
+                        sched.hog_asked.load(Ordering::Relaxed),
+                    )
+                });
+        assert_eq!(spawned, ran, "procs {procs}");
+        if super::preempt::enabled() {
+            assert!(
+                took >= 5,
+                "procs {procs}: only {took} retakes ({busy} asked)"
+            );
+        }
+        eprintln!("procs {procs}: {spawned} goroutines, {took} retakes, {busy} asked");
+    }
+}
