@@ -248,3 +248,66 @@ pub fn sleep_100us_tokio() -> f64 {
     });
     d.as_nanos() as f64 / 1000.0 / SLEEPS as f64
 }
+
+/// Round trips per ping_pong sample.
+const PING_PONG_N: usize = 200_000;
+
+/// Two goroutines bounce a value over two unbuffered channels, 200,000 round trips. ns per
+/// round trip (two sends, two receives, two parks and readies).
+pub fn ping_pong_goexec<const P: usize>() -> f64 {
+    let d = goexec_rt(P).run(|| {
+        let (ping_tx, ping_rx) = goexec::chan::bounded::<u64>(0);
+        let (pong_tx, pong_rx) = goexec::chan::bounded::<u64>(0);
+        let echo = goexec::spawn(move || {
+            for v in &ping_rx {
+                if pong_tx.send(v + 1).is_err() {
+                    break;
+                }
+            }
+        });
+        let start = Instant::now();
+        let mut v = 0;
+        for _ in 0..PING_PONG_N {
+            ping_tx.send(v).expect("ping");
+            v = pong_rx.recv().expect("pong");
+        }
+        let d = start.elapsed();
+        assert_eq!(v, PING_PONG_N as u64);
+        drop(ping_tx);
+        echo.join().expect("echo");
+        d
+    });
+    per_op(d, PING_PONG_N)
+}
+
+/// The same on tokio: two tasks over two `mpsc` channels of capacity 1 (tokio has no
+/// rendezvous channel; capacity 1 is the closest).
+pub fn ping_pong_tokio<const P: usize>() -> f64 {
+    let d = tokio_rt(P).block_on(async {
+        let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let echo = tokio::spawn(async move {
+            while let Some(v) = ping_rx.recv().await {
+                if pong_tx.send(v + 1).await.is_err() {
+                    break;
+                }
+            }
+        });
+        // The pinger runs as a task too, as goexec's main goroutine does.
+        let pinger = tokio::spawn(async move {
+            let start = Instant::now();
+            let mut v = 0;
+            for _ in 0..PING_PONG_N {
+                ping_tx.send(v).await.expect("ping");
+                v = pong_rx.recv().await.expect("pong");
+            }
+            let d = start.elapsed();
+            assert_eq!(v, PING_PONG_N as u64);
+            d
+        });
+        let d = pinger.await.expect("pinger");
+        echo.await.expect("echo");
+        d
+    });
+    per_op(d, PING_PONG_N)
+}

@@ -76,6 +76,21 @@ pub const WORKLOADS: &[Workload] = &[
         tokio: Some(sched::yield_many_tokio::<2>),
     },
     Workload {
+        name: "ping_pong/1",
+        unit: "ns/round trip",
+        about: "two tasks bounce a value over two channels, 200,000 round trips; goexec \
+                unbuffered channels, tokio mpsc with capacity 1; 1 worker",
+        goexec: sched::ping_pong_goexec::<1>,
+        tokio: Some(sched::ping_pong_tokio::<1>),
+    },
+    Workload {
+        name: "ping_pong/2",
+        unit: "ns/round trip",
+        about: "as ping_pong/1 with 2 workers",
+        goexec: sched::ping_pong_goexec::<2>,
+        tokio: Some(sched::ping_pong_tokio::<2>),
+    },
+    Workload {
         name: "sleep_100us",
         unit: "µs/sleep",
         about: "one task sleeps 100 µs, 200 times, on an otherwise idle runtime (1 worker): \

@@ -78,6 +78,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod arch;
+pub mod chan;
 mod loom;
 pub mod runtime;
 pub mod stack;

@@ -107,6 +107,10 @@ pub(crate) enum WaitReason {
     TimerRecv = 4,
     /// Running inside a `blocking` section (the G is Running; Go's `_Gsyscall`).
     Syscall = 5,
+    /// In a channel send.
+    ChanSend = 6,
+    /// In a channel receive.
+    ChanRecv = 7,
 }
 
 impl WaitReason {
@@ -119,6 +123,8 @@ impl WaitReason {
             WaitReason::Sleep => "sleep",
             WaitReason::TimerRecv => "timer receive",
             WaitReason::Syscall => "syscall",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanRecv => "chan receive",
         }
     }
 
@@ -130,6 +136,8 @@ impl WaitReason {
             3 => WaitReason::Sleep,
             4 => WaitReason::TimerRecv,
             5 => WaitReason::Syscall,
+            6 => WaitReason::ChanSend,
+            7 => WaitReason::ChanRecv,
             _ => WaitReason::None,
         }
     }

@@ -64,15 +64,6 @@ impl Waiter {
         }
     }
 
-    /// Whether both stand for the same goroutine or thread.
-    pub(crate) fn same(&self, other: &Waiter) -> bool {
-        match (self, other) {
-            (Waiter::G(a), Waiter::G(b)) => a == b,
-            (Waiter::Thread(a), Waiter::Thread(b)) => a.id() == b.id(),
-            _ => false,
-        }
-    }
-
     /// Wakes it. The caller must have removed it from wherever it was registered, under the
     /// same lock that the waiter held while registering, so that it is woken exactly once.
     pub(crate) fn wake(self) {

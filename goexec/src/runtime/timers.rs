@@ -147,34 +147,33 @@ impl TimerHeap {
     }
 }
 
-/// The shared state of a `time::Timer` or `time::Ticker`, which its heap entries point at.
+/// What a `time::Timer` or `time::Ticker` shares with its heap entries: its generation, and
+/// the sending end of its channel. Go: `timer` with `sendTime`.
 pub(crate) struct TimerShared {
     pub(crate) state: Mutex<TimerState>,
 }
 
-/// Under `TimerShared::state`.
+/// Under `TimerShared::state`. Stop, reset and fire all hold it, so a value is never sent for
+/// a generation that has been stopped (Go 1.23's guarantee: no stale value after Stop/Reset).
 pub(crate) struct TimerState {
     /// Bumped by every stop and reset: entries of older generations are stale.
     pub(crate) gen: u64,
     /// Whether an entry of the current generation is in some heap.
     pub(crate) pending: bool,
-    /// A fired value not yet received (Go's timer channel holds one).
-    pub(crate) value: Option<Instant>,
-    /// Who waits in `recv`, first come first served.
-    pub(crate) waiters: std::collections::VecDeque<super::park::Waiter>,
     /// For a ticker: the period in ns; the entry is re-armed this far after each deadline.
     pub(crate) period: Option<u64>,
+    /// The timer's channel (capacity 1: a fired value waits there until received).
+    pub(crate) tx: crate::chan::Sender<Instant>,
 }
 
 impl TimerShared {
-    pub(crate) fn new() -> Arc<TimerShared> {
+    pub(crate) fn new(tx: crate::chan::Sender<Instant>) -> Arc<TimerShared> {
         Arc::new(TimerShared {
             state: Mutex::new(TimerState {
                 gen: 0,
                 pending: false,
-                value: None,
-                waiters: std::collections::VecDeque::new(),
                 period: None,
+                tx,
             }),
         })
     }
@@ -183,19 +182,20 @@ impl TimerShared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Fires generation `gen` at deadline `when`: stores the value (dropped if the last one was
-    /// not received, as Go drops ticks for a slow reader), wakes a waiter, and for a ticker
-    /// returns the next deadline to re-arm at.
+    /// Fires generation `gen` at deadline `when`: sends the deadline on the channel (dropped
+    /// if the last one was not received, as Go drops ticks for a slow reader), and for a
+    /// ticker returns the next deadline to re-arm at. A timer nobody can receive from any more
+    /// stops.
     pub(crate) fn fire(&self, gen: u64, when: u64, now: u64) -> Option<u64> {
         let mut st = self.lock();
         if st.gen != gen || !st.pending {
             return None;
         }
-        if st.value.is_none() {
-            st.value = Some(nanos_to_instant(when));
+        if let Err(crate::chan::TrySendError::Closed(_)) = st.tx.try_send(nanos_to_instant(when)) {
+            st.pending = false;
+            return None;
         }
-        let waiter = st.waiters.pop_front();
-        let next = match st.period {
+        match st.period {
             Some(p) => {
                 // The next tick after `now`, skipping ticks that are already past.
                 let p = p.max(1);
@@ -206,12 +206,7 @@ impl TimerShared {
                 st.pending = false;
                 None
             }
-        };
-        drop(st);
-        if let Some(w) = waiter {
-            w.wake();
         }
-        next
     }
 }
 

@@ -10,12 +10,14 @@
 //! need a runtime to fire them: they are made inside a goroutine, and may then be received
 //! from any goroutine or thread.
 //!
-//! Not yet: `after`, `tick` and `receiver()` return channel receivers, for `select!`; they
-//! come with the channels (`goexec::chan`).
+//! [`after`], [`tick`] and the `receiver()` of a [`Timer`] or [`Ticker`] are channel
+//! receivers (`goexec::chan`): a timer sends on its channel when it fires, as in Go, so they
+//! can be received from anywhere and, with `select!`, combined with other channels.
 
+use crate::chan::{Receiver, Sender};
 use crate::runtime::g::WaitReason;
 use crate::runtime::m::{current_g, with_m};
-use crate::runtime::park::{block_on_guard, gopark, Waiter};
+use crate::runtime::park::gopark;
 use crate::runtime::sched::Sched;
 use crate::runtime::timers::{self, Action, TimerShared};
 use std::sync::Arc;
@@ -86,7 +88,59 @@ fn here(what: &str) -> (Arc<Sched>, usize) {
     }
 }
 
-/// A single event at a deadline (Go: `time.Timer`). `recv` waits for it.
+/// A timer armed on the caller's runtime and P (Go: `timer`): its shared half, and where its
+/// entries go.
+struct Armed {
+    shared: Arc<TimerShared>,
+    sched: Arc<Sched>,
+    p: usize,
+}
+
+impl Armed {
+    /// A timer of the caller's runtime and P, not yet in any heap, sending on `tx`.
+    fn new(what: &str, tx: Sender<Instant>) -> Armed {
+        let (sched, p) = here(what);
+        Armed {
+            shared: TimerShared::new(tx),
+            sched,
+            p,
+        }
+    }
+
+    /// Puts a new entry in the heap; any older one is now stale. `drain` (under the timer's
+    /// lock, so that no fire slips in between) empties the channel of a value fired before.
+    /// True if the timer was pending.
+    fn arm(&self, when: u64, period: Option<u64>, drain: Option<&Receiver<Instant>>) -> bool {
+        let (gen, was_pending) = {
+            let mut st = self.shared.lock();
+            let was = st.pending;
+            st.gen += 1;
+            st.pending = true;
+            st.period = period;
+            if let Some(rx) = drain {
+                while rx.try_recv().is_ok() {}
+            }
+            (st.gen, was)
+        };
+        self.sched
+            .addtimer(self.p, when, Action::Fire(self.shared.clone(), gen));
+        was_pending
+    }
+
+    /// Stops the timer: bumps the generation (its heap entries are stale now) and empties the
+    /// channel. True if it was pending.
+    fn disarm(&self, rx: &Receiver<Instant>) -> bool {
+        let mut st = self.shared.lock();
+        let was = st.pending;
+        st.gen += 1;
+        st.pending = false;
+        while rx.try_recv().is_ok() {}
+        was
+    }
+}
+
+/// A single event at a deadline (Go: `time.Timer`). [`recv`](Timer::recv) waits for it;
+/// [`receiver`](Timer::receiver) is its channel (Go's `t.C`), for `select!`.
 ///
 /// As in Go since 1.23, `stop` and `reset` discard a value that fired but was not received:
 /// no stale value is received after they return.
@@ -108,9 +162,8 @@ fn here(what: &str) -> (Arc<Sched>, usize) {
 /// });
 /// ```
 pub struct Timer {
-    shared: Arc<TimerShared>,
-    sched: Arc<Sched>,
-    p: usize,
+    armed: Armed,
+    rx: Receiver<Instant>,
 }
 
 impl Timer {
@@ -121,75 +174,65 @@ impl Timer {
     /// Outside a goroutine (see the module docs).
     pub fn new(d: Duration) -> Timer {
         let t = Timer::unarmed("Timer::new");
-        t.arm(timers::deadline_after(d), None);
+        t.armed.arm(timers::deadline_after(d), None, None);
         t
     }
 
-    /// A timer of the caller's runtime and P, not yet in any heap.
     fn unarmed(what: &str) -> Timer {
-        let (sched, p) = here(what);
+        let (tx, rx) = crate::chan::bounded(1);
         Timer {
-            shared: TimerShared::new(),
-            sched,
-            p,
+            armed: Armed::new(what, tx),
+            rx,
         }
-    }
-
-    /// Puts a new entry in the heap; any older one is now stale. True if the timer was pending.
-    fn arm(&self, when: u64, period: Option<u64>) -> bool {
-        let (gen, was_pending) = {
-            let mut st = self.shared.lock();
-            let was = st.pending;
-            st.gen += 1;
-            st.pending = true;
-            st.value = None;
-            st.period = period;
-            (st.gen, was)
-        };
-        self.sched
-            .addtimer(self.p, when, Action::Fire(self.shared.clone(), gen));
-        was_pending
     }
 
     /// Stops the timer. True if it was pending (it will not fire now); false if it had
     /// already fired or been stopped. A fired value not yet received is discarded.
     pub fn stop(&self) -> bool {
-        disarm(&self.shared)
+        self.armed.disarm(&self.rx)
     }
 
-    /// Makes the timer fire `d` from now, whatever it was doing. True if it was pending.
+    /// Makes the timer fire `d` from now, whatever it was doing. True if it was pending. A
+    /// fired value not yet received is discarded.
     pub fn reset(&self, d: Duration) -> bool {
-        self.arm(timers::deadline_after(d), None)
+        self.armed
+            .arm(timers::deadline_after(d), None, Some(&self.rx))
     }
 
     /// Waits until the timer fires and returns when it was due. Inside a goroutine this parks
     /// only the goroutine. A stopped timer never fires: this would wait forever.
     pub fn recv(&self) -> Instant {
-        recv(&self.shared)
+        recv(&self.rx)
     }
 
     /// The fired value, if the timer has fired and it was not received yet.
     pub fn try_recv(&self) -> Option<Instant> {
-        self.shared.lock().value.take()
+        self.rx.try_recv().ok()
+    }
+
+    /// The timer's channel (Go: `t.C`): it receives the deadline when the timer fires.
+    pub fn receiver(&self) -> &Receiver<Instant> {
+        &self.rx
     }
 }
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        disarm(&self.shared);
+        self.armed.disarm(&self.rx);
     }
 }
 
 impl std::fmt::Debug for Timer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Timer")
-            .field("pending", &self.shared.lock().pending)
+            .field("pending", &self.armed.shared.lock().pending)
             .finish()
     }
 }
 
-/// Events every period (Go: `time.Ticker`). `recv` waits for the next. Like Go's, a ticker
-/// whose receiver falls behind drops ticks instead of queueing them: at most one waits.
+/// Events every period (Go: `time.Ticker`). `recv` waits for the next; [`receiver`](Ticker::
+/// receiver) is its channel, for `select!`. Like Go's, a ticker whose receiver falls behind
+/// drops ticks instead of queueing them: at most one waits.
 ///
 /// # Examples
 ///
@@ -220,13 +263,15 @@ impl Ticker {
             "goexec: Ticker::new: the period must be positive"
         );
         let timer = Timer::unarmed("Ticker::new");
-        timer.arm(timers::deadline_after(period), Some(nanos(period)));
+        timer
+            .armed
+            .arm(timers::deadline_after(period), Some(nanos(period)), None);
         Ticker { timer }
     }
 
     /// Stops the ticker: no more ticks; one not yet received is discarded.
     pub fn stop(&self) {
-        disarm(&self.timer.shared);
+        self.timer.stop();
     }
 
     /// Restarts the ticker with a new period, the next tick `period` from now.
@@ -239,62 +284,86 @@ impl Ticker {
             !period.is_zero(),
             "goexec: Ticker::reset: the period must be positive"
         );
-        self.timer
-            .arm(timers::deadline_after(period), Some(nanos(period)));
+        self.timer.armed.arm(
+            timers::deadline_after(period),
+            Some(nanos(period)),
+            Some(&self.timer.rx),
+        );
     }
 
     /// Waits for the next tick and returns when it was due.
     pub fn recv(&self) -> Instant {
-        recv(&self.timer.shared)
+        self.timer.recv()
     }
 
     /// A tick not yet received, if there is one.
     pub fn try_recv(&self) -> Option<Instant> {
         self.timer.try_recv()
     }
+
+    /// The ticker's channel (Go: `t.C`).
+    pub fn receiver(&self) -> &Receiver<Instant> {
+        &self.timer.rx
+    }
 }
 
 impl std::fmt::Debug for Ticker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ticker")
-            .field("running", &self.timer.shared.lock().pending)
+            .field("running", &self.timer.armed.shared.lock().pending)
             .finish()
     }
+}
+
+/// A receiver that gets one `Instant`, the deadline, once `d` has passed (Go: `time.After`).
+/// Nothing stops it early; use a [`Timer`] for that.
+///
+/// # Panics
+///
+/// Outside a goroutine (timers are run by a runtime).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// goexec::run(|| {
+///     let start = Instant::now();
+///     let at = goexec::time::after(Duration::from_millis(2)).recv().unwrap();
+///     assert!(at >= start + Duration::from_millis(2));
+/// });
+/// ```
+pub fn after(d: Duration) -> Receiver<Instant> {
+    let (tx, rx) = crate::chan::bounded(1);
+    Armed::new("time::after", tx).arm(timers::deadline_after(d), None, None);
+    rx
+}
+
+/// A receiver that gets an `Instant` every `period` (Go: `time.Tick`), dropping ticks a slow
+/// receiver misses. The ticks stop once every receiver is dropped.
+///
+/// # Panics
+///
+/// If `period` is zero, or outside a goroutine.
+pub fn tick(period: Duration) -> Receiver<Instant> {
+    assert!(
+        !period.is_zero(),
+        "goexec: time::tick: the period must be positive"
+    );
+    let (tx, rx) = crate::chan::bounded(1);
+    Armed::new("time::tick", tx).arm(timers::deadline_after(period), Some(nanos(period)), None);
+    rx
 }
 
 fn nanos(d: Duration) -> u64 {
     d.as_nanos().min(u64::MAX as u128) as u64
 }
 
-/// Stops a timer: bumps the generation (its heap entries are stale now). True if pending.
-fn disarm(shared: &TimerShared) -> bool {
-    let mut st = shared.lock();
-    let was = st.pending;
-    st.gen += 1;
-    st.pending = false;
-    st.value = None;
-    was
-}
-
-fn recv(shared: &TimerShared) -> Instant {
-    let mut st = shared.lock();
-    loop {
-        if let Some(v) = st.value.take() {
-            return v;
-        }
-        st.waiters.push_back(Waiter::current());
-        block_on_guard(st, WaitReason::TimerRecv);
-        st = shared.lock();
-        // Woken (or a thread's spurious wake-up): take the value if it is there; if another
-        // receiver took it, our waiter was consumed by the fire and we register again.
-        if st.value.is_none() {
-            remove_self(&mut st.waiters);
-        }
+/// Receives from a timer's own channel. The timer holds the sending end, so while the timer
+/// lives the channel never closes.
+fn recv(rx: &Receiver<Instant>) -> Instant {
+    match rx.recv() {
+        Ok(v) => v,
+        Err(_) => crate::runtime::fatal("Timer::recv", "a live timer's channel closed"),
     }
-}
-
-/// Drops the caller's own waiter record if it is still queued (a spurious wake-up).
-fn remove_self(waiters: &mut std::collections::VecDeque<Waiter>) {
-    let me = Waiter::current();
-    waiters.retain(|w| !w.same(&me));
 }

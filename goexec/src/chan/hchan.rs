@@ -1,0 +1,278 @@
+//! The channel itself (Go: `hchan` in `chan.go`): a lock, a ring of buffered values, and two
+//! queues of waiters, `recvq` and `sendq`, each a sudog-like record on the waiting goroutine's
+//! (or thread's) own stack.
+//!
+//! Go's rules, kept:
+//! - a send that finds a waiting receiver hands the value straight into the receiver's record
+//!   and readies it (no trip through the buffer);
+//! - a receive that finds a waiting sender takes its value directly (unbuffered), or takes the
+//!   buffer's head and moves the sender's value to the tail (buffered and full), so FIFO order
+//!   holds;
+//! - a blocked operation parks once, with the lock released on g0 after the goroutine's context
+//!   is saved (`block_on_guard`), and wakes with its outcome already decided by whoever
+//!   dequeued it: it never re-examines the channel.
+//!
+//! A `Sudog` is only ever reached through a queue under the lock; the one that dequeues it sets
+//! `done` (Release) and wakes its owner, and the owner reads `done` (Acquire) before touching
+//! the value. So a record leaves its queue before its owner can return and free it.
+#![allow(unsafe_code)] // queued pointers to waiters' stack records; see the module docs.
+
+use crate::runtime::g::WaitReason;
+use crate::runtime::park::{block_on_guard, Waiter};
+use std::cell::{Cell, UnsafeCell};
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// `Sudog::done`: still queued.
+const WAITING: u8 = 0;
+/// The operation completed (a receiver has its value in `elem`; a sender's value was taken).
+const OK: u8 = 1;
+/// The channel was closed (or, for a sender, lost its last receiver) while it waited.
+const CLOSED: u8 = 2;
+
+/// A waiting goroutine or thread (Go: `sudog`). Lives on the waiter's stack while queued.
+struct Sudog<T> {
+    /// Who to wake; taken by the one that dequeues it (under the channel lock).
+    waiter: Cell<Option<Waiter>>,
+    /// A sender's value (taken by the receiver), or a receiver's slot (filled by the sender).
+    /// Touched under the channel lock while queued, then by the owner once `done` is set.
+    elem: UnsafeCell<Option<T>>,
+    done: AtomicU8,
+}
+
+impl<T> Sudog<T> {
+    fn new(elem: Option<T>) -> Sudog<T> {
+        Sudog {
+            waiter: Cell::new(Some(Waiter::current())),
+            elem: UnsafeCell::new(elem),
+            done: AtomicU8::new(WAITING),
+        }
+    }
+
+    /// Parks the owner until someone dequeued the record; returns how it ended.
+    fn wait<S>(&self, guard: MutexGuard<'_, S>, reason: WaitReason) -> u8 {
+        block_on_guard(guard, reason);
+        loop {
+            let d = self.done.load(Ordering::Acquire);
+            if d != WAITING {
+                return d;
+            }
+            // Only a thread gets here: it may wake spuriously; its unpark is still to come.
+            std::thread::park();
+        }
+    }
+}
+
+type Queue<T> = VecDeque<NonNull<Sudog<T>>>;
+
+/// Completes a dequeued waiter: records the outcome and wakes it. Called under the lock.
+///
+/// # Safety
+///
+/// `sg` was just removed from a queue, so its owner is still parked on it.
+unsafe fn complete<T>(sg: NonNull<Sudog<T>>, outcome: u8) {
+    // SAFETY: the caller's promise: the record is alive until `done` is set.
+    let sg = unsafe { sg.as_ref() };
+    let waiter = sg.waiter.take();
+    sg.done.store(outcome, Ordering::Release);
+    // `sg` may be gone from here on (the owner returned): only the Waiter, moved out, is used.
+    if let Some(w) = waiter {
+        w.wake();
+    }
+}
+
+struct State<T> {
+    buf: VecDeque<T>,
+    closed: bool,
+    recvq: Queue<T>,
+    sendq: Queue<T>,
+}
+
+/// A channel's shared core, behind an `Arc` held by every Sender and Receiver.
+pub(crate) struct Chan<T> {
+    state: Mutex<State<T>>,
+    cap: usize,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+}
+
+// SAFETY: the queued raw pointers are only dereferenced under the lock (module docs); values
+// of T move between threads, so T: Send is required, as for std's channels.
+unsafe impl<T: Send> Send for Chan<T> {}
+// SAFETY: as above; every access to the state goes through the Mutex.
+unsafe impl<T: Send> Sync for Chan<T> {}
+
+/// Why a non-blocking send failed.
+pub(crate) enum TrySend<T> {
+    Full(T),
+    Closed(T),
+}
+
+/// Why a non-blocking receive failed.
+pub(crate) enum TryRecv {
+    Empty,
+    Closed,
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        Chan {
+            state: Mutex::new(State {
+                // A bounded ring: allocated up to `cap` as it fills (a huge cap costs nothing
+                // until used).
+                buf: VecDeque::new(),
+                closed: false,
+                recvq: VecDeque::new(),
+                sendq: VecDeque::new(),
+            }),
+            cap,
+            senders: AtomicUsize::new(0),
+            receivers: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic never leaves the state half-updated (no user code runs under the lock).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The fast half of a send: hands `v` to a waiting receiver or buffers it; else gives it
+    /// back with the lock still held.
+    fn send_fast<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<T>>,
+        v: T,
+    ) -> Result<(), (MutexGuard<'a, State<T>>, TrySend<T>)> {
+        if st.closed {
+            return Err((st, TrySend::Closed(v)));
+        }
+        if let Some(sg) = st.recvq.pop_front() {
+            // Go: send() with a waiting receiver: straight into its slot.
+            // SAFETY: dequeued under the lock, so its owner is parked on it (module docs).
+            unsafe {
+                *(*sg.as_ptr()).elem.get() = Some(v);
+                drop(st);
+                complete(sg, OK);
+            }
+            return Ok(());
+        }
+        if st.buf.len() < self.cap {
+            st.buf.push_back(v);
+            return Ok(());
+        }
+        Err((st, TrySend::Full(v)))
+    }
+
+    pub(crate) fn try_send(&self, v: T) -> Result<(), TrySend<T>> {
+        self.send_fast(self.lock(), v).map_err(|(_, e)| e)
+    }
+
+    /// Sends `v`, waiting for room or a receiver. Err(v) if the channel is closed (or has no
+    /// receivers left).
+    pub(crate) fn send(&self, v: T) -> Result<(), T> {
+        let st = match self.send_fast(self.lock(), v) {
+            Ok(()) => return Ok(()),
+            Err((_, TrySend::Closed(v))) => return Err(v),
+            Err((st, TrySend::Full(v))) => (st, v),
+        };
+        let (mut st, v) = st;
+        let sg = Sudog::new(Some(v));
+        st.sendq.push_back(NonNull::from(&sg));
+        match sg.wait(st, WaitReason::ChanSend) {
+            OK => Ok(()),
+            // SAFETY: dequeued (done is set), so only we touch the record now.
+            _ => Err(unsafe { (*sg.elem.get()).take() }.unwrap_or_else(|| {
+                crate::runtime::fatal("chan send", "a failed send lost its value")
+            })),
+        }
+    }
+
+    /// The fast half of a receive: a waiting sender's value, or the buffer's head.
+    fn recv_fast<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<T>>,
+    ) -> Result<T, (MutexGuard<'a, State<T>>, TryRecv)> {
+        if let Some(sg) = st.sendq.pop_front() {
+            // SAFETY: dequeued under the lock: its owner is parked on it (module docs).
+            let theirs = unsafe { (*(*sg.as_ptr()).elem.get()).take() };
+            let Some(theirs) = theirs else {
+                crate::runtime::fatal("chan recv", "a waiting sender had no value");
+            };
+            // Unbuffered: take it directly. Buffered (and full): the head, and the sender's
+            // value goes to the tail (Go: recv()).
+            let v = match st.buf.pop_front() {
+                Some(head) => {
+                    st.buf.push_back(theirs);
+                    head
+                }
+                None => theirs,
+            };
+            drop(st);
+            // SAFETY: as above.
+            unsafe { complete(sg, OK) };
+            return Ok(v);
+        }
+        if let Some(v) = st.buf.pop_front() {
+            return Ok(v);
+        }
+        if st.closed {
+            return Err((st, TryRecv::Closed));
+        }
+        Err((st, TryRecv::Empty))
+    }
+
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecv> {
+        self.recv_fast(self.lock()).map_err(|(_, e)| e)
+    }
+
+    /// Receives a value, waiting for one. None once the channel is closed and drained.
+    pub(crate) fn recv(&self) -> Option<T> {
+        let st = match self.recv_fast(self.lock()) {
+            Ok(v) => return Some(v),
+            Err((_, TryRecv::Closed)) => return None,
+            Err((st, TryRecv::Empty)) => st,
+        };
+        let mut st = st;
+        let sg = Sudog::new(None);
+        st.recvq.push_back(NonNull::from(&sg));
+        match sg.wait(st, WaitReason::ChanRecv) {
+            // SAFETY: dequeued (done is set): only we touch the record now.
+            OK => unsafe { (*sg.elem.get()).take() },
+            _ => None,
+        }
+    }
+
+    /// Closes the channel: every waiting receiver and sender is woken (receivers get nothing,
+    /// senders their value back); buffered values can still be received. False if it was
+    /// closed already.
+    pub(crate) fn close(&self) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            return false;
+        }
+        st.closed = true;
+        let st = &mut *st;
+        let waiters: Vec<_> = st.recvq.drain(..).chain(st.sendq.drain(..)).collect();
+        // Completed under the lock: a record may be freed as soon as its `done` is set, and
+        // nobody else can dequeue it now.
+        for sg in waiters {
+            // SAFETY: just dequeued under the lock.
+            unsafe { complete(sg, CLOSED) };
+        }
+        true
+    }
+}
