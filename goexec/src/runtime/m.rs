@@ -129,25 +129,30 @@ impl MShared {
 }
 
 /// An M's own state. Fields are touched only by code on the M's thread (see module docs).
+///
+/// Laid out by hand: what every yield and runtime entry touches (the P, `curg`, `handoff`,
+/// the handshake) shares the first cache line, and the struct starts one. Left to the
+/// compiler, the handshake could fall on a second line, one more line per yield.
+#[repr(C, align(64))]
 pub(crate) struct MLocal {
-    pub(crate) shared: Arc<MShared>,
-    pub(crate) sched: Arc<Sched>,
     /// The P this M holds. Borrowed only inside `with_p`, never across a switch.
     p: UnsafeCell<Option<Box<P>>>,
     /// The G this M is running, if any (Go: `m.curg`).
     pub(crate) curg: Cell<Option<GRef>>,
-    /// Whether this M is spinning: out of work and looking for some (Go: `m.spinning`).
-    pub(crate) spinning: Cell<bool>,
-    /// The G locked to this M by `lock_os_thread` (Go: `m.lockedg`).
-    pub(crate) locked_g: Cell<Option<GRef>>,
     /// A G that has just transferred directly to `curg` (the yield fast path) and must be
     /// queued by the G that now runs, once its context is saved: see `sched::resumed`.
     /// `gosched`'s runtime entry lasts until then (`resumed` leaves it).
     pub(crate) handoff: Cell<Option<GRef>>,
-    /// xorshift state for choosing steal victims.
-    rng: Cell<u64>,
     /// What this M shares with sysmon so that a hog's P can be taken (`preempt.rs`).
     hs: Handshake,
+    pub(crate) sched: Arc<Sched>,
+    pub(crate) shared: Arc<MShared>,
+    /// The G locked to this M by `lock_os_thread` (Go: `m.lockedg`).
+    pub(crate) locked_g: Cell<Option<GRef>>,
+    /// xorshift state for choosing steal victims.
+    rng: Cell<u64>,
+    /// Whether this M is spinning: out of work and looking for some (Go: `m.spinning`).
+    pub(crate) spinning: Cell<bool>,
 }
 
 impl MLocal {

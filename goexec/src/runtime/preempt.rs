@@ -70,6 +70,7 @@ pub(crate) const HOG_NS: u64 = 10_000_000;
 /// The words an M shares with sysmon for the handshake. It lives in the M's `MLocal` (on the
 /// M thread's stack, next to the P slot the M uses on every entry); `MShared::hs` points at it
 /// while the M runs.
+#[repr(C)]
 pub(crate) struct Handshake {
     /// The M runs runtime code that may use its P. Written only by the M.
     pub(crate) in_rt: AtomicBool,
