@@ -312,3 +312,143 @@ fn timer_channels_after_tick_and_receiver() {
         assert!(y > x);
     });
 }
+
+#[test]
+fn recv_and_send_timeouts_on_goroutines_and_threads() {
+    use chan::{RecvTimeoutError, SendTimeoutError};
+    rt(2).run(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let t = Instant::now();
+        assert_eq!(rx.recv_timeout(5 * MS), Err(RecvTimeoutError::Timeout));
+        assert!(t.elapsed() >= 5 * MS);
+        let t = Instant::now();
+        assert_eq!(
+            tx.send_timeout(9, 5 * MS),
+            Err(SendTimeoutError::Timeout(9))
+        );
+        assert!(t.elapsed() >= 5 * MS);
+        // In time: a value arriving while we wait is received.
+        let tx2 = tx.clone();
+        let h = goexec::spawn(move || {
+            goexec::time::sleep(MS);
+            tx2.send(3).unwrap();
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(3));
+        h.join().unwrap();
+        let rx2 = rx.clone();
+        let h = goexec::spawn(move || rx2.recv());
+        assert_eq!(tx.send_timeout(4, Duration::from_secs(10)), Ok(()));
+        assert_eq!(h.join().unwrap(), Ok(4));
+        // A zero timeout is a try.
+        assert_eq!(
+            rx.recv_timeout(Duration::ZERO),
+            Err(RecvTimeoutError::Timeout)
+        );
+        tx.close();
+        assert_eq!(rx.recv_timeout(MS), Err(RecvTimeoutError::Closed));
+        assert_eq!(tx.send_timeout(1, MS), Err(SendTimeoutError::Closed(1)));
+    });
+    // The same on a plain thread.
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let t = Instant::now();
+    assert_eq!(rx.recv_timeout(5 * MS), Err(RecvTimeoutError::Timeout));
+    assert!(t.elapsed() >= 5 * MS);
+    assert_eq!(
+        tx.send_timeout(1, 2 * MS),
+        Err(SendTimeoutError::Timeout(1))
+    );
+    let h = std::thread::spawn(move || tx.send(8));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(8));
+    h.join().unwrap().unwrap();
+}
+
+#[test]
+fn timeouts_racing_deliveries_lose_and_duplicate_nothing() {
+    // Receivers with timeouts about as long as the senders' gaps: some time out, some get a
+    // value, and some are completed by a sender just as their timer fires. Every value sent
+    // successfully is received exactly once; every value whose send timed out came back.
+    for procs in [1, 2] {
+        let (sent, got, returned) = rt(procs).run(|| {
+            let (tx, rx) = chan::bounded::<u64>(0);
+            let senders: Vec<_> = (0..4u64)
+                .map(|s| {
+                    let tx = tx.clone();
+                    goexec::spawn(move || {
+                        let (mut ok, mut back) = (Vec::new(), Vec::new());
+                        for i in 0..300 {
+                            let v = s * 10_000 + i;
+                            match tx.send_timeout(v, Duration::from_micros(50 + i % 7 * 20)) {
+                                Ok(()) => ok.push(v),
+                                Err(chan::SendTimeoutError::Timeout(v)) => back.push(v),
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                        (ok, back)
+                    })
+                })
+                .collect();
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let rx = rx.clone();
+                    goexec::spawn(move || {
+                        let mut got = Vec::new();
+                        let mut misses = 0;
+                        while misses < 200 {
+                            match rx.recv_timeout(Duration::from_micros(60)) {
+                                Ok(v) => {
+                                    got.push(v);
+                                    // Away for a while: senders time out meanwhile.
+                                    goexec::time::sleep(Duration::from_micros(30 + v % 5 * 30));
+                                }
+                                Err(chan::RecvTimeoutError::Timeout) => misses += 1,
+                                // Every sender is done and gone.
+                                Err(chan::RecvTimeoutError::Closed) => break,
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let (mut sent, mut returned) = (Vec::new(), Vec::new());
+            for s in senders {
+                let (ok, back) = s.join().unwrap();
+                sent.extend(ok);
+                returned.extend(back);
+            }
+            drop(tx);
+            let mut got: Vec<u64> = receivers
+                .into_iter()
+                .flat_map(|r| r.join().unwrap())
+                .collect();
+            sent.sort_unstable();
+            got.sort_unstable();
+            (sent, got, returned.len())
+        });
+        eprintln!(
+            "procs {procs}: {} delivered, {returned} sends timed out",
+            sent.len()
+        );
+        assert_eq!(got, sent, "procs {procs}: received != sent successfully");
+        assert_eq!(sent.len() + returned, 1200, "procs {procs}");
+    }
+}
+
+#[test]
+fn time_timeout_returns_the_result_or_elapsed_and_passes_panics_on() {
+    rt(2).run(|| {
+        assert_eq!(
+            goexec::time::timeout(Duration::from_secs(10), || 42),
+            Ok(42)
+        );
+        let t = Instant::now();
+        let r = goexec::time::timeout(2 * MS, || goexec::time::sleep(Duration::from_secs(1)));
+        assert!(r.is_err());
+        assert!(t.elapsed() >= 2 * MS && t.elapsed() < Duration::from_millis(900));
+        assert_eq!(r.unwrap_err().to_string(), "deadline has elapsed");
+        let p = std::panic::catch_unwind(|| {
+            goexec::time::timeout(Duration::from_secs(10), || panic!("inner boom"))
+        });
+        let msg = p.unwrap_err();
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"inner boom"));
+    });
+}

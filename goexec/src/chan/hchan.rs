@@ -19,11 +19,12 @@
 
 use crate::runtime::g::WaitReason;
 use crate::runtime::park::{block_on_guard, Waiter};
+use crate::runtime::timers::nanotime;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// `Sudog::done`: still queued.
 const WAITING: u8 = 0;
@@ -31,6 +32,8 @@ const WAITING: u8 = 0;
 const OK: u8 = 1;
 /// The channel was closed (or, for a sender, lost its last receiver) while it waited.
 const CLOSED: u8 = 2;
+/// The deadline passed first (`*_deadline`): the record was taken off its queue by the timer.
+const TIMEOUT: u8 = 3;
 
 /// A waiting goroutine or thread (Go: `sudog`). Lives on the waiter's stack while queued.
 struct Sudog<T> {
@@ -113,6 +116,18 @@ pub(crate) enum TrySend<T> {
 /// Why a non-blocking receive failed.
 pub(crate) enum TryRecv {
     Empty,
+    Closed,
+}
+
+/// How a send with a deadline ended, when it did not succeed.
+pub(crate) enum SendFail<T> {
+    Timeout(T),
+    Closed(T),
+}
+
+/// How a receive with a deadline ended, when it did not succeed.
+pub(crate) enum RecvFail {
+    Timeout,
     Closed,
 }
 
@@ -253,6 +268,132 @@ impl<T> Chan<T> {
             // SAFETY: dequeued (done is set): only we touch the record now.
             OK => unsafe { (*sg.elem.get()).take() },
             _ => None,
+        }
+    }
+
+    /// `send` that gives up at `deadline` ([`nanotime`] units), returning the value.
+    pub(crate) fn send_deadline(self: &Arc<Self>, v: T, deadline: u64) -> Result<(), SendFail<T>>
+    where
+        T: Send + 'static,
+    {
+        let (mut st, v) = match self.send_fast(self.lock(), v) {
+            Ok(()) => return Ok(()),
+            Err((_, TrySend::Closed(v))) => return Err(SendFail::Closed(v)),
+            Err((st, TrySend::Full(v))) => (st, v),
+        };
+        if nanotime() >= deadline {
+            return Err(SendFail::Timeout(v));
+        }
+        let sg = Sudog::new(Some(v));
+        st.sendq.push_back(NonNull::from(&sg));
+        let done = self.wait_until(st, &sg, true, deadline, WaitReason::ChanSend);
+        if done == OK {
+            return Ok(());
+        }
+        // SAFETY: off every queue (done is set): only we touch the record now.
+        let v = unsafe { (*sg.elem.get()).take() }
+            .unwrap_or_else(|| crate::runtime::fatal("chan send", "a failed send lost its value"));
+        Err(if done == TIMEOUT {
+            SendFail::Timeout(v)
+        } else {
+            SendFail::Closed(v)
+        })
+    }
+
+    /// `recv` that gives up at `deadline` ([`nanotime`] units).
+    pub(crate) fn recv_deadline(self: &Arc<Self>, deadline: u64) -> Result<T, RecvFail>
+    where
+        T: Send + 'static,
+    {
+        let mut st = match self.recv_fast(self.lock()) {
+            Ok(v) => return Ok(v),
+            Err((_, TryRecv::Closed)) => return Err(RecvFail::Closed),
+            Err((st, TryRecv::Empty)) => st,
+        };
+        if nanotime() >= deadline {
+            return Err(RecvFail::Timeout);
+        }
+        let sg = Sudog::new(None);
+        st.recvq.push_back(NonNull::from(&sg));
+        match self.wait_until(st, &sg, false, deadline, WaitReason::ChanRecv) {
+            // SAFETY: off every queue (done is set): only we touch the record now.
+            OK => unsafe { (*sg.elem.get()).take() }.ok_or(RecvFail::Closed),
+            TIMEOUT => Err(RecvFail::Timeout),
+            _ => Err(RecvFail::Closed),
+        }
+    }
+
+    /// Parks the owner of `sg`, queued (under `st`) on the send or receive queue, until it is
+    /// completed or `deadline` passes; returns how it ended.
+    ///
+    /// A goroutine gets a timer whose callback, if the record is still queued, takes it off
+    /// under the lock and completes it with TIMEOUT: exactly one of the timer and the
+    /// channel's other side dequeues it. The callback finds the record by address, and only
+    /// while `active`, which the owner clears (under the same lock the callback holds) before
+    /// its frame can go: a stale timer never matches a later record at the same address.
+    /// A thread waits with a timeout and takes its own record off on expiry.
+    fn wait_until(
+        self: &Arc<Self>,
+        st: MutexGuard<'_, State<T>>,
+        sg: &Sudog<T>,
+        send: bool,
+        deadline: u64,
+        reason: WaitReason,
+    ) -> u8
+    where
+        T: Send + 'static,
+    {
+        let addr = sg as *const Sudog<T> as usize;
+        let active = Arc::new(Mutex::new(true));
+        let (armed, chan) = (active.clone(), self.clone());
+        let fire = move || {
+            let armed = armed.lock().unwrap_or_else(|e| e.into_inner());
+            if !*armed {
+                return;
+            }
+            let mut st = chan.lock();
+            let q = if send { &mut st.sendq } else { &mut st.recvq };
+            if let Some(i) = q.iter().position(|p| p.as_ptr() as usize == addr) {
+                if let Some(sg) = q.remove(i) {
+                    drop(st);
+                    // SAFETY: dequeued under the lock while its owner is parked on it (it
+                    // cannot deactivate us and leave before `done` is set).
+                    unsafe { complete(sg, TIMEOUT) };
+                }
+            }
+        };
+        if crate::time::call_at(deadline, Box::new(fire)) {
+            let done = sg.wait(st, reason);
+            *active.lock().unwrap_or_else(|e| e.into_inner()) = false;
+            return done;
+        }
+        // A plain thread.
+        drop(st);
+        loop {
+            let done = sg.done.load(Ordering::Acquire);
+            if done != WAITING {
+                return done;
+            }
+            let now = nanotime();
+            if now < deadline {
+                std::thread::park_timeout(std::time::Duration::from_nanos(deadline - now));
+                continue;
+            }
+            let mut st = self.lock();
+            let q = if send { &mut st.sendq } else { &mut st.recvq };
+            if let Some(i) = q.iter().position(|p| p.as_ptr() as usize == addr) {
+                q.remove(i);
+                return TIMEOUT;
+            }
+            drop(st);
+            // Dequeued by the other side, which is completing it: wait for `done`.
+            loop {
+                let done = sg.done.load(Ordering::Acquire);
+                if done != WAITING {
+                    return done;
+                }
+                std::thread::park();
+            }
         }
     }
 

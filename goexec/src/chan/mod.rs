@@ -14,7 +14,8 @@
 //! [`after`] and [`tick`] are `time::after` and `time::tick`: receivers of `Instant`s fired by
 //! the runtime's timers. [`never`] never delivers.
 //!
-//! Not yet (they come with `select!`): `send_timeout`, `recv_timeout`.
+//! [`Sender::send_timeout`] and [`Receiver::recv_timeout`] give up after a while: a waiting
+//! goroutine is woken by a runtime timer, a thread by its own timed park.
 //!
 //! # Examples
 //!
@@ -34,7 +35,7 @@
 
 mod hchan;
 
-use hchan::{Chan, TryRecv, TrySend};
+use hchan::{Chan, RecvFail, SendFail, TryRecv, TrySend};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -103,6 +104,24 @@ pub enum TrySendError<T> {
     Closed(T),
 }
 
+/// Why [`Sender::send_timeout`] failed; the value comes back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum SendTimeoutError<T> {
+    /// Nobody took the value in time.
+    Timeout(T),
+    /// The channel is closed (or has no receivers).
+    Closed(T),
+}
+
+/// Why [`Receiver::recv_timeout`] failed.
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived in time.
+    Timeout,
+    /// The channel is closed and drained.
+    Closed,
+}
+
 /// Why [`Receiver::try_recv`] failed.
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub enum TryRecvError {
@@ -130,6 +149,27 @@ impl<T> Sender<T> {
         self.chan.try_send(v).map_err(|e| match e {
             TrySend::Full(v) => TrySendError::Full(v),
             TrySend::Closed(v) => TrySendError::Closed(v),
+        })
+    }
+
+    /// Sends `v`, waiting at most `timeout` for a receiver or room (Go: a `select` with a
+    /// `time.After` case). A zero timeout is `try_send`.
+    pub fn send_timeout(&self, v: T, timeout: Duration) -> Result<(), SendTimeoutError<T>>
+    where
+        T: Send + 'static,
+    {
+        self.send_deadline(v, Instant::now() + timeout)
+    }
+
+    /// Sends `v`, waiting until `deadline` at the latest.
+    pub fn send_deadline(&self, v: T, deadline: Instant) -> Result<(), SendTimeoutError<T>>
+    where
+        T: Send + 'static,
+    {
+        let when = crate::runtime::timers::instant_to_nanos(deadline);
+        self.chan.send_deadline(v, when).map_err(|e| match e {
+            SendFail::Timeout(v) => SendTimeoutError::Timeout(v),
+            SendFail::Closed(v) => SendTimeoutError::Closed(v),
         })
     }
 
@@ -170,6 +210,39 @@ impl<T> Receiver<T> {
     /// `Err(RecvError)` once the channel is closed and every buffered value received.
     pub fn recv(&self) -> Result<T, RecvError> {
         self.chan.recv().ok_or(RecvError)
+    }
+
+    /// Receives a value, waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use goexec::chan::{self, RecvTimeoutError};
+    /// use std::time::Duration;
+    ///
+    /// goexec::run(|| {
+    ///     let (_tx, rx) = chan::bounded::<u32>(0);
+    ///     let r = rx.recv_timeout(Duration::from_millis(1));
+    ///     assert_eq!(r, Err(RecvTimeoutError::Timeout));
+    /// });
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError>
+    where
+        T: Send + 'static,
+    {
+        self.recv_deadline(Instant::now() + timeout)
+    }
+
+    /// Receives a value, waiting until `deadline` at the latest.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError>
+    where
+        T: Send + 'static,
+    {
+        let when = crate::runtime::timers::instant_to_nanos(deadline);
+        self.chan.recv_deadline(when).map_err(|e| match e {
+            RecvFail::Timeout => RecvTimeoutError::Timeout,
+            RecvFail::Closed => RecvTimeoutError::Closed,
+        })
     }
 
     /// Receives a value if one is there without waiting.
@@ -336,6 +409,37 @@ impl<T> fmt::Display for TrySendError<T> {
 }
 
 impl<T> std::error::Error for TrySendError<T> {}
+
+impl<T> fmt::Debug for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SendTimeoutError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("timed out sending on a channel"),
+            SendTimeoutError::Closed(_) => f.write_str("send on a closed channel"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendTimeoutError<T> {}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvTimeoutError::Timeout => f.write_str("timed out receiving on a channel"),
+            RecvTimeoutError::Closed => f.write_str("receive from a closed, drained channel"),
+        }
+    }
+}
+
+impl std::error::Error for RecvTimeoutError {}
 
 impl fmt::Display for TryRecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

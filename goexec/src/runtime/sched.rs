@@ -399,6 +399,7 @@ impl Sched {
         for e in due {
             match e.action {
                 timers::Action::Ready(g) => super::park::goready(g),
+                timers::Action::Call(f) => f(),
                 timers::Action::Fire(t, gen) => {
                     if let Some(next) = t.fire(gen, e.when, now) {
                         self.addtimer(id, next, timers::Action::Fire(t, gen));

@@ -56,6 +56,9 @@ pub(crate) enum Action {
     /// Fire this timer if it is still at generation `gen` (a stopped or reset timer has moved
     /// on, and its old entries are dropped when they surface).
     Fire(Arc<TimerShared>, u64),
+    /// Call this (a channel operation's deadline: `chan::hchan`). It runs on whichever M runs
+    /// the timers, outside the heap's lock.
+    Call(Box<dyn FnOnce() + Send>),
 }
 
 /// A heap entry.

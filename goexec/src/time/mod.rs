@@ -1,5 +1,6 @@
-//! Time: `sleep`, and Go's `Timer` and `Ticker` (`time.Sleep`, `time.NewTimer`,
-//! `time.NewTicker`), on the runtime's per-P timer heaps (`runtime/timers.rs`).
+//! Time: `sleep`, Go's `Timer` and `Ticker` (`time.Sleep`, `time.NewTimer`,
+//! `time.NewTicker`), `after`, `tick` and `timeout`, on the runtime's per-P timer heaps
+//! (`runtime/timers.rs`).
 //!
 //! Only the goroutine waits: a sleeping goroutine is parked with its deadline in its P's heap
 //! and costs no thread, so 10,000 sleepers are 10,000 heap entries. Deadlines are honoured to
@@ -70,6 +71,21 @@ fn sleep_until_ns(when: u64, d: Duration) {
         });
         true
     });
+}
+
+/// Adds a timer that calls `f` at `when` ([`timers::nanotime`] units) to the calling
+/// goroutine's P (P 0's without one). False on a plain thread, where nothing is added.
+pub(crate) fn call_at(when: u64, f: Box<dyn FnOnce() + Send>) -> bool {
+    let mut f = Some(f);
+    with_m(|m| {
+        m.curg.get()?;
+        let id = m.with_p(|p| p.id).unwrap_or(0);
+        let f = f.take()?;
+        m.sched.addtimer(id, when, Action::Call(f));
+        Some(())
+    })
+    .flatten()
+    .is_some()
 }
 
 /// The running goroutine's scheduler, and the P to put a timer on: the caller's own.
@@ -365,5 +381,64 @@ fn recv(rx: &Receiver<Instant>) -> Instant {
     match rx.recv() {
         Ok(v) => v,
         Err(_) => crate::runtime::fatal("Timer::recv", "a live timer's channel closed"),
+    }
+}
+
+/// The error of [`timeout`]: the deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl std::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `f` in a new goroutine and waits at most `d` for its result (Go: a `select` on a
+/// result channel and `time.After(d)`). If `f` panics, the panic continues in the caller.
+///
+/// On timeout the goroutine is not stopped (goroutines cannot be killed, in Go either): it
+/// runs to its end and its result is dropped. Give it a way to stop (a channel, a flag) if it
+/// should.
+///
+/// # Panics
+///
+/// Outside a goroutine, as [`spawn`](crate::spawn); and with `f`'s panic, as above.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// goexec::run(|| {
+///     let quick = goexec::time::timeout(Duration::from_secs(5), || 6 * 7);
+///     assert_eq!(quick, Ok(42));
+///     let slow = goexec::time::timeout(Duration::from_millis(1), || {
+///         goexec::time::sleep(Duration::from_millis(50));
+///     });
+///     assert!(slow.is_err());
+/// });
+/// ```
+#[track_caller]
+pub fn timeout<F, T>(d: Duration, f: F) -> Result<T, Elapsed>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = crate::chan::bounded(1);
+    crate::spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        // Nobody waits any more after a timeout: the result is dropped.
+        let _ = tx.try_send(r);
+    });
+    match rx.recv_timeout(d) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(crate::chan::RecvTimeoutError::Timeout) => Err(Elapsed(())),
+        Err(crate::chan::RecvTimeoutError::Closed) => {
+            crate::runtime::fatal("time::timeout", "the goroutine's result channel closed")
+        }
     }
 }
