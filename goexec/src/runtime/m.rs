@@ -186,7 +186,8 @@ impl MLocal {
         true
     }
 
-    /// `enter` from goroutine code known not to be inside an entry already (`gosched`).
+    /// `enter` without the nesting check: for code known not to be inside an entry (`gosched`,
+    /// g0 getting control back). Entering twice is harmless; only `leave` must pair.
     #[inline(always)]
     pub(crate) fn enter_fresh(&self) {
         if cfg!(goexec_no_preempt) {

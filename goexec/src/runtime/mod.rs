@@ -487,9 +487,8 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// straight to the next one when it can. On a plain thread, yields the thread. Go:
 /// `runtime.Gosched` (which goes through the global queue and g0; see the scheduler notes).
 pub fn yield_now() {
-    match m::current_g() {
-        Some(g) => sched::gosched(g),
-        None => std::thread::yield_now(),
+    if !sched::gosched() {
+        std::thread::yield_now();
     }
 }
 

@@ -1039,7 +1039,7 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
         // Back on g0 (curg first: a hand-off request found now is stale), in the runtime:
         // the P, if sysmon left it to us, is ours again.
         m.curg.set(None);
-        m.enter();
+        m.enter_fresh();
         // After direct transfers the G that switched back to g0 may be another one.
         g = back;
         match action {
@@ -1098,14 +1098,17 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
     }
 }
 
-/// Yields the running G `g` (Go: `Gosched`). Fast path: if this P has another G ready, switch
-/// to it directly (one switch instead of two through g0) and let it queue `g` at the tail.
-/// Anything unusual goes the slow way, through g0: a locked G, a locked next G, an empty local
-/// queue, shutdown, and every 61st tick (g0 then checks the global queue, as usual).
-pub(crate) fn gosched(g: GRef) {
-    let next = with_m(|m| {
+/// Yields the running G (Go: `Gosched`); false on a thread that is not running one. Fast
+/// path: if this P has another G ready, switch to it directly (one switch instead of two
+/// through g0) and let it queue the yielding G at the tail. Anything unusual goes the slow
+/// way, through g0: a locked G, a locked next G, an empty local queue, shutdown, and every
+/// 61st tick (g0 then checks the global queue, as usual).
+pub(crate) fn gosched() -> bool {
+    // One TLS read for the whole yield: the M, and the G from it.
+    let found = with_m(|m| {
+        let g = m.curg.get()?;
         if m.locked_g.get().is_some() || m.sched.is_shut_down() {
-            return None;
+            return Some((g, None));
         }
         // One runtime entry (preempt.rs) for the whole handoff: it lasts through the switch,
         // and the G taking over leaves it in `resumed` once it has queued us.
@@ -1129,7 +1132,7 @@ pub(crate) fn gosched(g: GRef) {
         });
         let Some(Some(next)) = next else {
             m.leave(true);
-            return None;
+            return Some((g, None));
         };
         if next.status() != GStatus::Runnable {
             super::fatal("gosched", "the next G is not runnable");
@@ -1137,12 +1140,19 @@ pub(crate) fn gosched(g: GRef) {
         next.set_status(GStatus::Running);
         m.handoff.set(Some(g));
         m.curg.set(Some(next));
-        Some(next)
+        Some((g, Some(next)))
     })
     .flatten();
-    match next {
-        Some(next) => g.transfer_to(next),
-        None => g.switch_out(Action::Yield),
+    match found {
+        None => false,
+        Some((g, Some(next))) => {
+            g.transfer_to(next);
+            true
+        }
+        Some((g, None)) => {
+            g.switch_out(Action::Yield);
+            true
+        }
     }
 }
 
