@@ -27,14 +27,17 @@
 //!   [`lock_os_thread`], [`local!`], introspection and [`runtime::dump`]) and the stackful
 //!   [`runtime::Coroutine`] goroutines are built on;
 //! - [`task`]: [`JoinHandle`], which also works from plain threads;
-//! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`] on per-P timer heaps, with
-//!   microsecond precision on an idle runtime;
+//! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`], [`time::after`],
+//!   [`time::tick`], [`time::timeout`] on per-P timer heaps, with microsecond precision on an
+//!   idle runtime;
+//! - [`chan`]: Go's channels, buffered or unbuffered, with timeouts, between goroutines and
+//!   threads;
 //! - [`blocking`] sections, and fairness without signals: a goroutine that runs 10 ms
 //!   without a scheduling point keeps its thread but loses its P, so the goroutines queued
 //!   behind it run on another thread (see below).
 //!
-//! The netpoller and `goexec-net`, channels and `select!`, `sync`, and the `go!` /
-//! `#[goexec::main]` macros come next.
+//! `select!`, `sync`, the netpoller and `goexec-net`, and the `go!` / `#[goexec::main]`
+//! macros come next.
 //!
 //! # Threads
 //!
