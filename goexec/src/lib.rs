@@ -36,8 +36,11 @@
 //!   without a scheduling point keeps its thread but loses its P, so the goroutines queued
 //!   behind it run on another thread (see below).
 //!
-//! `select!`, `sync`, the netpoller and `goexec-net`, and the `go!` / `#[goexec::main]`
-//! macros come next.
+//! - [`netpoll`]: readiness waits on the runtime's network poller (mio), which
+//!   `goexec-net`'s sockets are built on.
+//!
+//! `select!`, `sync`, the rest of `goexec-net`, and the `go!` / `#[goexec::main]` macros
+//! come next.
 //!
 //! # Threads
 //!
@@ -83,6 +86,7 @@
 mod arch;
 pub mod chan;
 mod loom;
+pub mod netpoll;
 pub mod runtime;
 pub mod stack;
 pub mod task;
@@ -93,6 +97,10 @@ pub use runtime::{
     RuntimeBuilder,
 };
 pub use task::{JoinError, JoinHandle};
+
+/// mio, whose sources [`netpoll::Registration`] registers (re-exported so that its version
+/// always matches goexec's).
+pub use mio;
 
 /// Hooks for the benches package; not part of the API.
 #[doc(hidden)]

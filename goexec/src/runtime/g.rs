@@ -111,6 +111,8 @@ pub(crate) enum WaitReason {
     ChanSend = 6,
     /// In a channel receive.
     ChanRecv = 7,
+    /// Waiting for a socket to be ready (the netpoller).
+    IoWait = 8,
 }
 
 impl WaitReason {
@@ -125,6 +127,7 @@ impl WaitReason {
             WaitReason::Syscall => "syscall",
             WaitReason::ChanSend => "chan send",
             WaitReason::ChanRecv => "chan receive",
+            WaitReason::IoWait => "IO wait",
         }
     }
 
@@ -138,6 +141,7 @@ impl WaitReason {
             5 => WaitReason::Syscall,
             6 => WaitReason::ChanSend,
             7 => WaitReason::ChanRecv,
+            8 => WaitReason::IoWait,
             _ => WaitReason::None,
         }
     }

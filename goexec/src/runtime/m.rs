@@ -13,7 +13,7 @@ use super::preempt::{Handshake, Life};
 use super::sched::Sched;
 use super::tls;
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{compiler_fence, AtomicPtr, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 
@@ -34,6 +34,9 @@ pub(crate) struct MShared {
     /// Written under `retake_mu`.
     hs: AtomicPtr<Handshake>,
     p_slot: AtomicPtr<Option<Box<P>>>,
+    /// The M is blocked in the network poll: `unpark` must break it with the poller's waker.
+    in_netpoll: AtomicBool,
+    netpoll_waker: OnceLock<Arc<mio::Waker>>,
 }
 
 impl MShared {
@@ -46,7 +49,27 @@ impl MShared {
             retake_mu: Mutex::new(()),
             hs: AtomicPtr::new(std::ptr::null_mut()),
             p_slot: AtomicPtr::new(std::ptr::null_mut()),
+            in_netpoll: AtomicBool::new(false),
+            netpoll_waker: OnceLock::new(),
         })
+    }
+
+    /// The M is about to block in the network poll (`Sched::netpoll_block`).
+    pub(crate) fn enter_netpoll(&self, waker: &Arc<mio::Waker>) {
+        let _ = self.netpoll_waker.set(waker.clone());
+        self.in_netpoll.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn leave_netpoll(&self) {
+        self.in_netpoll.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether a P handed over by `hand_p` waits to be picked up.
+    pub(crate) fn next_pending(&self) -> bool {
+        self.next
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// The M's handshake record and P slot, for sysmon, which must hold `retake_mu` while it
@@ -99,14 +122,6 @@ impl MShared {
         self.unpark();
     }
 
-    #[cfg(test)]
-    pub(crate) fn has_next_p(&self) -> bool {
-        self.next
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-    }
-
     /// Takes a P handed over by `hand_p`, if any.
     pub(crate) fn take_p(&self) -> Option<(Box<P>, bool)> {
         self.next.lock().unwrap_or_else(|e| e.into_inner()).take()
@@ -121,9 +136,16 @@ impl MShared {
             .take()
     }
 
+    /// Wakes the M: from a park, or from the network poll (Go: `notewakeup`, `netpollBreak`).
     pub(crate) fn unpark(&self) {
         if let Some(t) = self.thread.get() {
             t.unpark();
+        }
+        // SeqCst: pairs with `enter_netpoll` and the M's look at its state after it.
+        if self.in_netpoll.load(Ordering::SeqCst) {
+            if let Some(w) = self.netpoll_waker.get() {
+                let _ = w.wake();
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ mod dump;
 pub(crate) mod g;
 mod local;
 pub(crate) mod m;
+pub(crate) mod netpoll;
 mod p;
 pub(crate) mod park;
 mod preempt;

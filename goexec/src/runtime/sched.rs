@@ -188,6 +188,8 @@ pub(crate) struct Sched {
     /// Ps sysmon took from hogs, and requests left to an M that was in the runtime.
     pub(crate) hog_retakes: AtomicU64,
     pub(crate) hog_asked: AtomicU64,
+    /// The network poller, made when the first source registers (`netpoll.rs`).
+    pub(crate) netpoll: OnceLock<Arc<super::netpoll::Netpoll>>,
     /// The sysmon thread, to wake it.
     sysmon: OnceLock<std::thread::Thread>,
 }
@@ -238,6 +240,7 @@ impl Sched {
             sleep_until: AtomicU64::new(0),
             nsyscall: AtomicUsize::new(0),
             hog_ns: AtomicU64::new(super::preempt::HOG_NS),
+            netpoll: OnceLock::new(),
             hog_retakes: AtomicU64::new(0),
             hog_asked: AtomicU64::new(0),
             sysmon: OnceLock::new(),
@@ -338,6 +341,85 @@ impl Sched {
     /// An idle P, if there is one.
     pub(crate) fn pidleget_locked(&self) -> Option<Box<P>> {
         self.pidleget(&mut self.lock())
+    }
+
+    /// The runtime's network poller, made on first use.
+    pub(crate) fn netpoll(&self) -> std::io::Result<&Arc<super::netpoll::Netpoll>> {
+        if let Some(np) = self.netpoll.get() {
+            return Ok(np);
+        }
+        let np = Arc::new(super::netpoll::Netpoll::new()?);
+        Ok(self.netpoll.get_or_init(|| np))
+    }
+
+    /// Polls the network without blocking if anyone waits on it and no M is blocked in the
+    /// poll; readies what it finds (onto the caller's P when it has one). True if it readied
+    /// any goroutine or thread.
+    pub(crate) fn netpoll_nonblock(&self) -> bool {
+        let Some(np) = self.netpoll.get() else {
+            return false;
+        };
+        if np.waiters.load(Ordering::Acquire) == 0 || np.blocked.load(Ordering::Acquire) {
+            return false;
+        }
+        match np.poll(Some(Duration::ZERO)) {
+            Some(ready) if !ready.is_empty() => {
+                for w in ready {
+                    w.wake();
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The parking M `m` blocks in the network poll instead of a plain park, when someone
+    /// waits on the network and no other M is blocked there: until an event, the next timer
+    /// (`next`; 0: none), or a wake (`MShared::unpark` breaks the poll). What the poll readies
+    /// goes to the global queue (this M has no P), and `wakep` finds it an M. True if it
+    /// polled (the caller looks at its state again); false: park as usual.
+    fn netpoll_block(&self, m: &MLocal, next: u64) -> bool {
+        let Some(np) = self.netpoll.get() else {
+            return false;
+        };
+        if np.waiters.load(Ordering::Acquire) == 0 || (next != 0 && next <= timers::nanotime()) {
+            return false;
+        }
+        if np
+            .blocked
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        // The timer sleeper's role too, so that an earlier timer breaks the poll; if another
+        // M has it, that M runs the timers.
+        let sleeper = next != 0 && self.become_sleeper(&m.shared, next);
+        m.shared.enter_netpoll(&np.waker);
+        // Looked at after announcing ourselves (SeqCst, as the waker's side): a P handed over,
+        // shutdown, or an earlier timer added meanwhile, and we poll without blocking.
+        let again = self.next_timer();
+        let now = timers::nanotime();
+        let timeout = if m.shared.next_pending()
+            || self.is_shut_down()
+            || (sleeper && again != 0 && again < next)
+        {
+            Some(Duration::ZERO)
+        } else if sleeper {
+            Some(Duration::from_nanos(next.saturating_sub(now)))
+        } else {
+            None
+        };
+        let ready = np.poll(timeout);
+        m.shared.leave_netpoll();
+        if sleeper {
+            self.leave_sleeper(&m.shared);
+        }
+        np.blocked.store(false, Ordering::SeqCst);
+        for w in ready.into_iter().flatten() {
+            w.wake();
+        }
+        true
     }
 
     /// `handoffp` for sysmon.
@@ -810,7 +892,7 @@ impl Sched {
                 m.id,
                 l.ticks,
                 l.in_rt,
-                m.has_next_p()
+                m.next_pending()
             );
         }
         drop(s);
@@ -1262,6 +1344,12 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
             None => super::fatal("find_runnable", "M without a P"),
         }
 
+        // 4: the network, without blocking, if anyone waits on it (Go: netpoll(0)). The
+        // goroutines it readies go to our P; look again.
+        if sched.netpoll_nonblock() {
+            continue;
+        }
+
         // 5: steal, if we may spin.
         let busy = sched.procs - sched.npidle.load(Ordering::SeqCst);
         if m.spinning.get() || 2 * sched.nmspinning.load(Ordering::SeqCst) < busy {
@@ -1307,8 +1395,8 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
                 }
             }
         }
-        // One idle M sleeps until the earliest timer of any P (the timer sleeper); the others
-        // until they are handed a P. (With the netpoller, the sleeper will block in the poll.)
+        // One idle M sleeps until the earliest timer of any P (the timer sleeper), in the
+        // network poll when someone waits on it; the others until they are handed a P.
         if !stopm(m, true, true) {
             return None;
         }
@@ -1429,6 +1517,9 @@ fn stopm_loop(m: &MLocal, timed: bool) -> bool {
         }
         // Re-read each time: timers come and go while we sleep.
         let next = if timed { sched.next_timer() } else { 0 };
+        if timed && sched.netpoll_block(m, next) {
+            continue;
+        }
         if next == 0 || !sched.become_sleeper(&m.shared, next) {
             sched.leave_sleeper(&m.shared);
             std::thread::park();

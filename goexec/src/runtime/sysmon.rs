@@ -38,6 +38,8 @@ use std::time::Duration;
 /// How long an M may sit in a blocking section before sysmon hands its P on (Go: one sysmon
 /// tick, 20 µs).
 const SYSCALL_RETAKE_NS: u64 = 20_000;
+/// How long the network may go unpolled while someone waits on it before sysmon polls it.
+const NETPOLL_STALE_NS: u64 = 10_000_000;
 /// sysmon's shortest and longest sleep.
 const SYSMON_MIN: Duration = Duration::from_micros(20);
 const SYSMON_MAX: Duration = Duration::from_millis(10);
@@ -167,6 +169,16 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
         if now >= hogs_due {
             let at = super::preempt::retake_hogs(&sched, now, &mut seen);
             hogs_due = at.min(now + SYSMON_MAX.as_nanos() as u64);
+        }
+        // The network, if someone waits on it and nobody has polled for 10 ms (Go does the
+        // same): what it readies goes to the global queue, and wakep finds it an M.
+        if let Some(np) = sched.netpoll.get() {
+            if np.waiters.load(Ordering::Acquire) > 0
+                && now.saturating_sub(np.last_poll.load(Ordering::Relaxed)) > NETPOLL_STALE_NS
+                && sched.netpoll_nonblock()
+            {
+                idle_since = now;
+            }
         }
         let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
         if busy {

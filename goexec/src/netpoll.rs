@@ -1,0 +1,123 @@
+//! Waiting for I/O readiness on the runtime's network poller: the layer `goexec-net` is built
+//! on, open to any [`mio::event::Source`].
+//!
+//! A [`Registration`] ties a non-blocking source to the current goroutine's runtime. Do the
+//! I/O; on `WouldBlock`, [`wait_readable`](Registration::wait_readable) or
+//! [`wait_writable`](Registration::wait_writable) parks the goroutine (a thread parks itself)
+//! until the poller sees the source ready, then try again: registration is edge-triggered, so
+//! a wake means "try", not "will succeed".
+//!
+//! ```
+//! use std::io::{ErrorKind, Read, Write};
+//!
+//! goexec::run(|| {
+//!     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let addr = std_listener.local_addr().unwrap();
+//!     std_listener.set_nonblocking(true).unwrap();
+//!     let mut listener = goexec::mio::net::TcpListener::from_std(std_listener);
+//!     let reg = goexec::netpoll::Registration::new(&mut listener).unwrap();
+//!     let client = std::thread::spawn(move || {
+//!         let mut s = std::net::TcpStream::connect(addr).unwrap();
+//!         s.write_all(b"hi").unwrap();
+//!     });
+//!     // accept, parking the goroutine until a connection comes.
+//!     let (mut conn, _) = loop {
+//!         match listener.accept() {
+//!             Ok(c) => break c,
+//!             Err(e) if e.kind() == ErrorKind::WouldBlock => reg.wait_readable(None).unwrap(),
+//!             Err(e) => panic!("{e}"),
+//!         }
+//!     };
+//!     let conn_reg = goexec::netpoll::Registration::new(&mut conn).unwrap();
+//!     let mut buf = [0u8; 2];
+//!     let mut got = 0;
+//!     while got < 2 {
+//!         match conn.read(&mut buf[got..]) {
+//!             Ok(n) => got += n,
+//!             Err(e) if e.kind() == ErrorKind::WouldBlock => conn_reg.wait_readable(None).unwrap(),
+//!             Err(e) => panic!("{e}"),
+//!         }
+//!     }
+//!     assert_eq!(&buf, b"hi");
+//!     conn_reg.deregister(&mut conn);
+//!     reg.deregister(&mut listener);
+//!     client.join().unwrap();
+//! });
+//! ```
+
+use crate::runtime::m::with_m;
+use crate::runtime::netpoll::{Dir, Netpoll, PollDesc};
+use crate::runtime::timers::instant_to_nanos;
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A source registered with a runtime's network poller (Go: a `pollDesc`). Deregister it
+/// before the source is closed; dropping it deregisters nothing (it does not own the source).
+pub struct Registration {
+    np: Arc<Netpoll>,
+    desc: Arc<PollDesc>,
+}
+
+impl Registration {
+    /// Registers `source` (which must be in non-blocking mode, as mio's sources are) with the
+    /// current goroutine's runtime, for both directions, edge-triggered.
+    ///
+    /// # Errors
+    ///
+    /// The poller's errors, and `ErrorKind::Unsupported` on a thread that is not running a
+    /// goroutine (there is no runtime to poll for it).
+    pub fn new(source: &mut impl mio::event::Source) -> io::Result<Registration> {
+        let sched = with_m(|m| m.curg.get().map(|_| m.sched.clone())).flatten();
+        let Some(sched) = sched else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "goexec: network sources are registered from a goroutine (inside goexec::run); \
+                 they can be used from anywhere afterwards",
+            ));
+        };
+        let np = sched.netpoll()?.clone();
+        let desc = np.register(source)?;
+        Ok(Registration { np, desc })
+    }
+
+    /// Waits until the source may be readable (or hit an error or end of stream), or until
+    /// `deadline`. Then retry the read.
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::TimedOut` when the deadline passes first; `ErrorKind::NotConnected` if the
+    /// registration was deregistered meanwhile.
+    pub fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait(Dir::Read, deadline)
+    }
+
+    /// As [`wait_readable`](Registration::wait_readable), for writing.
+    pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait(Dir::Write, deadline)
+    }
+
+    fn wait(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {
+        let when = deadline.map(instant_to_nanos);
+        if self.np.wait(&self.desc, dir, when)? {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "i/o deadline reached",
+            ))
+        }
+    }
+
+    /// Removes the source from the poller; anyone still waiting on it wakes with
+    /// `ErrorKind::NotConnected`.
+    pub fn deregister(&self, source: &mut impl mio::event::Source) {
+        self.np.deregister(source, &self.desc);
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration").finish_non_exhaustive()
+    }
+}

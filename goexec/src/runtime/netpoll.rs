@@ -1,0 +1,313 @@
+//! The network poller (Go: `netpoll.go`, `netpoll_epoll.go`): one `mio::Poll` per runtime,
+//! created when the first source registers.
+//!
+//! Each registered source has a [`PollDesc`] in a slab; its mio token is the slab key plus a
+//! generation, so an event still in flight for a closed source whose slot was reused is
+//! recognised and dropped. A descriptor has a reader and a writer slot (Go's `rg`/`wg`): empty,
+//! ready (an edge arrived while nobody waited), or a waiting goroutine or thread.
+//! Registration is edge-triggered, so a waiter retries its I/O after every wake and waits
+//! again on `WouldBlock`.
+//!
+//! Who polls (Go's places):
+//! - `find_runnable`, without blocking, when it has no local or global work and someone waits
+//!   on I/O; the goroutines made ready go to its P;
+//! - the M about to park with nothing to do: it blocks in the poll (one M at a time), with the
+//!   next timer as the timeout. Anything that would wake it (a P handed to it, an earlier
+//!   timer, shutdown) goes through `MShared::unpark`, which also breaks the poll with the
+//!   `mio::Waker` (Go's `netpollBreak`);
+//! - sysmon, if nobody has polled for 10 ms.
+//!
+//! Deadlines are timers (`timers::Action::Call`) that wake the waiter of the slot they were
+//! set for, identified by a per-slot sequence number, so a stale timer wakes nobody.
+
+use super::park::Waiter;
+use super::timers::nanotime;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The waker's token (never a slab key: keys stay below 2^32).
+const WAKER: Token = Token(usize::MAX);
+
+/// A direction's slot (Go: `rg`/`wg`).
+enum Slot {
+    Empty,
+    /// An edge arrived while nobody waited: the next wait returns at once.
+    Ready,
+    /// Someone waits; `seq` tells a deadline timer whether it is still this wait.
+    Waiting {
+        waiter: Waiter,
+        seq: u64,
+    },
+}
+
+struct DescState {
+    read: Slot,
+    write: Slot,
+    seq: u64,
+    closed: bool,
+}
+
+/// A registered source's waiter slots (Go: `pollDesc`).
+pub(crate) struct PollDesc {
+    token: Token,
+    state: Mutex<DescState>,
+}
+
+/// Which side of a descriptor.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+impl PollDesc {
+    fn lock(&self) -> MutexGuard<'_, DescState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `dir` ready: wakes its waiter, or leaves the readiness for the next wait.
+    fn ready(&self, dir: Dir) -> Option<Waiter> {
+        let mut st = self.lock();
+        let slot = match dir {
+            Dir::Read => &mut st.read,
+            Dir::Write => &mut st.write,
+        };
+        match std::mem::replace(slot, Slot::Ready) {
+            Slot::Waiting { waiter, .. } => {
+                *slot = Slot::Empty;
+                Some(waiter)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The poller of one runtime (Go: the `netpoll*` globals).
+pub(crate) struct Netpoll {
+    poll: Mutex<(Poll, Events)>,
+    registry: mio::Registry,
+    pub(crate) waker: Arc<Waker>,
+    descs: Mutex<Slab<(u32, Arc<PollDesc>)>>,
+    next_gen: AtomicU64,
+    /// Goroutines and threads waiting on I/O (Go: `netpollWaiters`): nobody polls without.
+    pub(crate) waiters: AtomicUsize,
+    /// When someone last polled (`nanotime`), for sysmon.
+    pub(crate) last_poll: AtomicU64,
+    /// An M is blocked in the poll.
+    pub(crate) blocked: AtomicBool,
+}
+
+impl Netpoll {
+    pub(crate) fn new() -> io::Result<Netpoll> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Netpoll {
+            poll: Mutex::new((poll, Events::with_capacity(256))),
+            registry,
+            waker,
+            descs: Mutex::new(Slab::new()),
+            next_gen: AtomicU64::new(1),
+            waiters: AtomicUsize::new(0),
+            last_poll: AtomicU64::new(0),
+            blocked: AtomicBool::new(false),
+        })
+    }
+
+    /// Registers `src` (edge-triggered, both directions) and returns its descriptor.
+    pub(crate) fn register(&self, src: &mut dyn mio::event::Source) -> io::Result<Arc<PollDesc>> {
+        let gen = (self.next_gen.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff) as u32;
+        let mut descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = descs.vacant_entry();
+        let key = entry.key();
+        if key >= u32::MAX as usize {
+            return Err(io::Error::other("goexec: too many registered sources"));
+        }
+        let token = Token(((gen as usize) << 32) | key);
+        let desc = Arc::new(PollDesc {
+            token,
+            state: Mutex::new(DescState {
+                read: Slot::Empty,
+                write: Slot::Empty,
+                seq: 0,
+                closed: false,
+            }),
+        });
+        self.registry
+            .register(src, token, Interest::READABLE | Interest::WRITABLE)?;
+        entry.insert((gen, desc.clone()));
+        Ok(desc)
+    }
+
+    /// Deregisters `src` and wakes anyone still waiting on `desc` (they see it closed).
+    pub(crate) fn deregister(&self, src: &mut dyn mio::event::Source, desc: &PollDesc) {
+        let _ = self.registry.deregister(src);
+        let key = desc.token.0 & 0xffff_ffff;
+        {
+            let mut descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
+            if descs.get(key).is_some_and(|(_, d)| d.token == desc.token) {
+                descs.remove(key);
+            }
+        }
+        let woken: Vec<Waiter> = {
+            let mut guard = desc.lock();
+            let st = &mut *guard;
+            st.closed = true;
+            [&mut st.read, &mut st.write]
+                .into_iter()
+                .filter_map(|s| match std::mem::replace(s, Slot::Empty) {
+                    Slot::Waiting { waiter, .. } => Some(waiter),
+                    _ => None,
+                })
+                .collect()
+        };
+        for w in woken {
+            self.waiters.fetch_sub(1, Ordering::AcqRel);
+            w.wake();
+        }
+    }
+
+    /// Polls once, waiting at most `timeout` (None: until an event or a wake). Returns the
+    /// waiters made ready; None if another M is polling now.
+    pub(crate) fn poll(&self, timeout: Option<Duration>) -> Option<Vec<Waiter>> {
+        let mut guard = self.poll.try_lock().ok()?;
+        let (poll, events) = &mut *guard;
+        if let Err(e) = poll.poll(events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                super::fatal("netpoll", &format!("epoll_wait failed: {e}"));
+            }
+        }
+        self.last_poll.store(nanotime(), Ordering::Relaxed);
+        let mut ready = Vec::new();
+        let descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
+        for ev in events.iter() {
+            let token = ev.token();
+            if token == WAKER {
+                continue;
+            }
+            let key = token.0 & 0xffff_ffff;
+            let Some((_, desc)) = descs.get(key).filter(|(_, d)| d.token == token) else {
+                continue; // a closed source's slot, reused since
+            };
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                ready.extend(desc.ready(Dir::Read));
+            }
+            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                ready.extend(desc.ready(Dir::Write));
+            }
+        }
+        drop(descs);
+        self.waiters.fetch_sub(ready.len(), Ordering::AcqRel);
+        Some(ready)
+    }
+
+    /// Waits until `dir` of `desc` is ready, or `deadline` (`nanotime` units) passes: Ok(true)
+    /// when woken by readiness (retry the I/O), Ok(false) on the deadline, Err when the
+    /// source was deregistered. On a goroutine only the goroutine parks.
+    pub(crate) fn wait(
+        self: &Arc<Self>,
+        desc: &Arc<PollDesc>,
+        dir: Dir,
+        deadline: Option<u64>,
+    ) -> io::Result<bool> {
+        let mut st = desc.lock();
+        if st.closed {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the socket was closed",
+            ));
+        }
+        let slot = match dir {
+            Dir::Read => &mut st.read,
+            Dir::Write => &mut st.write,
+        };
+        if matches!(slot, Slot::Ready) {
+            *slot = Slot::Empty;
+            return Ok(true);
+        }
+        if let Some(d) = deadline {
+            if nanotime() >= d {
+                return Ok(false);
+            }
+        }
+        st.seq += 1;
+        let seq = st.seq;
+        let slot = match dir {
+            Dir::Read => &mut st.read,
+            Dir::Write => &mut st.write,
+        };
+        *slot = Slot::Waiting {
+            waiter: Waiter::current(),
+            seq,
+        };
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        if let Some(d) = deadline {
+            // On a goroutine, a timer wakes this wait if it is still this wait; a thread
+            // waits with a timeout below instead (call_at adds nothing there).
+            let (desc2, np) = (desc.clone(), self.clone());
+            let fire = move || {
+                let mut st = desc2.lock();
+                let slot = match dir {
+                    Dir::Read => &mut st.read,
+                    Dir::Write => &mut st.write,
+                };
+                if matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
+                    if let Slot::Waiting { waiter, .. } = std::mem::replace(slot, Slot::Empty) {
+                        drop(st);
+                        np.waiters.fetch_sub(1, Ordering::AcqRel);
+                        waiter.wake();
+                    }
+                }
+            };
+            crate::time::call_at(d, Box::new(fire));
+        }
+        let is_g = super::m::current_g().is_some();
+        if is_g {
+            super::park::block_on_guard(st, super::g::WaitReason::IoWait);
+        } else {
+            // A thread: park until our slot is no longer our wait, or the deadline.
+            drop(st);
+            loop {
+                let now = nanotime();
+                match deadline {
+                    Some(d) if now >= d => {
+                        let mut st = desc.lock();
+                        let slot = match dir {
+                            Dir::Read => &mut st.read,
+                            Dir::Write => &mut st.write,
+                        };
+                        if matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
+                            *slot = Slot::Empty;
+                            self.waiters.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        break;
+                    }
+                    Some(d) => std::thread::park_timeout(Duration::from_nanos(d - now)),
+                    None => std::thread::park(),
+                }
+                let st = desc.lock();
+                let slot = match dir {
+                    Dir::Read => &st.read,
+                    Dir::Write => &st.write,
+                };
+                if !matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
+                    break;
+                }
+            }
+        }
+        if desc.lock().closed {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the socket was closed",
+            ));
+        }
+        match deadline {
+            Some(d) if nanotime() >= d => Ok(false),
+            _ => Ok(true),
+        }
+    }
+}
