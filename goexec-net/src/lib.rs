@@ -1,21 +1,143 @@
 //! Go's `net` package shape for goexec: sockets on the runtime's netpoller, with
 //! blocking-style calls that park only the calling goroutine.
 //!
-//! Today: [`TcpListener`] and [`TcpStream`] (std-style timeouts and Go-style deadlines,
-//! `Read`/`Write` for the stream and for `&TcpStream`, `try_clone` for a reader and a writer
-//! goroutine). `UdpSocket` and Unix sockets come next.
+//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`] and [`UnixStream`], with
+//! std-style timeouts and Go-style deadlines (both give `ErrorKind::TimedOut`); streams are
+//! `Read`/`Write` through `&Stream` too, and `try_clone` gives a reader and a writer
+//! goroutine each a handle.
 //!
 //! Sockets are made from a goroutine (they register with its runtime's poller) and can then
 //! be used from any goroutine or thread.
 
+#[macro_use]
+mod macros;
 mod tcp;
+mod udp;
+mod unix;
 
 pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
 
 use goexec::mio;
 use goexec::netpoll::Registration;
-use std::io;
-use std::time::Instant;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Resolves `addr` (DNS names through `goexec::blocking`, so a slow resolver blocks only this
+/// goroutine's thread, with its P handed on).
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = goexec::blocking(|| addr.to_socket_addrs())?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Timeouts and deadlines of one direction (std's `set_read_timeout`, Go's `SetReadDeadline`).
+#[derive(Default, Clone, Copy)]
+struct Limits {
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl Limits {
+    /// The deadline for an operation starting now: the earlier of the two.
+    fn deadline(&self) -> Option<Instant> {
+        let from_timeout = self.timeout.map(|t| Instant::now() + t);
+        match (from_timeout, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// std rejects a zero timeout; so do we.
+fn check_timeout(t: Option<Duration>) -> io::Result<()> {
+    if t == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}
+
+/// A connected stream socket shared by its handles (`try_clone`), with their timeouts.
+struct Conn<S: mio::event::Source> {
+    io: Arc<Pollable<S>>,
+    limits: Arc<Mutex<(Limits, Limits)>>,
+}
+
+impl<S: mio::event::Source> Conn<S>
+where
+    for<'a> &'a S: Read + Write,
+{
+    fn new(s: S) -> io::Result<Conn<S>> {
+        Ok(Conn {
+            io: Arc::new(Pollable::new(s)?),
+            limits: Default::default(),
+        })
+    }
+
+    fn share(&self) -> Conn<S> {
+        Conn {
+            io: self.io.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+
+    fn limits(&self) -> (Limits, Limits) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut (Limits, Limits))) {
+        f(&mut self.limits.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Reads, waiting at most the read timeout / until the read deadline.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = self.limits().0.deadline();
+        self.io.retry(Dir::Read, deadline, |mut s| s.read(buf))
+    }
+
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let deadline = self.limits().1.deadline();
+        self.io.retry(Dir::Write, deadline, |mut s| s.write(buf))
+    }
+
+    /// Waits for a non-blocking connect to finish: once the socket is writable, `take_error`
+    /// says whether it failed, and `peer` fails with NotConnected while still connecting.
+    fn await_connected(
+        &self,
+        deadline: Option<Instant>,
+        take_error: impl Fn(&S) -> io::Result<Option<io::Error>>,
+        peer: impl Fn(&S) -> io::Result<()>,
+    ) -> io::Result<()> {
+        loop {
+            if let Some(e) = take_error(self.io.get())? {
+                return Err(e);
+            }
+            match peer(self.io.get()) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotConnected => self.io.wait_writable(deadline)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Which readiness an operation waits for.
+#[derive(Clone, Copy)]
+enum Dir {
+    Read,
+    Write,
+}
 
 /// A mio source with its registration; deregistered when dropped, before the socket closes.
 struct Pollable<S: mio::event::Source> {
@@ -36,6 +158,26 @@ impl<S: mio::event::Source> Pollable<S> {
 
     fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.reg.wait_readable(deadline)
+    }
+
+    /// Runs `op` until it does not report `WouldBlock` (waiting for `dir`'s readiness, up to
+    /// `deadline`) or `Interrupted`.
+    fn retry<R>(
+        &self,
+        dir: Dir,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            match op(&self.source) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => match dir {
+                    Dir::Read => self.wait_readable(deadline)?,
+                    Dir::Write => self.wait_writable(deadline)?,
+                },
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
     }
 
     fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {

@@ -1,24 +1,10 @@
 //! TCP: [`TcpListener`] and [`TcpStream`] (Go: `net.TCPListener`, `net.TCPConn`).
 
-use crate::Pollable;
+use crate::{resolve, Conn, Pollable};
 use goexec::mio;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Resolves `addr` (DNS names through `goexec::blocking`, so a slow resolver blocks only this
-/// goroutine's thread, with its P handed on).
-fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = goexec::blocking(|| addr.to_socket_addrs())?.collect();
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        ));
-    }
-    Ok(addrs)
-}
 
 /// A TCP socket server, listening for connections. `accept` parks only the calling goroutine.
 ///
@@ -101,37 +87,17 @@ impl std::fmt::Debug for TcpListener {
     }
 }
 
-/// Timeouts and deadlines of one direction (std's `set_read_timeout`, Go's `SetReadDeadline`).
-#[derive(Default, Clone, Copy)]
-struct Limits {
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
-}
-
-impl Limits {
-    /// The deadline for an operation starting now: the earlier of the two.
-    fn deadline(&self) -> Option<Instant> {
-        let from_timeout = self.timeout.map(|t| Instant::now() + t);
-        match (from_timeout, self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
 /// A TCP connection. Reads and writes park only the calling goroutine. `&TcpStream` is
 /// `Read` and `Write` too, and [`try_clone`](TcpStream::try_clone) shares the connection, so
 /// one goroutine can read while another writes.
 pub struct TcpStream {
-    io: Arc<Pollable<mio::net::TcpStream>>,
-    limits: Arc<std::sync::Mutex<(Limits, Limits)>>,
+    conn: Conn<mio::net::TcpStream>,
 }
 
 impl TcpStream {
     fn from_mio(s: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: Arc::new(Pollable::new(s)?),
-            limits: Default::default(),
+            conn: Conn::new(s)?,
         })
     }
 
@@ -162,170 +128,49 @@ impl TcpStream {
 
     fn connect_one(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
         let s = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
-        loop {
-            // mio: once writable, the connection is made or failed; take_error tells which,
-            // and peer_addr tells "still connecting" (NotConnected) from "connected".
-            if let Some(e) = s.io.get().take_error()? {
-                return Err(e);
-            }
-            match s.io.get().peer_addr() {
-                Ok(_) => return Ok(s),
-                Err(e) if e.kind() == ErrorKind::NotConnected => {
-                    s.io.wait_writable(deadline)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn limits(&self) -> (Limits, Limits) {
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn update(&self, f: impl FnOnce(&mut (Limits, Limits))) {
-        f(&mut self.limits.lock().unwrap_or_else(|e| e.into_inner()));
-    }
-
-    /// Reads, waiting at most the read timeout / until the read deadline.
-    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let deadline = self.limits().0.deadline();
-        loop {
-            match self.io.get().read(buf) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.io.wait_readable(deadline)?,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                r => return r,
-            }
-        }
-    }
-
-    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
-        let deadline = self.limits().1.deadline();
-        loop {
-            match self.io.get().write(buf) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.io.wait_writable(deadline)?,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                r => return r,
-            }
-        }
+        s.conn.await_connected(
+            deadline,
+            |io| io.take_error(),
+            |io| io.peer_addr().map(drop),
+        )?;
+        Ok(s)
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get().peer_addr()
+        self.conn.io.get().peer_addr()
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get().local_addr()
+        self.conn.io.get().local_addr()
     }
 
     /// Shuts down the read, write, or both halves.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.get().shutdown(how)
+        self.conn.io.get().shutdown(how)
     }
 
     /// Sets `TCP_NODELAY`.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.io.get().set_nodelay(on)
+        self.conn.io.get().set_nodelay(on)
     }
 
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.io.get().nodelay()
+        self.conn.io.get().nodelay()
     }
 
     /// Another handle to the same connection (sharing its timeouts and deadlines), for a
     /// second goroutine.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: self.io.clone(),
-            limits: self.limits.clone(),
+            conn: self.conn.share(),
         })
     }
-
-    /// std's read timeout: each read waits at most this long, then fails with `TimedOut`.
-    /// `Some(Duration::ZERO)` is rejected, as std does.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        check_timeout(t)?;
-        self.update(|l| l.0.timeout = t);
-        Ok(())
-    }
-
-    /// std's write timeout.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        check_timeout(t)?;
-        self.update(|l| l.1.timeout = t);
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.limits().0.timeout)
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.limits().1.timeout)
-    }
-
-    /// Go's `SetReadDeadline`: reads fail with `TimedOut` from `deadline` on (None: never).
-    pub fn set_read_deadline(&self, deadline: Option<Instant>) {
-        self.update(|l| l.0.deadline = deadline);
-    }
-
-    /// Go's `SetWriteDeadline`.
-    pub fn set_write_deadline(&self, deadline: Option<Instant>) {
-        self.update(|l| l.1.deadline = deadline);
-    }
-
-    /// Go's `SetDeadline`: both directions.
-    pub fn set_deadline(&self, deadline: Option<Instant>) {
-        self.update(|l| {
-            l.0.deadline = deadline;
-            l.1.deadline = deadline;
-        });
-    }
 }
 
-fn check_timeout(t: Option<Duration>) -> io::Result<()> {
-    if t == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            "cannot set a 0 duration timeout",
-        ));
-    }
-    Ok(())
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_inner(buf)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_inner(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_inner(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+stream_common!(TcpStream);
 
 impl std::fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -174,3 +174,181 @@ fn a_reader_and_a_writer_goroutine_share_a_connection() {
         writer.join().unwrap();
     });
 }
+
+#[test]
+fn udp_round_trip_connected_and_not() {
+    use goexec_net::UdpSocket;
+    for procs in [1, 2] {
+        rt(procs).run(|| {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = server.local_addr().unwrap();
+            let echo = goexec::spawn(move || {
+                let mut buf = [0u8; 64];
+                for _ in 0..100 {
+                    let (n, from) = server.recv_from(&mut buf).unwrap();
+                    server.send_to(&buf[..n], from).unwrap();
+                }
+            });
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            client.connect(addr).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            for i in 0..100u32 {
+                client.send(&i.to_le_bytes()).unwrap();
+                let n = client.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &i.to_le_bytes());
+            }
+            echo.join().unwrap();
+            // Nothing more comes: the read timeout fires.
+            client
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            assert_eq!(
+                client.recv(&mut buf).unwrap_err().kind(),
+                ErrorKind::TimedOut
+            );
+        });
+    }
+}
+
+#[test]
+fn unix_stream_echo() {
+    use goexec_net::{UnixListener, UnixStream};
+    let dir = std::env::temp_dir().join(format!("goexec-net-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let _ = std::fs::remove_file(&path);
+    let p2 = path.clone();
+    rt(2).run(move || {
+        let listener = UnixListener::bind(&p2).unwrap();
+        goexec::spawn(move || {
+            while let Ok((conn, _)) = listener.accept() {
+                goexec::spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = (&conn).read(&mut buf) {
+                        if n == 0 || (&conn).write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let clients: Vec<_> = (0..20u8)
+            .map(|c| {
+                let p = p2.clone();
+                goexec::spawn(move || {
+                    let mut s = UnixStream::connect(&p).unwrap();
+                    for i in 0..100u8 {
+                        s.write_all(&[c, i]).unwrap();
+                        let mut b = [0u8; 2];
+                        s.read_exact(&mut b).unwrap();
+                        assert_eq!(b, [c, i]);
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn five_thousand_idle_connections_all_still_answer() {
+    // Each connection is two sockets here (client and server side): 10,000 descriptors. The
+    // test lowers its count to what the process's open-file limit allows, and says so.
+    let limit = {
+        let mut r = libc_rlimit();
+        if r.0 < r.1 {
+            r.0 = r.1;
+            set_rlimit(r);
+        }
+        libc_rlimit().0
+    };
+    let n = 5000usize.min((limit as usize).saturating_sub(200) / 2);
+    if n < 5000 {
+        eprintln!("open-file limit {limit}: holding {n} connections instead of 5,000");
+    }
+    let answered = rt(2).run(move || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        serve_echo(listener);
+        let conns: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        // All idle for a while: their server goroutines are parked in read.
+        goexec::time::sleep(Duration::from_millis(100));
+        let mut answered = 0;
+        for (i, c) in conns.iter().enumerate() {
+            let msg = (i as u32).to_le_bytes();
+            (&*c).write_all(&msg).unwrap();
+            let mut back = [0u8; 4];
+            (&*c).read_exact(&mut back).unwrap();
+            assert_eq!(back, msg);
+            answered += 1;
+        }
+        answered
+    });
+    assert_eq!(answered, n);
+}
+
+#[test]
+fn peers_resetting_their_connections_do_not_disturb_the_accept_loop() {
+    rt(2).run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        serve_echo(listener);
+        // 50 peers connect and reset (SO_LINGER 0 makes close send RST).
+        for _ in 0..50 {
+            let s = std::net::TcpStream::connect(addr).unwrap();
+            set_linger_zero(&s);
+            drop(s);
+        }
+        // The server still accepts and answers.
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"still here").unwrap();
+        let mut back = [0u8; 10];
+        c.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"still here");
+    });
+}
+
+fn set_linger_zero(s: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a valid socket with a correctly sized linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &l as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+fn libc_rlimit() -> (u64, u64) {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid out-pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+    (r.rlim_cur as u64, r.rlim_max as u64)
+}
+
+fn set_rlimit(r: (u64, u64)) {
+    let lim = libc::rlimit {
+        rlim_cur: r.0 as libc::rlim_t,
+        rlim_max: r.1 as libc::rlim_t,
+    };
+    // SAFETY: setrlimit with a valid rlimit; raising the soft limit up to the hard one.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+}

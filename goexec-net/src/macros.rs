@@ -1,0 +1,83 @@
+//! The stream types' shared surface.
+
+/// What every stream type has the same way: `Read`/`Write` for the type and its shared
+/// reference, std timeouts, Go deadlines. The type has a `conn: Conn<_>` field.
+macro_rules! stream_common {
+    ($t:ty) => {
+        impl $t {
+            /// std's read timeout: each read waits at most this long, then fails with
+            /// `TimedOut`. `Some(Duration::ZERO)` is rejected, as std does.
+            pub fn set_read_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+                $crate::check_timeout(t)?;
+                self.conn.update(|l| l.0.timeout = t);
+                Ok(())
+            }
+
+            /// std's write timeout.
+            pub fn set_write_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+                $crate::check_timeout(t)?;
+                self.conn.update(|l| l.1.timeout = t);
+                Ok(())
+            }
+
+            /// The read timeout.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.conn.limits().0.timeout)
+            }
+
+            /// The write timeout.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.conn.limits().1.timeout)
+            }
+
+            /// Go's `SetReadDeadline`: reads fail with `TimedOut` from `deadline` on (None:
+            /// never).
+            pub fn set_read_deadline(&self, deadline: Option<std::time::Instant>) {
+                self.conn.update(|l| l.0.deadline = deadline);
+            }
+
+            /// Go's `SetWriteDeadline`.
+            pub fn set_write_deadline(&self, deadline: Option<std::time::Instant>) {
+                self.conn.update(|l| l.1.deadline = deadline);
+            }
+
+            /// Go's `SetDeadline`: both directions.
+            pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+                self.conn.update(|l| {
+                    l.0.deadline = deadline;
+                    l.1.deadline = deadline;
+                });
+            }
+        }
+
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.conn.read(buf)
+            }
+        }
+
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.conn.read(buf)
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.conn.write(buf)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.conn.write(buf)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}

@@ -1,0 +1,155 @@
+//! UDP: [`UdpSocket`] (Go: `net.UDPConn`).
+
+use crate::{resolve, Dir, Limits, Pollable};
+use goexec::mio;
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A UDP socket. Sends and receives park only the calling goroutine; `&UdpSocket` is shared
+/// freely between goroutines (each datagram is one call).
+///
+/// # Examples
+///
+/// ```
+/// use goexec_net::UdpSocket;
+///
+/// goexec::run(|| {
+///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+///     a.send_to(b"ping", b.local_addr().unwrap()).unwrap();
+///     let mut buf = [0u8; 16];
+///     let (n, from) = b.recv_from(&mut buf).unwrap();
+///     assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr().unwrap()));
+/// });
+/// ```
+pub struct UdpSocket {
+    io: Arc<Pollable<mio::net::UdpSocket>>,
+    limits: Arc<Mutex<(Limits, Limits)>>,
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (the first address that works). Call it from a goroutine.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match std::net::UdpSocket::bind(a) {
+                Ok(s) => {
+                    s.set_nonblocking(true)?;
+                    return Ok(UdpSocket {
+                        io: Arc::new(Pollable::new(mio::net::UdpSocket::from_std(s))?),
+                        limits: Default::default(),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, "no address")))
+    }
+
+    fn limits(&self) -> (Limits, Limits) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn recv_op<R>(&self, op: impl FnMut(&mio::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
+        self.io.retry(Dir::Read, self.limits().0.deadline(), op)
+    }
+
+    fn send_op<R>(&self, op: impl FnMut(&mio::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
+        self.io.retry(Dir::Write, self.limits().1.deadline(), op)
+    }
+
+    /// Sends a datagram to `addr`.
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let to = resolve(addr)?[0];
+        self.send_op(|s| s.send_to(buf, to))
+    }
+
+    /// Receives a datagram and its sender.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_op(|s| s.recv_from(buf))
+    }
+
+    /// Fixes the peer: `send` and `recv` then talk to it only.
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let to = resolve(addr)?[0];
+        self.io.get().connect(to)
+    }
+
+    /// Sends to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send_op(|s| s.send(buf))
+    }
+
+    /// Receives from the connected peer.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_op(|s| s.recv(buf))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get().local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get().peer_addr()
+    }
+
+    /// Another handle to the same socket.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            io: self.io.clone(),
+            limits: self.limits.clone(),
+        })
+    }
+
+    /// std's read timeout (`TimedOut` after it).
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        crate::check_timeout(t)?;
+        self.limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .timeout = t;
+        Ok(())
+    }
+
+    /// std's write timeout.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        crate::check_timeout(t)?;
+        self.limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .timeout = t;
+        Ok(())
+    }
+
+    /// Go's `SetReadDeadline`.
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) {
+        self.limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .deadline = deadline;
+    }
+
+    /// Go's `SetWriteDeadline`.
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) {
+        self.limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .deadline = deadline;
+    }
+}
+
+impl std::fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}

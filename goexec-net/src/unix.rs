@@ -1,0 +1,123 @@
+//! Unix domain stream sockets: [`UnixListener`] and [`UnixStream`] (Go: `net.UnixListener`,
+//! `net.UnixConn`).
+
+use crate::{Conn, Pollable};
+use goexec::mio;
+use std::io::{self, ErrorKind};
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+/// A Unix socket server. `accept` parks only the calling goroutine.
+///
+/// # Examples
+///
+/// ```
+/// use goexec_net::{UnixListener, UnixStream};
+/// use std::io::{Read, Write};
+///
+/// let dir = std::env::temp_dir().join(format!("goexec-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("sock");
+/// let _ = std::fs::remove_file(&path);
+/// goexec::run(move || {
+///     let listener = UnixListener::bind(&path).unwrap();
+///     goexec::spawn(move || {
+///         let (mut c, _) = listener.accept().unwrap();
+///         c.write_all(b"hi").unwrap();
+///     });
+///     let mut s = UnixStream::connect(&path).unwrap();
+///     let mut buf = [0u8; 2];
+///     s.read_exact(&mut buf).unwrap();
+///     assert_eq!(&buf, b"hi");
+/// });
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct UnixListener {
+    io: Pollable<mio::net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to the socket file `path` (which must not exist). Call it from a goroutine.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            io: Pollable::new(mio::net::UnixListener::bind(path)?)?,
+        })
+    }
+
+    /// Accepts a connection, parking the goroutine until one arrives.
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        loop {
+            match self.io.get().accept() {
+                Ok((s, addr)) => return Ok((UnixStream::from_mio(s)?, addr)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.io.wait_readable(None)?,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get().local_addr()
+    }
+}
+
+impl std::fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A Unix stream connection; like [`TcpStream`](crate::TcpStream) otherwise.
+pub struct UnixStream {
+    conn: Conn<mio::net::UnixStream>,
+}
+
+impl UnixStream {
+    fn from_mio(s: mio::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            conn: Conn::new(s)?,
+        })
+    }
+
+    /// Connects to the socket at `path`, parking the goroutine until it is connected.
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let s = UnixStream::from_mio(mio::net::UnixStream::connect(path)?)?;
+        s.conn
+            .await_connected(None, |io| io.take_error(), |io| io.peer_addr().map(drop))?;
+        Ok(s)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.io.get().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.conn.io.get().peer_addr()
+    }
+
+    /// Shuts down the read, write, or both halves.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.conn.io.get().shutdown(how)
+    }
+
+    /// Another handle to the same connection.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            conn: self.conn.share(),
+        })
+    }
+}
+
+stream_common!(UnixStream);
+
+impl std::fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixStream").finish_non_exhaustive()
+    }
+}
