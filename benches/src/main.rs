@@ -11,6 +11,7 @@
 //!
 //! Workloads without a tokio counterpart print "—" on tokio's side and say why in `--list`.
 
+mod net;
 mod sched;
 mod workloads;
 

@@ -91,6 +91,22 @@ pub const WORKLOADS: &[Workload] = &[
         tokio: Some(sched::ping_pong_tokio::<2>),
     },
     Workload {
+        name: "echo/1",
+        unit: "ns/round trip",
+        about: "TCP echo server, a task per connection; the same load client (a tokio \
+                current_thread on its own thread) drives 64 connections x 500 round trips of \
+                64 bytes; server on 1 worker",
+        goexec: crate::net::echo_goexec::<1>,
+        tokio: Some(crate::net::echo_tokio::<1>),
+    },
+    Workload {
+        name: "echo/2",
+        unit: "ns/round trip",
+        about: "as echo/1 with the server on 2 workers",
+        goexec: crate::net::echo_goexec::<2>,
+        tokio: Some(crate::net::echo_tokio::<2>),
+    },
+    Workload {
         name: "sleep_100us",
         unit: "µs/sleep",
         about: "one task sleeps 100 µs, 200 times, on an otherwise idle runtime (1 worker): \
