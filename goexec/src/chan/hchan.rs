@@ -93,6 +93,20 @@ struct State<T> {
     sendq: Queue<T>,
 }
 
+impl<T> State<T> {
+    /// Takes the record at `addr` off the send or receive queue, if it is still there (the
+    /// deadline paths of `wait_until`, which know their record only by address).
+    fn unqueue(&mut self, send: bool, addr: usize) -> Option<NonNull<Sudog<T>>> {
+        let q = if send {
+            &mut self.sendq
+        } else {
+            &mut self.recvq
+        };
+        let i = q.iter().position(|p| p.as_ptr() as usize == addr)?;
+        q.remove(i)
+    }
+}
+
 /// A channel's shared core, behind an `Arc` held by every Sender and Receiver.
 pub(crate) struct Chan<T> {
     state: Mutex<State<T>>,
@@ -352,14 +366,11 @@ impl<T> Chan<T> {
                 return;
             }
             let mut st = chan.lock();
-            let q = if send { &mut st.sendq } else { &mut st.recvq };
-            if let Some(i) = q.iter().position(|p| p.as_ptr() as usize == addr) {
-                if let Some(sg) = q.remove(i) {
-                    drop(st);
-                    // SAFETY: dequeued under the lock while its owner is parked on it (it
-                    // cannot deactivate us and leave before `done` is set).
-                    unsafe { complete(sg, TIMEOUT) };
-                }
+            if let Some(sg) = st.unqueue(send, addr) {
+                drop(st);
+                // SAFETY: dequeued under the lock while its owner is parked on it (it cannot
+                // deactivate us and leave before `done` is set).
+                unsafe { complete(sg, TIMEOUT) };
             }
         };
         if crate::time::call_at(deadline, Box::new(fire)) {
@@ -379,13 +390,9 @@ impl<T> Chan<T> {
                 std::thread::park_timeout(std::time::Duration::from_nanos(deadline - now));
                 continue;
             }
-            let mut st = self.lock();
-            let q = if send { &mut st.sendq } else { &mut st.recvq };
-            if let Some(i) = q.iter().position(|p| p.as_ptr() as usize == addr) {
-                q.remove(i);
+            if self.lock().unqueue(send, addr).is_some() {
                 return TIMEOUT;
             }
-            drop(st);
             // Dequeued by the other side, which is completing it: wait for `done`.
             loop {
                 let done = sg.done.load(Ordering::Acquire);

@@ -51,6 +51,31 @@ struct DescState {
     closed: bool,
 }
 
+impl DescState {
+    fn slot(&mut self, dir: Dir) -> &mut Slot {
+        match dir {
+            Dir::Read => &mut self.read,
+            Dir::Write => &mut self.write,
+        }
+    }
+
+    /// Empties `dir`'s slot if it still holds wait `seq`, returning its waiter.
+    fn take_wait(&mut self, dir: Dir, seq: u64) -> Option<Waiter> {
+        let slot = self.slot(dir);
+        if !matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
+            return None;
+        }
+        match std::mem::replace(slot, Slot::Empty) {
+            Slot::Waiting { waiter, .. } => Some(waiter),
+            _ => None,
+        }
+    }
+}
+
+fn closed_error() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the socket was closed")
+}
+
 /// A registered source's waiter slots (Go: `pollDesc`).
 pub(crate) struct PollDesc {
     token: Token,
@@ -72,10 +97,7 @@ impl PollDesc {
     /// Marks `dir` ready: wakes its waiter, or leaves the readiness for the next wait.
     fn ready(&self, dir: Dir) -> Option<Waiter> {
         let mut st = self.lock();
-        let slot = match dir {
-            Dir::Read => &mut st.read,
-            Dir::Write => &mut st.write,
-        };
+        let slot = st.slot(dir);
         match std::mem::replace(slot, Slot::Ready) {
             Slot::Waiting { waiter, .. } => {
                 *slot = Slot::Empty;
@@ -216,15 +238,9 @@ impl Netpoll {
     ) -> io::Result<bool> {
         let mut st = desc.lock();
         if st.closed {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the socket was closed",
-            ));
+            return Err(closed_error());
         }
-        let slot = match dir {
-            Dir::Read => &mut st.read,
-            Dir::Write => &mut st.write,
-        };
+        let slot = st.slot(dir);
         if matches!(slot, Slot::Ready) {
             *slot = Slot::Empty;
             return Ok(true);
@@ -236,11 +252,7 @@ impl Netpoll {
         }
         st.seq += 1;
         let seq = st.seq;
-        let slot = match dir {
-            Dir::Read => &mut st.read,
-            Dir::Write => &mut st.write,
-        };
-        *slot = Slot::Waiting {
+        *st.slot(dir) = Slot::Waiting {
             waiter: Waiter::current(),
             seq,
         };
@@ -250,17 +262,10 @@ impl Netpoll {
             // waits with a timeout below instead (call_at adds nothing there).
             let (desc2, np) = (desc.clone(), self.clone());
             let fire = move || {
-                let mut st = desc2.lock();
-                let slot = match dir {
-                    Dir::Read => &mut st.read,
-                    Dir::Write => &mut st.write,
-                };
-                if matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
-                    if let Slot::Waiting { waiter, .. } = std::mem::replace(slot, Slot::Empty) {
-                        drop(st);
-                        np.waiters.fetch_sub(1, Ordering::AcqRel);
-                        waiter.wake();
-                    }
+                let waiter = desc2.lock().take_wait(dir, seq);
+                if let Some(waiter) = waiter {
+                    np.waiters.fetch_sub(1, Ordering::AcqRel);
+                    waiter.wake();
                 }
             };
             crate::time::call_at(d, Box::new(fire));
@@ -275,13 +280,7 @@ impl Netpoll {
                 let now = nanotime();
                 match deadline {
                     Some(d) if now >= d => {
-                        let mut st = desc.lock();
-                        let slot = match dir {
-                            Dir::Read => &mut st.read,
-                            Dir::Write => &mut st.write,
-                        };
-                        if matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
-                            *slot = Slot::Empty;
+                        if desc.lock().take_wait(dir, seq).is_some() {
                             self.waiters.fetch_sub(1, Ordering::AcqRel);
                         }
                         break;
@@ -289,21 +288,14 @@ impl Netpoll {
                     Some(d) => std::thread::park_timeout(Duration::from_nanos(d - now)),
                     None => std::thread::park(),
                 }
-                let st = desc.lock();
-                let slot = match dir {
-                    Dir::Read => &st.read,
-                    Dir::Write => &st.write,
-                };
-                if !matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
+                let mut st = desc.lock();
+                if !matches!(st.slot(dir), Slot::Waiting { seq: s, .. } if *s == seq) {
                     break;
                 }
             }
         }
         if desc.lock().closed {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the socket was closed",
-            ));
+            return Err(closed_error());
         }
         match deadline {
             Some(d) if nanotime() >= d => Ok(false),
