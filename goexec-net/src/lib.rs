@@ -68,16 +68,13 @@ fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
-/// A connected stream socket shared by its handles (`try_clone`), with their timeouts.
+/// A socket shared by its handles (`try_clone`), with their timeouts and deadlines.
 struct Conn<S: mio::event::Source> {
     io: Arc<Pollable<S>>,
     limits: Arc<Mutex<(Limits, Limits)>>,
 }
 
-impl<S: mio::event::Source> Conn<S>
-where
-    for<'a> &'a S: Read + Write,
-{
+impl<S: mio::event::Source> Conn<S> {
     fn new(s: S) -> io::Result<Conn<S>> {
         Ok(Conn {
             io: Arc::new(Pollable::new(s)?),
@@ -100,15 +97,15 @@ where
         f(&mut self.limits.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Reads, waiting at most the read timeout / until the read deadline.
-    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let deadline = self.limits().0.deadline();
-        self.io.retry(Dir::Read, deadline, |mut s| s.read(buf))
-    }
-
-    fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let deadline = self.limits().1.deadline();
-        self.io.retry(Dir::Write, deadline, |mut s| s.write(buf))
+    /// Runs `op` on the socket, waiting for `dir`'s readiness on `WouldBlock` until that
+    /// direction's timeout or deadline.
+    fn retry<R>(&self, dir: Dir, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        let (read, write) = self.limits();
+        let limits = match dir {
+            Dir::Read => read,
+            Dir::Write => write,
+        };
+        self.io.retry(dir, limits.deadline(), op)
     }
 
     /// Waits for a non-blocking connect to finish: once the socket is writable, `take_error`
@@ -129,6 +126,20 @@ where
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+impl<S: mio::event::Source> Conn<S>
+where
+    for<'a> &'a S: Read + Write,
+{
+    /// Reads, waiting at most the read timeout / until the read deadline.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.retry(Dir::Read, |mut s| s.read(buf))
+    }
+
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.retry(Dir::Write, |mut s| s.write(buf))
     }
 }
 

@@ -1,8 +1,8 @@
-//! The stream types' shared surface.
+//! The socket types' shared surface.
 
-/// What every stream type has the same way: `Read`/`Write` for the type and its shared
-/// reference, std timeouts, Go deadlines. The type has a `conn: Conn<_>` field.
-macro_rules! stream_common {
+/// What every socket with a `conn: Conn<_>` field has the same way: std timeouts and Go
+/// deadlines.
+macro_rules! timeouts_common {
     ($t:ty) => {
         impl $t {
             /// std's read timeout: each read waits at most this long, then fails with
@@ -49,6 +49,14 @@ macro_rules! stream_common {
                 });
             }
         }
+    };
+}
+
+/// What every stream type has the same way: the timeouts, and `Read`/`Write` for the type and
+/// its shared reference.
+macro_rules! stream_common {
+    ($t:ty) => {
+        timeouts_common!($t);
 
         impl std::io::Read for $t {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {

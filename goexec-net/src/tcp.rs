@@ -1,6 +1,6 @@
 //! TCP: [`TcpListener`] and [`TcpStream`] (Go: `net.TCPListener`, `net.TCPConn`).
 
-use crate::{resolve, Conn, Pollable};
+use crate::{resolve, Conn, Dir, Pollable};
 use goexec::mio;
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -58,14 +58,8 @@ impl TcpListener {
     /// Accepts a connection, parking the goroutine until one arrives. Errors such as
     /// `EMFILE` (too many open files) are returned, not fatal: back off and call again.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        loop {
-            match self.io.get().accept() {
-                Ok((s, addr)) => return Ok((TcpStream::from_mio(s)?, addr)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.io.wait_readable(None)?,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
+        Ok((TcpStream::from_mio(s)?, addr))
     }
 
     /// The address this listener is bound to.

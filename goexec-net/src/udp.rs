@@ -1,11 +1,9 @@
 //! UDP: [`UdpSocket`] (Go: `net.UDPConn`).
 
-use crate::{resolve, Dir, Limits, Pollable};
+use crate::{resolve, Conn, Dir};
 use goexec::mio;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// A UDP socket. Sends and receives park only the calling goroutine; `&UdpSocket` is shared
 /// freely between goroutines (each datagram is one call).
@@ -25,8 +23,7 @@ use std::time::{Duration, Instant};
 /// });
 /// ```
 pub struct UdpSocket {
-    io: Arc<Pollable<mio::net::UdpSocket>>,
-    limits: Arc<Mutex<(Limits, Limits)>>,
+    conn: Conn<mio::net::UdpSocket>,
 }
 
 impl UdpSocket {
@@ -38,8 +35,7 @@ impl UdpSocket {
                 Ok(s) => {
                     s.set_nonblocking(true)?;
                     return Ok(UdpSocket {
-                        io: Arc::new(Pollable::new(mio::net::UdpSocket::from_std(s))?),
-                        limits: Default::default(),
+                        conn: Conn::new(mio::net::UdpSocket::from_std(s))?,
                     });
                 }
                 Err(e) => last = Some(e),
@@ -48,103 +44,52 @@ impl UdpSocket {
         Err(last.unwrap_or_else(|| io::Error::new(ErrorKind::InvalidInput, "no address")))
     }
 
-    fn limits(&self) -> (Limits, Limits) {
-        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn recv_op<R>(&self, op: impl FnMut(&mio::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
-        self.io.retry(Dir::Read, self.limits().0.deadline(), op)
-    }
-
-    fn send_op<R>(&self, op: impl FnMut(&mio::net::UdpSocket) -> io::Result<R>) -> io::Result<R> {
-        self.io.retry(Dir::Write, self.limits().1.deadline(), op)
-    }
-
     /// Sends a datagram to `addr`.
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let to = resolve(addr)?[0];
-        self.send_op(|s| s.send_to(buf, to))
+        self.conn.retry(Dir::Write, |s| s.send_to(buf, to))
     }
 
     /// Receives a datagram and its sender.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_op(|s| s.recv_from(buf))
+        self.conn.retry(Dir::Read, |s| s.recv_from(buf))
     }
 
     /// Fixes the peer: `send` and `recv` then talk to it only.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let to = resolve(addr)?[0];
-        self.io.get().connect(to)
+        self.conn.io.get().connect(to)
     }
 
     /// Sends to the connected peer.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.send_op(|s| s.send(buf))
+        self.conn.retry(Dir::Write, |s| s.send(buf))
     }
 
     /// Receives from the connected peer.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_op(|s| s.recv(buf))
+        self.conn.retry(Dir::Read, |s| s.recv(buf))
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get().local_addr()
+        self.conn.io.get().local_addr()
     }
 
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get().peer_addr()
+        self.conn.io.get().peer_addr()
     }
 
     /// Another handle to the same socket.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            io: self.io.clone(),
-            limits: self.limits.clone(),
+            conn: self.conn.share(),
         })
     }
-
-    /// std's read timeout (`TimedOut` after it).
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        crate::check_timeout(t)?;
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .timeout = t;
-        Ok(())
-    }
-
-    /// std's write timeout.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        crate::check_timeout(t)?;
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .timeout = t;
-        Ok(())
-    }
-
-    /// Go's `SetReadDeadline`.
-    pub fn set_read_deadline(&self, deadline: Option<Instant>) {
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .deadline = deadline;
-    }
-
-    /// Go's `SetWriteDeadline`.
-    pub fn set_write_deadline(&self, deadline: Option<Instant>) {
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .deadline = deadline;
-    }
 }
+
+timeouts_common!(UdpSocket);
 
 impl std::fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,9 +1,9 @@
 //! Unix domain stream sockets: [`UnixListener`] and [`UnixStream`] (Go: `net.UnixListener`,
 //! `net.UnixConn`).
 
-use crate::{Conn, Pollable};
+use crate::{Conn, Dir, Pollable};
 use goexec::mio;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
@@ -47,14 +47,8 @@ impl UnixListener {
 
     /// Accepts a connection, parking the goroutine until one arrives.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        loop {
-            match self.io.get().accept() {
-                Ok((s, addr)) => return Ok((UnixStream::from_mio(s)?, addr)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.io.wait_readable(None)?,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
+        Ok((UnixStream::from_mio(s)?, addr))
     }
 
     /// The address this listener is bound to.
