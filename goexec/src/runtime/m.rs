@@ -127,13 +127,13 @@ impl MShared {
         self.next.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    /// Takes the P left in this M's syscall slot (`sysmon.rs`), if sysmon has not.
+    /// Ends this M's blocking section: takes the P left in its syscall slot (`sysmon.rs`), if
+    /// sysmon has not. Called when the section's goroutine leaves it, and when it parked
+    /// inside it (the M is then no longer in a section, wherever the goroutine resumes).
     pub(crate) fn take_syscall_p(&self) -> Option<Box<P>> {
-        self.syscall
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .p
-            .take()
+        let mut slot = self.syscall.lock().unwrap_or_else(|e| e.into_inner());
+        slot.active = false;
+        slot.p.take()
     }
 
     /// Wakes the M: from a park, or from the network poll (Go: `notewakeup`, `netpollBreak`).

@@ -100,11 +100,6 @@ fn entersyscall() -> bool {
 fn exitsyscall() {
     let g = with_m(|m| {
         m.sched.nsyscall.fetch_sub(1, Ordering::AcqRel);
-        m.shared
-            .syscall
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .active = false;
         if let Some(g) = m.curg.get() {
             g.set_in_syscall(false, 0);
         }
