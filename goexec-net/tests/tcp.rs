@@ -6,6 +6,23 @@ use goexec_net::{TcpListener, TcpStream};
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
+/// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
+/// would hang the test instead of failing it.
+struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+fn watchdog(test: &'static str, secs: u64) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_secs(secs))
+        {
+            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog(tx)
+}
+
 fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
 }
@@ -34,6 +51,7 @@ fn serve_echo(listener: TcpListener) {
 
 #[test]
 fn many_connections_many_round_trips_every_byte_checked() {
+    let _w = watchdog("many_connections_many_round_trips_every_byte_checked", 120);
     // 200 concurrent clients x 500 round trips each, at procs 1 and 2.
     for procs in [1, 2] {
         let total = rt(procs).run(|| {
@@ -66,6 +84,7 @@ fn many_connections_many_round_trips_every_byte_checked() {
 
 #[test]
 fn a_std_client_against_a_goexec_server() {
+    let _w = watchdog("a_std_client_against_a_goexec_server", 120);
     let (tx, rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
         rt(2).run(move || {
@@ -93,6 +112,10 @@ fn a_std_client_against_a_goexec_server() {
 
 #[test]
 fn read_timeout_and_deadline_return_timed_out_in_about_the_time() {
+    let _w = watchdog(
+        "read_timeout_and_deadline_return_timed_out_in_about_the_time",
+        120,
+    );
     rt(1).run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -119,6 +142,7 @@ fn read_timeout_and_deadline_return_timed_out_in_about_the_time() {
 
 #[test]
 fn connecting_to_a_closed_port_is_refused() {
+    let _w = watchdog("connecting_to_a_closed_port_is_refused", 120);
     // A port that was just free: bind, note it, close.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -133,6 +157,7 @@ fn connecting_to_a_closed_port_is_refused() {
 
 #[test]
 fn a_blocked_read_wakes_with_zero_when_the_peer_closes() {
+    let _w = watchdog("a_blocked_read_wakes_with_zero_when_the_peer_closes", 120);
     for procs in [1, 2] {
         rt(procs).run(|| {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -155,6 +180,7 @@ fn a_blocked_read_wakes_with_zero_when_the_peer_closes() {
 
 #[test]
 fn a_reader_and_a_writer_goroutine_share_a_connection() {
+    let _w = watchdog("a_reader_and_a_writer_goroutine_share_a_connection", 120);
     rt(2).run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -176,7 +202,64 @@ fn a_reader_and_a_writer_goroutine_share_a_connection() {
 }
 
 #[test]
+fn several_goroutines_blocked_on_one_socket_all_wake() {
+    let _w = watchdog("several_goroutines_blocked_on_one_socket_all_wake", 120);
+    // Four readers parked on the same connection and four acceptors on the same listener:
+    // each must be woken in turn, none forgotten (each side has a list of waiters).
+    for procs in [1, 2] {
+        rt(procs).run(|| {
+            let listener = std::sync::Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let addr = listener.local_addr().unwrap();
+            let acceptors: Vec<_> = (0..4)
+                .map(|_| {
+                    let l = listener.clone();
+                    goexec::spawn(move || l.accept().unwrap().0)
+                })
+                .collect();
+            wait_for_io_waiters(4);
+            let clients: Vec<_> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+            let conns: Vec<_> = acceptors.into_iter().map(|h| h.join().unwrap()).collect();
+            assert_eq!(conns.len(), 4);
+
+            // The accepted end of clients[0] (the acceptors took the connections in any order).
+            let mine = clients[0].local_addr().unwrap();
+            let conn = conns.into_iter().find(|c| c.peer_addr().unwrap() == mine);
+            let conn = std::sync::Arc::new(conn.unwrap());
+            let (tx, rx) = goexec::chan::bounded::<u8>(4);
+            for _ in 0..4 {
+                let (c, tx) = (conn.clone(), tx.clone());
+                goexec::spawn(move || {
+                    let mut b = [0u8; 1];
+                    assert_eq!((&*c).read(&mut b).unwrap(), 1);
+                    tx.send(b[0]).unwrap();
+                });
+            }
+            wait_for_io_waiters(4);
+            let mut got = Vec::new();
+            for byte in 1..=4u8 {
+                // One byte at a time, each taken by some reader before the next is sent.
+                (&clients[0]).write_all(&[byte]).unwrap();
+                got.push(rx.recv().unwrap());
+            }
+            // The readers may take the bytes in any order, but each exactly once.
+            got.sort_unstable();
+            assert_eq!(got, [1, 2, 3, 4]);
+        });
+    }
+}
+
+/// Waits until at least `n` goroutines are parked on the network (`IO wait` in the dump).
+fn wait_for_io_waiters(n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while goexec::runtime::dump().matches("[IO wait").count() < n {
+        assert!(Instant::now() < deadline, "{}", goexec::runtime::dump());
+        goexec::yield_now();
+    }
+}
+
+#[test]
 fn udp_round_trip_connected_and_not() {
+    let _w = watchdog("udp_round_trip_connected_and_not", 120);
     use goexec_net::UdpSocket;
     for procs in [1, 2] {
         rt(procs).run(|| {
@@ -215,6 +298,7 @@ fn udp_round_trip_connected_and_not() {
 
 #[test]
 fn unix_stream_echo() {
+    let _w = watchdog("unix_stream_echo", 120);
     use goexec_net::{UnixListener, UnixStream};
     let dir = std::env::temp_dir().join(format!("goexec-net-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -258,6 +342,7 @@ fn unix_stream_echo() {
 
 #[test]
 fn five_thousand_idle_connections_all_still_answer() {
+    let _w = watchdog("five_thousand_idle_connections_all_still_answer", 120);
     // Each connection is two sockets here (client and server side): 10,000 descriptors. The
     // test lowers its count to what the process's open-file limit allows, and says so.
     let limit = {
@@ -295,6 +380,10 @@ fn five_thousand_idle_connections_all_still_answer() {
 
 #[test]
 fn peers_resetting_their_connections_do_not_disturb_the_accept_loop() {
+    let _w = watchdog(
+        "peers_resetting_their_connections_do_not_disturb_the_accept_loop",
+        120,
+    );
     rt(2).run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();

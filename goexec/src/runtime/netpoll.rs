@@ -3,8 +3,8 @@
 //!
 //! Each registered source has a [`PollDesc`] in a slab; its mio token is the slab key plus a
 //! generation, so an event still in flight for a closed source whose slot was reused is
-//! recognised and dropped. A descriptor has a reader and a writer slot (Go's `rg`/`wg`): empty,
-//! ready (an edge arrived while nobody waited), or a waiting goroutine or thread.
+//! recognised and dropped. A descriptor has a reader and a writer side (Go's `rg`/`wg`): the
+//! goroutines and threads waiting on it, or a ready mark (an edge arrived while nobody waited).
 //! Registration is edge-triggered, so a waiter retries its I/O after every wake and waits
 //! again on `WouldBlock`.
 //!
@@ -32,42 +32,42 @@ use std::time::Duration;
 /// The waker's token (never a slab key: keys stay below 2^32).
 const WAKER: Token = Token(usize::MAX);
 
-/// A direction's slot (Go: `rg`/`wg`).
-enum Slot {
-    Empty,
+/// A direction's waiters (Go: `rg`/`wg`, which hold one goroutine because Go serializes a
+/// socket's readers and its writers; here several goroutines may wait on one side, as on a
+/// listener shared by acceptors, and an edge wakes them all to retry).
+#[derive(Default)]
+struct Side {
     /// An edge arrived while nobody waited: the next wait returns at once.
-    Ready,
-    /// Someone waits; `seq` tells a deadline timer whether it is still this wait.
-    Waiting {
-        waiter: Waiter,
-        seq: u64,
-    },
+    ready: bool,
+    /// Who waits, with the number of their wait (for a deadline timer to find its own).
+    waiters: Vec<(u64, Waiter)>,
+}
+
+impl Side {
+    /// Takes wait `seq` off the list, if it is still there.
+    fn take_wait(&mut self, seq: u64) -> Option<Waiter> {
+        let i = self.waiters.iter().position(|(s, _)| *s == seq)?;
+        Some(self.waiters.swap_remove(i).1)
+    }
+
+    fn is_waiting(&self, seq: u64) -> bool {
+        self.waiters.iter().any(|(s, _)| *s == seq)
+    }
 }
 
 struct DescState {
-    read: Slot,
-    write: Slot,
+    read: Side,
+    write: Side,
+    /// Numbers the waits, both sides together.
     seq: u64,
     closed: bool,
 }
 
 impl DescState {
-    fn slot(&mut self, dir: Dir) -> &mut Slot {
+    fn side(&mut self, dir: Dir) -> &mut Side {
         match dir {
             Dir::Read => &mut self.read,
             Dir::Write => &mut self.write,
-        }
-    }
-
-    /// Empties `dir`'s slot if it still holds wait `seq`, returning its waiter.
-    fn take_wait(&mut self, dir: Dir, seq: u64) -> Option<Waiter> {
-        let slot = self.slot(dir);
-        if !matches!(slot, Slot::Waiting { seq: s, .. } if *s == seq) {
-            return None;
-        }
-        match std::mem::replace(slot, Slot::Empty) {
-            Slot::Waiting { waiter, .. } => Some(waiter),
-            _ => None,
         }
     }
 }
@@ -94,16 +94,20 @@ impl PollDesc {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks `dir` ready: wakes its waiter, or leaves the readiness for the next wait.
-    fn ready(&self, dir: Dir) -> Option<Waiter> {
-        let mut st = self.lock();
-        let slot = st.slot(dir);
-        match std::mem::replace(slot, Slot::Ready) {
-            Slot::Waiting { waiter, .. } => {
-                *slot = Slot::Empty;
-                Some(waiter)
+    /// Marks the directions ready: moves their waiters to `out`, or leaves the readiness for
+    /// the next wait on a side nobody waits on.
+    fn ready(&self, read: bool, write: bool, out: &mut Vec<Waiter>) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        for (yes, side) in [(read, &mut st.read), (write, &mut st.write)] {
+            if !yes {
+                continue;
             }
-            _ => None,
+            if side.waiters.is_empty() {
+                side.ready = true;
+            } else {
+                out.extend(side.waiters.drain(..).map(|(_, w)| w));
+            }
         }
     }
 }
@@ -153,8 +157,8 @@ impl Netpoll {
         let desc = Arc::new(PollDesc {
             token,
             state: Mutex::new(DescState {
-                read: Slot::Empty,
-                write: Slot::Empty,
+                read: Side::default(),
+                write: Side::default(),
                 seq: 0,
                 closed: false,
             }),
@@ -179,12 +183,11 @@ impl Netpoll {
             let mut guard = desc.lock();
             let st = &mut *guard;
             st.closed = true;
-            [&mut st.read, &mut st.write]
-                .into_iter()
-                .filter_map(|s| match std::mem::replace(s, Slot::Empty) {
-                    Slot::Waiting { waiter, .. } => Some(waiter),
-                    _ => None,
-                })
+            st.read
+                .waiters
+                .drain(..)
+                .chain(st.write.waiters.drain(..))
+                .map(|(_, w)| w)
                 .collect()
         };
         for w in woken {
@@ -215,12 +218,9 @@ impl Netpoll {
             let Some((_, desc)) = descs.get(key).filter(|(_, d)| d.token == token) else {
                 continue; // a closed source's slot, reused since
             };
-            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                ready.extend(desc.ready(Dir::Read));
-            }
-            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                ready.extend(desc.ready(Dir::Write));
-            }
+            let read = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            let write = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+            desc.ready(read, write, &mut ready);
         }
         drop(descs);
         self.waiters.fetch_sub(ready.len(), Ordering::AcqRel);
@@ -240,9 +240,9 @@ impl Netpoll {
         if st.closed {
             return Err(closed_error());
         }
-        let slot = st.slot(dir);
-        if matches!(slot, Slot::Ready) {
-            *slot = Slot::Empty;
+        let side = st.side(dir);
+        if side.ready {
+            side.ready = false;
             return Ok(true);
         }
         if let Some(d) = deadline {
@@ -252,17 +252,14 @@ impl Netpoll {
         }
         st.seq += 1;
         let seq = st.seq;
-        *st.slot(dir) = Slot::Waiting {
-            waiter: Waiter::current(),
-            seq,
-        };
+        st.side(dir).waiters.push((seq, Waiter::current()));
         self.waiters.fetch_add(1, Ordering::AcqRel);
         if let Some(d) = deadline {
             // On a goroutine, a timer wakes this wait if it is still this wait; a thread
             // waits with a timeout below instead (call_at adds nothing there).
             let (desc2, np) = (desc.clone(), self.clone());
             let fire = move || {
-                let waiter = desc2.lock().take_wait(dir, seq);
+                let waiter = desc2.lock().side(dir).take_wait(seq);
                 if let Some(waiter) = waiter {
                     np.waiters.fetch_sub(1, Ordering::AcqRel);
                     waiter.wake();
@@ -280,7 +277,7 @@ impl Netpoll {
                 let now = nanotime();
                 match deadline {
                     Some(d) if now >= d => {
-                        if desc.lock().take_wait(dir, seq).is_some() {
+                        if desc.lock().side(dir).take_wait(seq).is_some() {
                             self.waiters.fetch_sub(1, Ordering::AcqRel);
                         }
                         break;
@@ -288,8 +285,7 @@ impl Netpoll {
                     Some(d) => std::thread::park_timeout(Duration::from_nanos(d - now)),
                     None => std::thread::park(),
                 }
-                let mut st = desc.lock();
-                if !matches!(st.slot(dir), Slot::Waiting { seq: s, .. } if *s == seq) {
+                if !desc.lock().side(dir).is_waiting(seq) {
                     break;
                 }
             }
