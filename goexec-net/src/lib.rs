@@ -23,6 +23,7 @@ use goexec::mio;
 use goexec::netpoll::Registration;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -134,8 +135,23 @@ where
     for<'a> &'a S: Read + Write,
 {
     /// Reads, waiting at most the read timeout / until the read deadline.
+    ///
+    /// A read that returned less than it asked for emptied the socket's receive buffer, so
+    /// the next read waits for readiness before it tries (tokio does the same): a `recv` that
+    /// would only say `WouldBlock` costs a system call per message. Waiting first is safe
+    /// because data arriving after that read raises a new edge, which either marked the side
+    /// ready already (the wait returns at once) or wakes the wait.
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.retry(Dir::Read, |mut s| s.read(buf))
+        let deadline = self.limits().0.deadline();
+        if !buf.is_empty() && self.io.drained.load(Ordering::Relaxed) {
+            self.io.drained.store(false, Ordering::Relaxed);
+            self.io.wait_readable(deadline)?;
+        }
+        let n = self.io.retry(Dir::Read, deadline, |mut s| s.read(buf))?;
+        if n > 0 && n < buf.len() {
+            self.io.drained.store(true, Ordering::Relaxed);
+        }
+        Ok(n)
     }
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
@@ -154,12 +170,19 @@ enum Dir {
 struct Pollable<S: mio::event::Source> {
     source: S,
     reg: Registration,
+    /// The last stream read was short: the receive buffer was empty after it (`Conn::read`).
+    /// A hint only; a wrong value costs a system call or an early wait, never a lost wake.
+    drained: AtomicBool,
 }
 
 impl<S: mio::event::Source> Pollable<S> {
     fn new(mut source: S) -> io::Result<Pollable<S>> {
         let reg = Registration::new(&mut source)?;
-        Ok(Pollable { source, reg })
+        Ok(Pollable {
+            source,
+            reg,
+            drained: AtomicBool::new(false),
+        })
     }
 
     /// The source, for I/O (mio's sockets do I/O through `&S`, from any number of threads).
