@@ -207,7 +207,8 @@ impl Netpoll {
             }
         }
         self.last_poll.store(nanotime(), Ordering::Relaxed);
-        let mut ready = Vec::new();
+        // Sized once: a side may hold several waiters, but mostly it is one per event.
+        let mut ready = Vec::with_capacity(events.iter().count());
         let descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
         for ev in events.iter() {
             let token = ev.token();

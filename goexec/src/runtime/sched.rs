@@ -65,6 +65,7 @@ use super::cells::{Cells, CELL_CACHE_MAX};
 use super::g::{Action, GCache, GRef, GStatus, G};
 use super::m::{with_m, MLocal, MShared};
 use super::p::{PShared, GFREE_MAX, P};
+use super::park::Waiter;
 use super::runq::RUNQ_SIZE;
 use super::timers;
 use crate::stack::{Stack, StackError, StackPool, DEFAULT_POOL_CAPACITY};
@@ -353,44 +354,32 @@ impl Sched {
     }
 
     /// Polls the network without blocking if anyone waits on it and no M is blocked in the
-    /// poll; readies what it finds (onto the caller's P when it has one). True if it readied
-    /// any goroutine or thread.
-    pub(crate) fn netpoll_nonblock(&self) -> bool {
-        let Some(np) = self.netpoll.get() else {
-            return false;
-        };
+    /// poll. Returns the waiters it made ready, if any.
+    pub(crate) fn netpoll_nonblock(&self) -> Option<Vec<Waiter>> {
+        let np = self.netpoll.get()?;
         if np.waiters.load(Ordering::Acquire) == 0 || np.blocked.load(Ordering::Acquire) {
-            return false;
+            return None;
         }
-        match np.poll(Some(Duration::ZERO)) {
-            Some(ready) if !ready.is_empty() => {
-                for w in ready {
-                    w.wake();
-                }
-                true
-            }
-            _ => false,
-        }
+        np.poll(Some(Duration::ZERO))
+            .filter(|ready| !ready.is_empty())
     }
 
     /// The parking M `m` blocks in the network poll instead of a plain park, when someone
     /// waits on the network and no other M is blocked there: until an event, the next timer
-    /// (`next`; 0: none), or a wake (`MShared::unpark` breaks the poll). What the poll readies
-    /// goes to the global queue (this M has no P), and `wakep` finds it an M. True if it
-    /// polled (the caller looks at its state again); false: park as usual.
-    fn netpoll_block(&self, m: &MLocal, next: u64) -> bool {
-        let Some(np) = self.netpoll.get() else {
-            return false;
-        };
+    /// (`next`; 0: none), or a wake (`MShared::unpark` breaks the poll). Returns what the poll
+    /// readied (the caller takes a P to run it, or queues it); None if it did not poll (park
+    /// as usual).
+    fn netpoll_block(&self, m: &MLocal, next: u64) -> Option<Vec<Waiter>> {
+        let np = self.netpoll.get()?;
         if np.waiters.load(Ordering::Acquire) == 0 || (next != 0 && next <= timers::nanotime()) {
-            return false;
+            return None;
         }
         if np
             .blocked
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
-            return false;
+            return None;
         }
         // The timer sleeper's role too, so that an earlier timer breaks the poll; if another
         // M has it, that M runs the timers.
@@ -416,10 +405,18 @@ impl Sched {
             self.leave_sleeper(&m.shared);
         }
         np.blocked.store(false, Ordering::SeqCst);
-        for w in ready.into_iter().flatten() {
-            w.wake();
-        }
-        true
+        Some(ready.unwrap_or_default())
+    }
+
+    /// An idle M takes itself off the idle list and takes an idle P, to run work it found
+    /// itself (a due timer, the network). None if there is no idle P, or if someone took
+    /// the M off the list first: a P is then on its way to it (`hand_p`).
+    fn acquire_idle_p(&self, m: &MLocal) -> Option<Box<P>> {
+        let mut s = self.lock();
+        let pos = s.midle.iter().position(|x| Arc::ptr_eq(x, &m.shared))?;
+        let p = self.pidleget(&mut s)?;
+        s.midle.swap_remove(pos);
+        Some(p)
     }
 
     /// `handoffp` for sysmon.
@@ -506,6 +503,16 @@ impl Sched {
             .filter(|&t| t != 0)
             .min()
             .unwrap_or(0)
+    }
+
+    /// A timer is overdue by more than `slack` and no M sleeps until it: the sleeper left to
+    /// run something else (a P taken for a due timer or the network) and no idle M took up
+    /// the role. sysmon then wakes an M for it (Go's sysmon does the same).
+    pub(crate) fn timers_stranded(&self, now: u64, slack: u64) -> bool {
+        let next = self.next_timer();
+        next != 0
+            && next.saturating_add(slack) < now
+            && self.sleep_until.load(Ordering::SeqCst) == 0
     }
 
     /// Makes `m` the timer sleeper with deadline `until` unless there is one already; a
@@ -1346,7 +1353,8 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
 
         // 4: the network, without blocking, if anyone waits on it (Go: netpoll(0)). The
         // goroutines it readies go to our P; look again.
-        if sched.netpoll_nonblock() {
+        if let Some(ready) = sched.netpoll_nonblock() {
+            injectglist(m, ready);
             continue;
         }
 
@@ -1400,6 +1408,34 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
         if !stopm(m, true, true) {
             return None;
         }
+    }
+}
+
+/// Makes runnable, on g0, what the network poll readied (Go: `injectglist`): this runtime's
+/// goroutines go to the tail of our P's queue in one go (not `runnext`, where each would
+/// push out the one before), or to the global queue without a P; one `wakep` for the batch.
+/// Anyone else (a thread, another runtime's goroutine) is woken the usual way.
+fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
+    let sched = &m.sched;
+    let mut n = 0;
+    for w in ready {
+        match w {
+            Waiter::G(g) if Arc::ptr_eq(g.sched(), sched) => {
+                if sched.is_shut_down() {
+                    continue;
+                }
+                if !g.cas_status(GStatus::Waiting, GStatus::Runnable) {
+                    super::fatal("injectglist", "the G is not waiting");
+                }
+                runqput_in(m, g, false);
+                n += 1;
+            }
+            other => other.wake(),
+        }
+    }
+    // The caller runs the first; a second M may take the others.
+    if n > 1 {
+        sched.wakep();
     }
 }
 
@@ -1517,8 +1553,27 @@ fn stopm_loop(m: &MLocal, timed: bool) -> bool {
         }
         // Re-read each time: timers come and go while we sleep.
         let next = if timed { sched.next_timer() } else { 0 };
-        if timed && sched.netpoll_block(m, next) {
-            continue;
+        if let Some(ready) = timed.then(|| sched.netpoll_block(m, next)).flatten() {
+            if ready.is_empty() {
+                continue;
+            }
+            // Run what the poll found on an idle P, taken here (Go's findRunnable does the
+            // same): handing it to the global queue for wakep would wake a second M, or
+            // this one again, for every batch.
+            match sched.acquire_idle_p(m) {
+                Some(p) => {
+                    m.set_p(p);
+                    m.spinning.set(false);
+                    injectglist(m, ready);
+                    return true;
+                }
+                None => {
+                    for w in ready {
+                        w.wake();
+                    }
+                    continue;
+                }
+            }
         }
         if next == 0 || !sched.become_sleeper(&m.shared, next) {
             sched.leave_sleeper(&m.shared);
@@ -1536,31 +1591,18 @@ fn stopm_loop(m: &MLocal, timed: bool) -> bool {
             std::thread::park_timeout(Duration::from_nanos(next - now));
             continue;
         }
-        // A timer is due: get off the idle list and take an idle P to run it with. If
-        // someone took us off the list first, a P is on its way to us: wait for it.
-        let mut s = sched.lock();
-        let Some(pos) = s.midle.iter().position(|x| Arc::ptr_eq(x, &m.shared)) else {
-            drop(s);
-            sched.leave_sleeper(&m.shared);
-            std::thread::park();
-            continue;
-        };
-        match sched.pidleget(&mut s) {
+        // A timer is due: get off the idle list and take an idle P to run it with. Without
+        // one: every P is busy, and each runs its own timers at its next schedule; or someone
+        // took us off the list first, and a P is on its way to us. Either way, wait.
+        sched.leave_sleeper(&m.shared);
+        match sched.acquire_idle_p(m) {
             Some(p) => {
-                s.midle.swap_remove(pos);
-                drop(s);
-                sched.leave_sleeper(&m.shared);
                 m.set_p(p);
                 m.spinning.set(false);
                 sched.runtimers_all(timers::nanotime());
                 return true;
             }
-            None => {
-                // Every P is busy, and each runs its own timers at its next schedule.
-                drop(s);
-                sched.leave_sleeper(&m.shared);
-                std::thread::park();
-            }
+            None => std::thread::park(),
         }
     }
 }

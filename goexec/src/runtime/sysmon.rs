@@ -40,6 +40,8 @@ use std::time::Duration;
 const SYSCALL_RETAKE_NS: u64 = 20_000;
 /// How long the network may go unpolled while someone waits on it before sysmon polls it.
 const NETPOLL_STALE_NS: u64 = 10_000_000;
+/// A timer this late with no M sleeping until it gets an M woken for it.
+const TIMER_STRANDED_NS: u64 = 1_000_000;
 /// sysmon's shortest and longest sleep.
 const SYSMON_MIN: Duration = Duration::from_micros(20);
 const SYSMON_MAX: Duration = Duration::from_millis(10);
@@ -170,10 +172,17 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
         if let Some(np) = sched.netpoll.get() {
             if np.waiters.load(Ordering::Acquire) > 0
                 && now.saturating_sub(np.last_poll.load(Ordering::Relaxed)) > NETPOLL_STALE_NS
-                && sched.netpoll_nonblock()
             {
-                idle_since = now;
+                if let Some(ready) = sched.netpoll_nonblock() {
+                    for w in ready {
+                        w.wake();
+                    }
+                    idle_since = now;
+                }
             }
+        }
+        if sched.timers_stranded(now, TIMER_STRANDED_NS) {
+            sched.wakep();
         }
         let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
         if busy {
