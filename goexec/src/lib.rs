@@ -31,7 +31,7 @@
 //!   [`time::tick`], [`time::timeout`] on per-P timer heaps, with microsecond precision on an
 //!   idle runtime;
 //! - [`chan`]: Go's channels, buffered or unbuffered, with timeouts, between goroutines and
-//!   threads;
+//!   threads, and [`select!`] over any mix of sends and receives;
 //! - [`blocking`] sections, and fairness without signals: a goroutine that runs 10 ms
 //!   without a scheduling point keeps its thread but loses its P, so the goroutines queued
 //!   behind it run on another thread (see below).
@@ -39,8 +39,7 @@
 //! - [`netpoll`]: readiness waits on the runtime's network poller (mio), which
 //!   `goexec-net`'s sockets are built on.
 //!
-//! `select!`, `sync`, the rest of `goexec-net`, and the `go!` / `#[goexec::main]` macros
-//! come next.
+//! `sync`, and the `go!` / `#[goexec::main]` macros come next.
 //!
 //! # Threads
 //!
@@ -97,6 +96,59 @@ pub use runtime::{
     RuntimeBuilder,
 };
 pub use task::{JoinError, JoinHandle};
+
+// The macros name `::goexec`; this makes that path work inside this crate too.
+extern crate self as goexec;
+
+/// Go's `select`: waits on several channel operations and runs the arm of the one that
+/// happens. An expression; its value is the chosen arm's.
+///
+/// ```text
+/// select! {
+///     recv(rx) -> v => ...,         // v: Result<T, RecvError>
+///     send(tx, value) -> r => ...,  // r: Result<(), SendError<T>>
+///     default => ...,               // none ready: don't wait
+/// }
+/// ```
+///
+/// - Any expression may name the channel (`recv(chans[i].1)`, `recv(chan::after(d))`, a
+///   `Receiver` or a reference to one); the channels and the values to send are evaluated
+///   once, in order, before the select starts. A value whose arm is not chosen is dropped.
+/// - When several arms are ready, each is equally likely to run. Without a `default`, the
+///   select waits (parking the goroutine, or the thread) until one is ready; with none, it
+///   runs `default` at once.
+/// - A receive from a closed, drained channel is ready and gives `Err(RecvError)`; a send on a
+///   closed channel is ready and gives the value back in `Err(SendError(v))`.
+/// - A timeout is a receive from [`chan::after`]; a disabled arm, from [`chan::never`].
+/// - `select! {}` blocks forever.
+///
+/// Exactly one arm runs: a value is never both sent and dropped, or received twice. The core
+/// is [`chan::select`].
+///
+/// # Examples
+///
+/// ```
+/// use goexec::chan;
+/// use std::time::Duration;
+///
+/// goexec::run(|| {
+///     let (tx, rx) = chan::bounded::<u32>(0);
+///     goexec::spawn(move || tx.send(42).unwrap());
+///     let got = goexec::select! {
+///         recv(rx) -> v => v.unwrap(),
+///         recv(chan::after(Duration::from_secs(5))) -> _ => panic!("timed out"),
+///     };
+///     assert_eq!(got, 42);
+///
+///     let (tx, _rx) = chan::bounded::<u32>(0);
+///     let sent = goexec::select! {
+///         send(tx, 1) -> r => r.is_ok(),
+///         default => false, // nobody receives
+///     };
+///     assert!(!sent);
+/// });
+/// ```
+pub use goexec_macros::select;
 
 /// mio, whose sources [`netpoll::Registration`] registers (re-exported so that its version
 /// always matches goexec's).

@@ -29,20 +29,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// `Sudog::done`: still queued.
 const WAITING: u8 = 0;
 /// The operation completed (a receiver has its value in `elem`; a sender's value was taken).
-const OK: u8 = 1;
+pub(crate) const OK: u8 = 1;
 /// The channel was closed (or, for a sender, lost its last receiver) while it waited.
-const CLOSED: u8 = 2;
+pub(crate) const CLOSED: u8 = 2;
 /// The deadline passed first (`*_deadline`): the record was taken off its queue by the timer.
 const TIMEOUT: u8 = 3;
 
 /// A waiting goroutine or thread (Go: `sudog`). Lives on the waiter's stack while queued.
-struct Sudog<T> {
-    /// Who to wake; taken by the one that dequeues it (under the channel lock).
+pub(crate) struct Sudog<T> {
+    /// Who to wake; taken by the one that dequeues it (under the channel lock). None for a
+    /// select's record: its waiter is in the select's [`SelState`].
     waiter: Cell<Option<Waiter>>,
     /// A sender's value (taken by the receiver), or a receiver's slot (filled by the sender).
     /// Touched under the channel lock while queued, then by the owner once `done` is set.
-    elem: UnsafeCell<Option<T>>,
-    done: AtomicU8,
+    pub(crate) elem: UnsafeCell<Option<T>>,
+    pub(crate) done: AtomicU8,
+    /// The select this record is a case of (null: a plain send or receive), and which case.
+    sel: Cell<*const SelState>,
+    case: Cell<usize>,
 }
 
 impl<T> Sudog<T> {
@@ -51,6 +55,19 @@ impl<T> Sudog<T> {
             waiter: Cell::new(Some(Waiter::current())),
             elem: UnsafeCell::new(elem),
             done: AtomicU8::new(WAITING),
+            sel: Cell::new(std::ptr::null()),
+            case: Cell::new(0),
+        }
+    }
+
+    /// A record for case `case` of a select, queued later under the channel's lock.
+    pub(crate) fn for_select(elem: Option<T>) -> Sudog<T> {
+        Sudog {
+            waiter: Cell::new(None),
+            elem: UnsafeCell::new(elem),
+            done: AtomicU8::new(WAITING),
+            sel: Cell::new(std::ptr::null()),
+            case: Cell::new(0),
         }
     }
 
@@ -70,23 +87,105 @@ impl<T> Sudog<T> {
 
 type Queue<T> = VecDeque<NonNull<Sudog<T>>>;
 
-/// Completes a dequeued waiter: records the outcome and wakes it. Called under the lock.
-///
-/// # Safety
-///
-/// `sg` was just removed from a queue, so its owner is still parked on it.
-unsafe fn complete<T>(sg: NonNull<Sudog<T>>, outcome: u8) {
-    // SAFETY: the caller's promise: the record is alive until `done` is set.
-    let sg = unsafe { sg.as_ref() };
-    let waiter = sg.waiter.take();
-    sg.done.store(outcome, Ordering::Release);
-    // `sg` may be gone from here on (the owner returned): only the Waiter, moved out, is used.
-    if let Some(w) = waiter {
-        w.wake();
+/// A waiter taken off a queue whose operation the caller has done and must now complete.
+pub(crate) type Peer<T> = Option<NonNull<Sudog<T>>>;
+
+/// `SelState::phase`: the selecting goroutine or thread has not parked yet.
+pub(crate) const ACTIVE: u8 = 0;
+/// It parked (or is about to, on a thread): whoever completes it must wake it.
+pub(crate) const PARKED: u8 = 1;
+/// A case completed: the select may return; nobody touches its records again.
+pub(crate) const DONE: u8 = 2;
+
+/// A blocked select's shared word (Go: `g.selectDone` plus the park handshake). Lives on the
+/// selecting goroutine's stack; its case records point at it.
+pub struct SelState {
+    /// 0 while undecided, else the winning case + 1. Set by one CAS, under the lock of the
+    /// winning case's channel, by whoever dequeues one of the select's records first.
+    pub(crate) won: AtomicUsize,
+    /// ACTIVE, PARKED or DONE. The winner swaps in DONE as its last touch of this record and
+    /// wakes the owner only if it had parked; an owner that has not parked yet sees DONE and
+    /// does not park. So the owner may return (freeing this) as soon as it sees DONE.
+    pub(crate) phase: AtomicU8,
+    /// Who to wake; taken by the winner.
+    pub(crate) waiter: Cell<Option<Waiter>>,
+}
+
+impl SelState {
+    pub(crate) fn new() -> SelState {
+        SelState {
+            won: AtomicUsize::new(0),
+            phase: AtomicU8::new(ACTIVE),
+            waiter: Cell::new(Some(Waiter::current())),
+        }
     }
 }
 
-struct State<T> {
+/// Decides whether a record just taken off a queue (under its channel's lock) may complete:
+/// always for a plain one; for a select's, only if no other case of that select won first,
+/// in which case this one wins it now. A record that loses is dropped from the queue; its
+/// owner finds it gone when it cleans up. Go: the `selectDone` CAS in `dequeue`.
+///
+/// # Safety
+///
+/// `sg` was just removed from a queue under the lock, so it and its select are alive.
+unsafe fn claim<T>(sg: NonNull<Sudog<T>>) -> bool {
+    // SAFETY: the caller's promise.
+    let sg = unsafe { sg.as_ref() };
+    let sel = sg.sel.get();
+    // SAFETY: a select's state outlives its queued records (the owner takes each off under
+    // the lock before it returns).
+    sel.is_null()
+        || unsafe { &*sel }
+            .won
+            .compare_exchange(0, sg.case.get() + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+}
+
+/// Takes the first record of `q` that may complete (see [`claim`]), dropping the lost ones.
+fn pop_claimed<T>(q: &mut Queue<T>) -> Option<NonNull<Sudog<T>>> {
+    while let Some(sg) = q.pop_front() {
+        // SAFETY: just removed from the queue, under the lock the caller holds.
+        if unsafe { claim(sg) } {
+            return Some(sg);
+        }
+    }
+    None
+}
+
+/// Completes a dequeued (and claimed) waiter: records the outcome and wakes it.
+///
+/// # Safety
+///
+/// `sg` was just removed from a queue and claimed, so its owner is still waiting on it.
+pub(crate) unsafe fn complete<T>(sg: NonNull<Sudog<T>>, outcome: u8) {
+    // SAFETY: the caller's promise: the record is alive until `done` (or its select's phase)
+    // says otherwise.
+    let sg = unsafe { sg.as_ref() };
+    let sel = sg.sel.get();
+    if sel.is_null() {
+        let waiter = sg.waiter.take();
+        sg.done.store(outcome, Ordering::Release);
+        // `sg` may be gone from here on (the owner returned): only the Waiter, moved out, is
+        // used.
+        if let Some(w) = waiter {
+            w.wake();
+        }
+        return;
+    }
+    // SAFETY: as above; the select's state lives as long as its records.
+    let sel = unsafe { &*sel };
+    sg.done.store(outcome, Ordering::Relaxed);
+    let waiter = sel.waiter.take();
+    // The last touch of the owner's memory (Release: publishes `done` and the value).
+    if sel.phase.swap(DONE, Ordering::AcqRel) == PARKED {
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+}
+
+pub(crate) struct State<T> {
     buf: VecDeque<T>,
     closed: bool,
     recvq: Queue<T>,
@@ -94,9 +193,76 @@ struct State<T> {
 }
 
 impl<T> State<T> {
+    /// A send under the lock: straight to a waiting receiver (returned, to be completed by
+    /// the caller, after unlocking if it likes), else into the buffer.
+    pub(crate) fn send_locked(&mut self, cap: usize, v: T) -> Result<Peer<T>, TrySend<T>> {
+        if self.closed {
+            return Err(TrySend::Closed(v));
+        }
+        if let Some(sg) = pop_claimed(&mut self.recvq) {
+            // Go: send() with a waiting receiver: straight into its slot.
+            // SAFETY: dequeued and claimed under the lock: its owner waits on it.
+            unsafe { *(*sg.as_ptr()).elem.get() = Some(v) };
+            return Ok(Some(sg));
+        }
+        if self.buf.len() < cap {
+            self.buf.push_back(v);
+            return Ok(None);
+        }
+        Err(TrySend::Full(v))
+    }
+
+    /// A receive under the lock: a waiting sender's value (the sender is returned, to be
+    /// completed by the caller), or the buffer's head.
+    pub(crate) fn recv_locked(&mut self) -> Result<(T, Peer<T>), TryRecv> {
+        if let Some(sg) = pop_claimed(&mut self.sendq) {
+            // SAFETY: dequeued and claimed under the lock: its owner waits on it.
+            let theirs = unsafe { (*(*sg.as_ptr()).elem.get()).take() };
+            let Some(theirs) = theirs else {
+                crate::runtime::fatal("chan recv", "a waiting sender had no value");
+            };
+            // Unbuffered: take it directly. Buffered (and full): the head, and the sender's
+            // value goes to the tail (Go: recv()).
+            let v = match self.buf.pop_front() {
+                Some(head) => {
+                    self.buf.push_back(theirs);
+                    head
+                }
+                None => theirs,
+            };
+            return Ok((v, Some(sg)));
+        }
+        if let Some(v) = self.buf.pop_front() {
+            return Ok((v, None));
+        }
+        if self.closed {
+            return Err(TryRecv::Closed);
+        }
+        Err(TryRecv::Empty)
+    }
+
+    /// Queues a select's record `sg` for case `case` of `sel`.
+    pub(crate) fn enqueue_select(
+        &mut self,
+        send: bool,
+        sg: &Sudog<T>,
+        sel: *const SelState,
+        case: usize,
+    ) {
+        sg.sel.set(sel);
+        sg.case.set(case);
+        let q = if send {
+            &mut self.sendq
+        } else {
+            &mut self.recvq
+        };
+        q.push_back(NonNull::from(sg));
+    }
+
     /// Takes the record at `addr` off the send or receive queue, if it is still there (the
-    /// deadline paths of `wait_until`, which know their record only by address).
-    fn unqueue(&mut self, send: bool, addr: usize) -> Option<NonNull<Sudog<T>>> {
+    /// deadline paths of `wait_until`, which know their record only by address, and a
+    /// select cleaning up its cases).
+    pub(crate) fn unqueue(&mut self, send: bool, addr: usize) -> Option<NonNull<Sudog<T>>> {
         let q = if send {
             &mut self.sendq
         } else {
@@ -110,7 +276,7 @@ impl<T> State<T> {
 /// A channel's shared core, behind an `Arc` held by every Sender and Receiver.
 pub(crate) struct Chan<T> {
     state: Mutex<State<T>>,
-    cap: usize,
+    pub(crate) cap: usize,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
 }
@@ -162,7 +328,7 @@ impl<T> Chan<T> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
         // A panic never leaves the state half-updated (no user code runs under the lock).
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -186,24 +352,16 @@ impl<T> Chan<T> {
         mut st: MutexGuard<'a, State<T>>,
         v: T,
     ) -> Result<(), (MutexGuard<'a, State<T>>, TrySend<T>)> {
-        if st.closed {
-            return Err((st, TrySend::Closed(v)));
-        }
-        if let Some(sg) = st.recvq.pop_front() {
-            // Go: send() with a waiting receiver: straight into its slot.
-            // SAFETY: dequeued under the lock, so its owner is parked on it (module docs).
-            unsafe {
-                *(*sg.as_ptr()).elem.get() = Some(v);
+        match st.send_locked(self.cap, v) {
+            Ok(None) => Ok(()),
+            Ok(Some(sg)) => {
                 drop(st);
-                complete(sg, OK);
+                // SAFETY: dequeued and claimed under the lock (module docs).
+                unsafe { complete(sg, OK) };
+                Ok(())
             }
-            return Ok(());
+            Err(e) => Err((st, e)),
         }
-        if st.buf.len() < self.cap {
-            st.buf.push_back(v);
-            return Ok(());
-        }
-        Err((st, TrySend::Full(v)))
     }
 
     pub(crate) fn try_send(&self, v: T) -> Result<(), TrySend<T>> {
@@ -235,33 +393,16 @@ impl<T> Chan<T> {
         &'a self,
         mut st: MutexGuard<'a, State<T>>,
     ) -> Result<T, (MutexGuard<'a, State<T>>, TryRecv)> {
-        if let Some(sg) = st.sendq.pop_front() {
-            // SAFETY: dequeued under the lock: its owner is parked on it (module docs).
-            let theirs = unsafe { (*(*sg.as_ptr()).elem.get()).take() };
-            let Some(theirs) = theirs else {
-                crate::runtime::fatal("chan recv", "a waiting sender had no value");
-            };
-            // Unbuffered: take it directly. Buffered (and full): the head, and the sender's
-            // value goes to the tail (Go: recv()).
-            let v = match st.buf.pop_front() {
-                Some(head) => {
-                    st.buf.push_back(theirs);
-                    head
-                }
-                None => theirs,
-            };
-            drop(st);
-            // SAFETY: as above.
-            unsafe { complete(sg, OK) };
-            return Ok(v);
+        match st.recv_locked() {
+            Ok((v, None)) => Ok(v),
+            Ok((v, Some(sg))) => {
+                drop(st);
+                // SAFETY: dequeued and claimed under the lock (module docs).
+                unsafe { complete(sg, OK) };
+                Ok(v)
+            }
+            Err(e) => Err((st, e)),
         }
-        if let Some(v) = st.buf.pop_front() {
-            return Ok(v);
-        }
-        if st.closed {
-            return Err((st, TryRecv::Closed));
-        }
-        Err((st, TryRecv::Empty))
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecv> {
@@ -416,10 +557,14 @@ impl<T> Chan<T> {
         let st = &mut *st;
         let waiters: Vec<_> = st.recvq.drain(..).chain(st.sendq.drain(..)).collect();
         // Completed under the lock: a record may be freed as soon as its `done` is set, and
-        // nobody else can dequeue it now.
+        // nobody else can dequeue it now. A select that another case already won is skipped.
         for sg in waiters {
             // SAFETY: just dequeued under the lock.
-            unsafe { complete(sg, CLOSED) };
+            unsafe {
+                if claim(sg) {
+                    complete(sg, CLOSED);
+                }
+            }
         }
         true
     }

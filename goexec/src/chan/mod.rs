@@ -34,6 +34,9 @@
 //! ```
 
 mod hchan;
+mod select;
+
+pub use select::{select, RecvCase, SelectCase, SendCase};
 
 use hchan::{Chan, RecvFail, SendFail, TryRecv, TrySend};
 use std::fmt;

@@ -113,6 +113,24 @@ pub(crate) enum WaitReason {
     ChanRecv = 7,
     /// Waiting for a socket to be ready (the netpoller).
     IoWait = 8,
+    /// In a `select` with no case ready.
+    Select = 9,
+    /// In a `select` with no cases at all: blocked forever.
+    SelectNoCases = 10,
+    /// In `sync::Mutex::lock`.
+    SyncMutexLock = 11,
+    /// In `sync::RwLock::read`.
+    SyncRwLockRead = 12,
+    /// In `sync::RwLock::write`.
+    SyncRwLockWrite = 13,
+    /// In `sync::WaitGroup::wait`.
+    SyncWaitGroupWait = 14,
+    /// In `sync::Cond::wait`.
+    SyncCondWait = 15,
+    /// In `sync::Semaphore::acquire`.
+    SyncSemacquire = 16,
+    /// In `sync::Once::call_once`, while another goroutine runs the function.
+    SyncOnce = 17,
 }
 
 impl WaitReason {
@@ -128,6 +146,15 @@ impl WaitReason {
             WaitReason::ChanSend => "chan send",
             WaitReason::ChanRecv => "chan receive",
             WaitReason::IoWait => "IO wait",
+            WaitReason::Select => "select",
+            WaitReason::SelectNoCases => "select (no cases)",
+            WaitReason::SyncMutexLock => "sync.Mutex.Lock",
+            WaitReason::SyncRwLockRead => "sync.RWMutex.RLock",
+            WaitReason::SyncRwLockWrite => "sync.RWMutex.Lock",
+            WaitReason::SyncWaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::SyncCondWait => "sync.Cond.Wait",
+            WaitReason::SyncSemacquire => "semacquire",
+            WaitReason::SyncOnce => "sync.Once.Do",
         }
     }
 
@@ -142,6 +169,15 @@ impl WaitReason {
             6 => WaitReason::ChanSend,
             7 => WaitReason::ChanRecv,
             8 => WaitReason::IoWait,
+            9 => WaitReason::Select,
+            10 => WaitReason::SelectNoCases,
+            11 => WaitReason::SyncMutexLock,
+            12 => WaitReason::SyncRwLockRead,
+            13 => WaitReason::SyncRwLockWrite,
+            14 => WaitReason::SyncWaitGroupWait,
+            15 => WaitReason::SyncCondWait,
+            16 => WaitReason::SyncSemacquire,
+            17 => WaitReason::SyncOnce,
             _ => WaitReason::None,
         }
     }
