@@ -88,6 +88,7 @@ mod loom;
 pub mod netpoll;
 pub mod runtime;
 pub mod stack;
+pub mod sync;
 pub mod task;
 pub mod time;
 
