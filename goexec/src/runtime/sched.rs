@@ -505,6 +505,21 @@ impl Sched {
             .unwrap_or(0)
     }
 
+    /// Whether nothing is going on: every P idle and no M spinning, no queued goroutine, no
+    /// timer, nobody in a blocking section or waiting on the network. (The deadlock check's
+    /// cheap half, `deadlock.rs`.)
+    pub(crate) fn looks_idle(&self) -> bool {
+        self.npidle.load(Ordering::SeqCst) == self.procs
+            && self.nmspinning.load(Ordering::SeqCst) == 0
+            && self.nsyscall.load(Ordering::SeqCst) == 0
+            && !work_anywhere(self)
+            && self.next_timer() == 0
+            && self
+                .netpoll
+                .get()
+                .is_none_or(|np| np.waiters.load(Ordering::SeqCst) == 0)
+    }
+
     /// A timer is overdue by more than `slack` and no M sleeps until it: the sleeper left to
     /// run something else (a P taken for a due timer or the network) and no idle M took up
     /// the role. sysmon then wakes an M for it (Go's sysmon does the same).
@@ -950,6 +965,16 @@ impl Sched {
         let gs = std::mem::take(&mut *self.allgs.lock().unwrap_or_else(|e| e.into_inner()));
         let (mut warm, cells) = {
             let mut s = self.lock();
+            // A P handed to an M that had already stopped (sysmon retaking a hog's P as the
+            // runtime stopped) never reached it: take those back too.
+            for m in s.allm.clone() {
+                if let Some((p, _)) = m.take_p() {
+                    s.pidle.push(p);
+                }
+                if let Some(p) = m.take_syscall_p() {
+                    s.pidle.push(p);
+                }
+            }
             s.runq.clear();
             s.gfree.clear();
             let mut warm = std::mem::take(&mut s.stacks);
