@@ -1,8 +1,9 @@
 //! `runtime::dump()`: Go-style text about every goroutine (Go prints this on a crash or
 //! SIGQUIT).
 
-use super::g::{GStatus, WaitReason};
+use super::g::{GRef, GStatus, WaitReason};
 use super::m::current_g;
+use super::sched::Sched;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -35,12 +36,16 @@ pub fn dump() -> String {
     let Some(me) = current_g() else {
         return String::new();
     };
-    let sched = me.sched().clone();
+    dump_sched(me.sched(), Some(me))
+}
+
+/// `dump` for `sched`, with `me` (the caller's goroutine, if any) first.
+pub(crate) fn dump_sched(sched: &Sched, me: Option<GRef>) -> String {
     let now = sched.now_ns();
     let mut gs = sched.all_gs();
     gs.sort_by_key(|g| g.id());
     // The caller first, as Go lists the current goroutine first.
-    if let Some(i) = gs.iter().position(|g| *g == me) {
+    if let Some(i) = gs.iter().position(|g| Some(*g) == me) {
         let g = gs.remove(i);
         gs.insert(0, g);
     }

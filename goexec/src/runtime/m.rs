@@ -396,7 +396,9 @@ pub(crate) fn spawn_thread(
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         old
     };
+    let known = super::deadlock::KnownThread::new();
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        let _known = known;
         if let Err(e) = crate::stack::overflow::init_thread() {
             super::fatal(
                 "mstart",

@@ -12,6 +12,7 @@
 //! sections), `switch.rs` (the stackful [`Coroutine`] primitive).
 
 pub(crate) mod cells;
+mod deadlock;
 mod dump;
 pub(crate) mod g;
 mod local;
@@ -248,6 +249,8 @@ impl Runtime {
                  goroutine's thread: spawn a goroutine instead"
             );
         }
+        // This thread, waiting in `run`, and the runtime: known to the deadlock detector.
+        let _live = deadlock::LiveRuntime::new();
         let warm = std::mem::take(&mut *self.warm.lock().unwrap_or_else(|e| e.into_inner()));
         let sched = match sched::Sched::new(self.procs, self.stack_size, warm) {
             Ok(s) => s,

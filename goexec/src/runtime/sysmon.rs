@@ -155,6 +155,7 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
     let mut idle_since = nanotime();
     let mut seen = HashMap::new();
     let mut hogs_due = 0;
+    let mut deadlock = super::deadlock::Watch::default();
     while !sched.is_shut_down() {
         std::thread::park_timeout(delay);
         if sched.is_shut_down() {
@@ -181,6 +182,7 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
                 }
             }
         }
+        super::deadlock::check(&sched, &mut deadlock);
         if sched.timers_stranded(now, TIMER_STRANDED_NS) {
             sched.wakep();
         }

@@ -1,0 +1,151 @@
+//! Deadlock detection: programs whose goroutines all wait forever exit with status 2 and
+//! Go's message within a second; programs that only look stuck (a plain thread will wake
+//! them, or a timer will) are left alone.
+//!
+//! Each program runs in a child process of this binary (`harness = false`: a test harness's
+//! own threads would rightly turn the detector off).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MODE: &str = "GOEXEC_DEADLOCK_CHILD";
+
+fn rt(procs: usize) -> goexec::Runtime {
+    goexec::Runtime::builder().procs(procs).build().unwrap()
+}
+
+/// The child programs.
+fn child(mode: &str) {
+    let procs = if mode.ends_with("/2") { 2 } else { 1 };
+    match mode.split('/').next().unwrap() {
+        // Go's classic: a send nobody will receive.
+        "send" => rt(procs).run(|| {
+            let (tx, _rx) = goexec::chan::bounded::<i32>(0);
+            let _ = tx.send(1);
+        }),
+        // A lock cycle: main holds the mutex and waits for a goroutine that wants it.
+        "mutex" => rt(procs).run(|| {
+            let mu = std::sync::Arc::new(goexec::sync::Mutex::new(()));
+            let _g = mu.lock();
+            let mu2 = mu.clone();
+            let h = goexec::spawn(move || drop(mu2.lock()));
+            let _ = h.join();
+        }),
+        // A WaitGroup nobody will finish, with other goroutines blocked in a select.
+        "waitgroup" => rt(procs).run(|| {
+            let wg = goexec::sync::WaitGroup::new();
+            wg.add(1);
+            for _ in 0..3 {
+                goexec::spawn(|| {
+                    let (_tx, rx) = goexec::chan::bounded::<()>(0);
+                    goexec::select! {
+                        recv(rx) -> _ => {}
+                        recv(goexec::chan::never::<()>()) -> _ => {}
+                    }
+                });
+            }
+            wg.wait();
+        }),
+        // Main waits on a plain thread, which sends after 300 ms: not a deadlock.
+        "thread" => {
+            let (tx, rx) = goexec::chan::bounded::<i32>(0);
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                tx.send(5).unwrap();
+            });
+            let v = rt(procs).run(move || rx.recv().unwrap());
+            assert_eq!(v, 5);
+            t.join().unwrap();
+        }
+        // Main sleeps while another goroutine waits forever: a timer is pending, and then
+        // main returns.
+        "sleep" => rt(procs).run(|| {
+            let (tx, rx) = goexec::chan::bounded::<()>(0);
+            goexec::spawn(move || {
+                let _ = rx.recv();
+            });
+            goexec::time::sleep(Duration::from_millis(300));
+            drop(tx);
+        }),
+        other => panic!("unknown child mode {other:?}"),
+    }
+}
+
+/// Runs child `mode`; returns its exit code, stderr, and how long it ran.
+fn run_child(mode: &str) -> (Option<i32>, String, Duration) {
+    let start = Instant::now();
+    let mut c = Command::new(std::env::current_exe().unwrap())
+        .env(MODE, mode)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a child that hangs (the detector failed) is killed after 20 s.
+    loop {
+        if c.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            c.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = c.wait_with_output().unwrap();
+    let took = start.elapsed();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        took,
+    )
+}
+
+fn main() {
+    if let Ok(mode) = std::env::var(MODE) {
+        child(&mode);
+        return;
+    }
+    let mut failed = 0;
+    let mut check = |mode: &str, ok: bool, what: String| {
+        println!(
+            "test deadlock {mode} ... {}",
+            if ok { "ok" } else { "FAILED" }
+        );
+        if !ok {
+            println!("  {what}");
+            failed += 1;
+        }
+    };
+    for mode in [
+        "send/1",
+        "send/2",
+        "mutex/1",
+        "mutex/2",
+        "waitgroup/1",
+        "waitgroup/2",
+    ] {
+        let (code, err, took) = run_child(mode);
+        let ok = code == Some(2)
+            && err.starts_with("fatal error: all goroutines are asleep - deadlock!")
+            && err.contains("goroutine 1 [")
+            && took < Duration::from_secs(1);
+        check(
+            mode,
+            ok,
+            format!("exit {code:?} after {took:?}, stderr:\n{err}"),
+        );
+    }
+    for mode in ["thread/1", "thread/2", "sleep/1", "sleep/2"] {
+        let (code, err, took) = run_child(mode);
+        check(
+            mode,
+            code == Some(0) && !err.contains("deadlock"),
+            format!("exit {code:?} after {took:?}, stderr:\n{err}"),
+        );
+    }
+    if failed > 0 {
+        println!("\ntest result: FAILED. {failed} failed");
+        std::process::exit(1);
+    }
+    println!("\ntest result: ok. 10 passed");
+}
