@@ -311,3 +311,78 @@ pub fn ping_pong_tokio<const P: usize>() -> f64 {
     });
     per_op(d, PING_PONG_N)
 }
+
+const RING_N: usize = 503;
+const RING_HOPS: usize = 1_000_000;
+
+/// Go's threadring: 503 goroutines in a ring of unbuffered channels pass a counter along,
+/// each hop taking one off, until it reaches zero. ns per hop.
+pub fn ring_goexec<const P: usize>() -> f64 {
+    let d = goexec_rt(P).run(|| {
+        let chans: Vec<_> = (0..RING_N)
+            .map(|_| goexec::chan::bounded::<usize>(0))
+            .collect();
+        let (done_tx, done_rx) = goexec::chan::bounded::<()>(1);
+        for i in 0..RING_N {
+            let rx = chans[i].1.clone();
+            let tx = chans[(i + 1) % RING_N].0.clone();
+            let done = done_tx.clone();
+            goexec::spawn(move || {
+                for v in &rx {
+                    if v == 0 {
+                        let _ = done.send(());
+                        return;
+                    }
+                    if tx.send(v - 1).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let start = Instant::now();
+        chans[0].0.send(RING_HOPS).expect("start the ring");
+        done_rx.recv().expect("ring done");
+        let d = start.elapsed();
+        // Dropping every Sender closes the ring, one channel after another.
+        drop(chans);
+        d
+    });
+    per_op(d, RING_HOPS)
+}
+
+/// The same on tokio: 503 tasks, `mpsc` channels of capacity 1.
+pub fn ring_tokio<const P: usize>() -> f64 {
+    let d = tokio_rt(P).block_on(async {
+        let mut txs = Vec::new();
+        let mut rxs = Vec::new();
+        for _ in 0..RING_N {
+            let (tx, rx) = tokio::sync::mpsc::channel::<usize>(1);
+            txs.push(tx);
+            rxs.push(Some(rx));
+        }
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+        for i in 0..RING_N {
+            let mut rx = rxs[i].take().expect("receiver");
+            let tx = txs[(i + 1) % RING_N].clone();
+            let done = done_tx.clone();
+            tokio::spawn(async move {
+                while let Some(v) = rx.recv().await {
+                    if v == 0 {
+                        let _ = done.send(()).await;
+                        return;
+                    }
+                    if tx.send(v - 1).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let start = Instant::now();
+        txs[0].send(RING_HOPS).await.expect("start the ring");
+        done_rx.recv().await.expect("ring done");
+        let d = start.elapsed();
+        drop(txs);
+        d
+    });
+    per_op(d, RING_HOPS)
+}

@@ -91,6 +91,21 @@ pub const WORKLOADS: &[Workload] = &[
         tokio: Some(sched::ping_pong_tokio::<2>),
     },
     Workload {
+        name: "ring/1",
+        unit: "ns/hop",
+        about: "Go's threadring: 503 tasks in a ring pass a counter 1,000,000 hops; goexec \
+                unbuffered channels, tokio mpsc with capacity 1; 1 worker",
+        goexec: sched::ring_goexec::<1>,
+        tokio: Some(sched::ring_tokio::<1>),
+    },
+    Workload {
+        name: "ring/2",
+        unit: "ns/hop",
+        about: "as ring/1 with 2 workers",
+        goexec: sched::ring_goexec::<2>,
+        tokio: Some(sched::ring_tokio::<2>),
+    },
+    Workload {
         name: "echo/1",
         unit: "ns/round trip",
         about: "TCP echo server, a task per connection; the same load client (a tokio \

@@ -14,6 +14,14 @@ use std::time::{Duration, Instant};
 const MS: Duration = Duration::from_millis(1);
 
 /// Spins in pure arithmetic, never entering the runtime, until `stop` is set.
+/// The tests here spin hog threads; run one at a time, so that on a 2-vCPU machine the
+/// latency test is not measuring the other tests' hogs competing for the CPUs.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn busy(stop: Arc<AtomicBool>) -> u64 {
     let mut x = 1u64;
     while !stop.load(Ordering::Relaxed) {
@@ -26,6 +34,7 @@ fn busy(stop: Arc<AtomicBool>) -> u64 {
 
 #[test]
 fn gos_seed_example_finishes_at_procs_1() {
+    let _serial = serial();
     // Go 1.13 and earlier hung here: `go busy()` at GOMAXPROCS=1, then main sleeps and prints.
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
@@ -50,6 +59,7 @@ fn gos_seed_example_finishes_at_procs_1() {
 
 #[test]
 fn a_sleep_loop_keeps_its_latency_while_two_hogs_spin_at_procs_1() {
+    let _serial = serial();
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let worst = Runtime::builder().procs(1).build().unwrap().run(move || {
@@ -79,6 +89,7 @@ fn a_sleep_loop_keeps_its_latency_while_two_hogs_spin_at_procs_1() {
 
 #[test]
 fn a_hog_that_returns_to_the_runtime_gets_a_p_back() {
+    let _serial = serial();
     // The hog loses its P, then calls into the runtime (spawn, yield, sleep, join) without
     // one, and finishes; everything else keeps running meanwhile.
     for procs in [1, 2] {
@@ -111,6 +122,7 @@ fn a_hog_that_returns_to_the_runtime_gets_a_p_back() {
 
 #[test]
 fn a_goroutine_spawning_without_scheduling_points_loses_its_p_safely() {
+    let _serial = serial();
     // Spawning is a runtime entry but not a scheduling point: a goroutine that does nothing
     // else for 40 ms is a hog to sysmon, which takes its P while it keeps entering the
     // runtime. This races the retake against the entries (preempt.rs) thousands of times;
@@ -161,6 +173,7 @@ fn a_goroutine_spawning_without_scheduling_points_loses_its_p_safely() {
 
 #[test]
 fn hogs_that_come_back_again_and_again_keep_the_runtime_consistent() {
+    let _serial = serial();
     // Goroutines alternate 12 ms of pure arithmetic (losing their P each time) with bursts of
     // runtime calls; yielders run beside them. Everything finishes with the right totals.
     for procs in [1, 2] {
