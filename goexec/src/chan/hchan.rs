@@ -17,8 +17,10 @@
 //! the value. So a record leaves its queue before its owner can return and free it.
 #![allow(unsafe_code)] // queued pointers to waiters' stack records; see the module docs.
 
+use crate::runtime::g::GRef;
 use crate::runtime::g::WaitReason;
-use crate::runtime::park::{block_on_guard, Waiter};
+use crate::runtime::m::current_g;
+use crate::runtime::park::{block_as, Waiter};
 use crate::runtime::timers::nanotime;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
@@ -37,6 +39,8 @@ const TIMEOUT: u8 = 3;
 
 /// A waiting goroutine or thread (Go: `sudog`). Lives on the waiter's stack while queued.
 pub(crate) struct Sudog<T> {
+    /// The owner's goroutine (None on a thread, and for a select's record), read once.
+    me: Option<GRef>,
     /// Who to wake; taken by the one that dequeues it (under the channel lock). None for a
     /// select's record: its waiter is in the select's [`SelState`].
     waiter: Cell<Option<Waiter>>,
@@ -51,8 +55,13 @@ pub(crate) struct Sudog<T> {
 
 impl<T> Sudog<T> {
     fn new(elem: Option<T>) -> Sudog<T> {
+        let me = current_g();
         Sudog {
-            waiter: Cell::new(Some(Waiter::current())),
+            me,
+            waiter: Cell::new(Some(match me {
+                Some(g) => Waiter::G(g),
+                None => Waiter::current(),
+            })),
             elem: UnsafeCell::new(elem),
             done: AtomicU8::new(WAITING),
             sel: Cell::new(std::ptr::null()),
@@ -63,6 +72,7 @@ impl<T> Sudog<T> {
     /// A record for case `case` of a select, queued later under the channel's lock.
     pub(crate) fn for_select(elem: Option<T>) -> Sudog<T> {
         Sudog {
+            me: None,
             waiter: Cell::new(None),
             elem: UnsafeCell::new(elem),
             done: AtomicU8::new(WAITING),
@@ -73,7 +83,7 @@ impl<T> Sudog<T> {
 
     /// Parks the owner until someone dequeued the record; returns how it ended.
     fn wait<S>(&self, guard: MutexGuard<'_, S>, reason: WaitReason) -> u8 {
-        block_on_guard(guard, reason);
+        block_as(self.me, guard, reason);
         loop {
             let d = self.done.load(Ordering::Acquire);
             if d != WAITING {

@@ -205,7 +205,8 @@ impl ParkFn {
     pub(crate) fn call(self) -> bool {
         // SAFETY: the closure lives on the parking G's stack, which stays put until the G is
         // resumed; the G is Waiting and nobody can resume it before the closure lets them
-        // (the closure's contract, see GRef::park), and this is its only call.
+        // (the closure's contract, see GRef::park), and this is its only call (by g0, or by
+        // the G the parking one switched to, on the same thread).
         unsafe { (*self.0)() }
     }
 }
@@ -564,10 +565,15 @@ impl GRef {
             .wait_since
             .store(self.sched().now_ns(), Ordering::Relaxed);
         let unlock: *mut (dyn FnMut() -> bool + '_) = unlock;
-        // SAFETY: only the lifetime bound changes. The closure outlives its one use: g0 calls it
-        // while this frame is suspended in switch_out, before anything can resume us.
+        // SAFETY: only the lifetime bound changes. The closure outlives its one use: g0, or the
+        // G we switch to directly, calls it while this frame is suspended (in switch_out or
+        // transfer_to), before anything can resume us.
         let unlock: *mut (dyn FnMut() -> bool + 'static) = unsafe { std::mem::transmute(unlock) };
-        self.switch_out(Action::Park(ParkFn(unlock)));
+        // Straight to the P's next G when there is one (it runs `unlock` for us), else g0.
+        match super::sched::park_next(*self, ParkFn(unlock)) {
+            Ok(next) => self.transfer_to(next),
+            Err(unlock) => self.switch_out(Action::Park(unlock)),
+        }
         self.g()
             .wait_reason
             .store(WaitReason::None as u8, Ordering::Relaxed);

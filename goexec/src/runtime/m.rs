@@ -165,6 +165,10 @@ pub(crate) struct MLocal {
     /// queued by the G that now runs, once its context is saved: see `sched::resumed`.
     /// `gosched`'s runtime entry lasts until then (`resumed` leaves it).
     pub(crate) handoff: Cell<Option<GRef>>,
+    /// A G that has just parked by switching directly to `curg` (the park fast path), with
+    /// its unlock: run by the G that now runs, once the parked one's context is saved (see
+    /// `sched::resumed`).
+    pub(crate) park_handoff: Cell<Option<(GRef, super::g::ParkFn)>>,
     /// What this M shares with sysmon so that a hog's P can be taken (`preempt.rs`).
     hs: Handshake,
     pub(crate) sched: Arc<Sched>,
@@ -188,6 +192,7 @@ impl MLocal {
             spinning: Cell::new(false),
             locked_g: Cell::new(None),
             handoff: Cell::new(None),
+            park_handoff: Cell::new(None),
             rng: Cell::new(seed),
             hs: Handshake::new(),
         }

@@ -78,12 +78,18 @@ impl Waiter {
 /// parks (the guard is released on g0, after its context is saved), a thread parks itself.
 /// A thread may wake spuriously, so callers re-check their condition in a loop.
 pub(crate) fn block_on_guard<T>(guard: MutexGuard<'_, T>, reason: WaitReason) {
-    match current_g() {
-        Some(_) => {
+    block_as(current_g(), guard, reason);
+}
+
+/// [`block_on_guard`] for a caller that knows already whether it is a goroutine (`me`, as
+/// [`current_g`] gave it): one thread-local read less on every park.
+pub(crate) fn block_as<T>(me: Option<GRef>, guard: MutexGuard<'_, T>, reason: WaitReason) {
+    match me {
+        Some(g) => {
             let mut guard = Some(guard);
             // Dropping the guard is the last thing the closure does: after it, a waker may
             // ready this G.
-            gopark(reason, &mut || {
+            g.park(reason, &mut || {
                 drop(guard.take());
                 true
             });

@@ -62,7 +62,7 @@
 //!   its M, and sysmon hands its P to another M (`preempt.rs`), as for a blocking section.
 
 use super::cells::{Cells, CELL_CACHE_MAX};
-use super::g::{Action, GCache, GRef, GStatus, G};
+use super::g::{Action, GCache, GRef, GStatus, ParkFn, G};
 use super::m::{with_m, MLocal, MShared};
 use super::p::{PShared, GFREE_MAX, P};
 use super::park::Waiter;
@@ -1221,40 +1221,11 @@ pub(crate) fn gosched() -> bool {
     // One TLS read for the whole yield: the M, and the G from it.
     let found = with_m(|m| {
         let g = m.curg.get()?;
-        if m.locked_g.get().is_some() || m.sched.is_shut_down() {
-            return Some((g, None));
+        let next = take_next(m);
+        if next.is_some() {
+            m.handoff.set(Some(g));
         }
-        // One runtime entry (preempt.rs) for the whole handoff: it lasts through the switch,
-        // and the G taking over leaves it in `resumed` once it has queued us.
-        m.enter_fresh();
-        let next = m.with_p_in(|p| {
-            if (p.schedtick.wrapping_add(1)) % GLOBAL_CHECK_TICKS == 0 {
-                return None;
-            }
-            let (next, _) = runqget(&m.sched, p)?;
-            if !next.locked_m().is_null() {
-                // Not ours to run: back where runqget found it, at the front.
-                m.sched.allp[p.id]
-                    .runnext
-                    .store(next.as_queue().as_ptr(), Ordering::Release);
-                return None;
-            }
-            p.schedtick = p.schedtick.wrapping_add(1);
-            // Ours now (off the queue): a fresh one gets its stack.
-            m.sched.gstart(p, next);
-            Some(next)
-        });
-        let Some(Some(next)) = next else {
-            m.leave(true);
-            return Some((g, None));
-        };
-        if next.status() != GStatus::Runnable {
-            super::fatal("gosched", "the next G is not runnable");
-        }
-        next.set_status(GStatus::Running);
-        m.handoff.set(Some(g));
-        m.curg.set(Some(next));
-        Some((g, Some(next)))
+        Some((g, next))
     })
     .flatten();
     match found {
@@ -1270,6 +1241,70 @@ pub(crate) fn gosched() -> bool {
     }
 }
 
+/// The direct-switch fast paths' half (yield and park): the P's next G to switch to without
+/// going through g0, marked Running and made `curg`, inside a runtime entry that the G taking
+/// over leaves in `resumed`. None when g0 must choose: a locked M or G, shutdown, or the tick
+/// on which the global queue gets its turn (which also runs the P's timers).
+fn take_next(m: &MLocal) -> Option<GRef> {
+    if m.locked_g.get().is_some() || m.sched.is_shut_down() {
+        return None;
+    }
+    // One runtime entry (preempt.rs) for the whole handoff: it lasts through the switch, and
+    // the G taking over leaves it in `resumed` once it has dealt with us.
+    m.enter_fresh();
+    let next = m.with_p_in(|p| {
+        if (p.schedtick.wrapping_add(1)) % GLOBAL_CHECK_TICKS == 0 {
+            // The tick counts even though g0 picks: find_runnable then sees it and looks at
+            // the global queue, and a G it takes from runnext (which inherits the slice and
+            // leaves the tick alone) does not bring us back here next time.
+            p.schedtick = p.schedtick.wrapping_add(1);
+            return None;
+        }
+        let (next, _) = runqget(&m.sched, p)?;
+        if !next.locked_m().is_null() {
+            // Not ours to run: back where runqget found it, at the front.
+            m.sched.allp[p.id]
+                .runnext
+                .store(next.as_queue().as_ptr(), Ordering::Release);
+            return None;
+        }
+        p.schedtick = p.schedtick.wrapping_add(1);
+        // Ours now (off the queue): a fresh one gets its stack.
+        m.sched.gstart(p, next);
+        Some(next)
+    });
+    let Some(Some(next)) = next else {
+        m.leave(true);
+        return None;
+    };
+    if next.status() != GStatus::Runnable {
+        super::fatal("take_next", "the next G is not runnable");
+    }
+    next.set_status(GStatus::Running);
+    m.curg.set(Some(next));
+    Some(next)
+}
+
+/// The park fast path (Go always goes through g0 here): `g`, the running G, parks by
+/// switching straight to the P's next G, which runs `unlock` in `resumed` once `g`'s context
+/// is saved, exactly as g0 would have (`execute`'s `Action::Park`). Err(unlock) when g0 must
+/// do it (see `take_next`).
+pub(crate) fn park_next(g: GRef, unlock: ParkFn) -> Result<GRef, ParkFn> {
+    with_m(move |m| {
+        if m.curg.get() != Some(g) {
+            return Err(unlock);
+        }
+        match take_next(m) {
+            Some(next) => {
+                m.park_handoff.set(Some((g, unlock)));
+                Ok(next)
+            }
+            None => Err(unlock),
+        }
+    })
+    .unwrap_or_else(|| super::fatal("park_next", "not on an M"))
+}
+
 /// Runs at every G resume point, on the G now running: finishes a direct handoff by queueing
 /// the G that transferred to us (its context is saved now). See `gosched`.
 pub(crate) fn resumed() {
@@ -1278,6 +1313,18 @@ pub(crate) fn resumed() {
             prev.set_status(GStatus::Runnable);
             runqput_in(m, prev, false);
             // The runtime entry `gosched` made ends here, at a scheduling point.
+            m.leave_scheduled();
+        } else if let Some((prev, unlock)) = m.park_handoff.take() {
+            // As execute's Action::Park: Waiting first, so that a goready made possible by
+            // unlock finds it.
+            prev.set_status(GStatus::Waiting);
+            if !unlock.call() {
+                // It refused to park: runnable again, behind us.
+                if !prev.cas_status(GStatus::Waiting, GStatus::Runnable) {
+                    super::fatal("resumed", "a G that refused to park was readied");
+                }
+                runqput_in(m, prev, false);
+            }
             m.leave_scheduled();
         }
     });
