@@ -1,6 +1,7 @@
 //! A broadcast chat server over channels: each connection has a reader goroutine that sends
 //! its lines to a hub, and a writer goroutine that receives the hub's broadcasts on its own
-//! channel. The hub is one goroutine that owns the list of clients: no locks.
+//! channel. The hub is one goroutine that owns the list of clients (no locks), and selects
+//! between their events and a ticker.
 //!
 //! ```text
 //! cargo run --release -p goexec-examples --example chat [ADDR]   # default 127.0.0.1:7001
@@ -22,10 +23,22 @@ enum Event {
     Line(SocketAddr, String),
 }
 
-/// Owns the clients; forwards every line to everyone but its sender.
+/// Owns the clients; forwards every line to everyone but its sender, and says how many are
+/// connected once a minute.
 fn hub(events: Receiver<Event>) {
     let mut clients: Vec<(SocketAddr, Sender<String>)> = Vec::new();
-    for ev in events {
+    let stats = goexec::time::tick(Duration::from_secs(60));
+    loop {
+        let ev = goexec::select! {
+            recv(events) -> ev => match ev {
+                Ok(ev) => ev,
+                Err(_) => return, // every sender gone
+            },
+            recv(stats) -> _ => {
+                println!("chat: {} connected", clients.len());
+                continue;
+            }
+        };
         match ev {
             Event::Join(addr, tx) => {
                 let msg = format!("* {addr} joined ({} here)\n", clients.len() + 1);

@@ -17,6 +17,9 @@
 //! [`Sender::send_timeout`] and [`Receiver::recv_timeout`] give up after a while: a waiting
 //! goroutine is woken by a runtime timer, a thread by its own timed park.
 //!
+//! [`select!`](crate::select!) waits on several operations at once (Go's `select`); its core
+//! is [`select`], over [`RecvCase`]s and [`SendCase`]s.
+//!
 //! # Examples
 //!
 //! ```
