@@ -74,7 +74,21 @@ fn child(mode: &str) {
 /// Runs child `mode`; returns its exit code, stderr, and how long it ran.
 fn run_child(mode: &str) -> (Option<i32>, String, Duration) {
     let start = Instant::now();
-    let mut c = Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    // Under a cross runner (qemu-aarch64 in CI) the child goes through the same runner.
+    let runner = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
+        .ok()
+        .filter(|_| cfg!(target_arch = "aarch64"));
+    let mut cmd = match runner {
+        Some(r) => {
+            let mut parts = r.split_whitespace();
+            let mut c = Command::new(parts.next().expect("empty runner"));
+            c.args(parts).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut c = cmd
         .env(MODE, mode)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -116,6 +130,12 @@ fn main() {
             failed += 1;
         }
     };
+    // qemu-user runs threads of its own inside the process, which the detector rightly
+    // counts as threads it does not know: it stays off there.
+    let emulated = std::env::var_os("GOEXEC_TEST_EMULATED").is_some();
+    if emulated {
+        println!("deadlock reports: skipped under emulation (qemu-user's own threads turn the detector off)");
+    }
     for mode in [
         "send/1",
         "send/2",
@@ -123,7 +143,10 @@ fn main() {
         "mutex/2",
         "waitgroup/1",
         "waitgroup/2",
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| !emulated)
+    {
         let (code, err, took) = run_child(mode);
         let ok = code == Some(2)
             && err.starts_with("fatal error: all goroutines are asleep - deadlock!")
@@ -147,5 +170,5 @@ fn main() {
         println!("\ntest result: FAILED. {failed} failed");
         std::process::exit(1);
     }
-    println!("\ntest result: ok. 10 passed");
+    println!("\ntest result: ok");
 }
