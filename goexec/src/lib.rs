@@ -39,7 +39,12 @@
 //! - [`netpoll`]: readiness waits on the runtime's network poller (mio), which
 //!   `goexec-net`'s sockets are built on.
 //!
-//! `sync`, and the `go!` / `#[goexec::main]` macros come next.
+//! - [`sync`]: Go's `Mutex` (with its starvation mode), `RwLock`, `WaitGroup`, `Once`, `Cond`
+//!   and a `Semaphore`, parking goroutines (and threads);
+//! - deadlock detection: when every goroutine waits forever, the program ends with Go's
+//!   `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump.
+//!
+//! The `go!` / `#[goexec::main]` macros come next.
 //!
 //! # Threads
 //!
