@@ -12,7 +12,7 @@
 //! the same way.
 //!
 //! [`after`] and [`tick`] are `time::after` and `time::tick`: receivers of `Instant`s fired by
-//! the runtime's timers. [`never`] never delivers.
+//! the runtime's timers. [`never()`] never delivers.
 //!
 //! [`Sender::send_timeout`] and [`Receiver::recv_timeout`] give up after a while: a waiting
 //! goroutine is woken by a runtime timer, a thread by its own timed park.

@@ -246,8 +246,8 @@ impl std::fmt::Debug for Timer {
     }
 }
 
-/// Events every period (Go: `time.Ticker`). `recv` waits for the next; [`receiver`](Ticker::
-/// receiver) is its channel, for `select!`. Like Go's, a ticker whose receiver falls behind
+/// Events every period (Go: `time.Ticker`). `recv` waits for the next;
+/// [`receiver`](Ticker::receiver) is its channel, for [`select!`](crate::select!). Like Go's, a ticker whose receiver falls behind
 /// drops ticks instead of queueing them: at most one waits.
 ///
 /// # Examples
