@@ -44,7 +44,8 @@
 //! - deadlock detection: when every goroutine waits forever, the program ends with Go's
 //!   `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump.
 //!
-//! The `go!` / `#[goexec::main]` macros come next.
+//! - the macros: [`go!`], [`select!`], [`#[goexec::main]`](macro@main) and
+//!   [`#[goexec::test]`](macro@test).
 //!
 //! # Threads
 //!
@@ -155,6 +156,77 @@ extern crate self as goexec;
 /// });
 /// ```
 pub use goexec_macros::select;
+
+/// Go's `go` statement: runs a call in a new goroutine and returns its
+/// [`JoinHandle`].
+///
+/// ```text
+/// go!(f(a, b))          // f, a and b are evaluated here, in order; f(a, b) runs in the goroutine
+/// go!(obj.method(x))    // obj and x are evaluated here; the method runs in the goroutine
+/// go!({ ... })          // a block, moved into the goroutine
+/// go!(move || ...)      // a closure (no arguments), run in the goroutine
+/// ```
+///
+/// As in Go, the arguments are evaluated when `go!` runs, not when the goroutine does: they
+/// are moved (or copied) into it then. Anything else is a compile error that names the forms.
+///
+/// # Panics
+///
+/// Outside a goroutine, as [`spawn`].
+///
+/// # Examples
+///
+/// ```
+/// use goexec::go;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// goexec::run(|| {
+///     let mut i = 3;
+///     let h = go!(square(i)); // square sees 3
+///     i = 4;
+///     assert_eq!(h.join().unwrap(), 9);
+///     assert_eq!(go!({ i + 1 }).join().unwrap(), 5);
+/// });
+/// ```
+pub use goexec_macros::go;
+
+/// Runs `fn main` as the main goroutine of a runtime: `#[goexec::main]`, or
+/// `#[goexec::main(procs = N, stack_size = BYTES)]` (the [`RuntimeBuilder`]'s settings;
+/// without `procs`, `GOMAXPROCS` or the CPUs available).
+///
+/// `main` may return `()` or anything `main` may return (`Result<(), E>`,
+/// [`ExitCode`](std::process::ExitCode)): its value is reported as Rust reports `main`'s
+/// (`Error: ...` and a failure status), from inside the goroutine, so a non-`Send` error such
+/// as `Box<dyn Error>` is fine. An unknown argument is a compile error that names the
+/// accepted ones.
+///
+/// ```
+/// #[goexec::main(procs = 2)]
+/// fn main() {
+///     assert_eq!(goexec::runtime::gomaxprocs(), 2);
+/// }
+/// # // doctests wrap their code in a main of their own: call ours
+/// # #[allow(clippy::main_recursion)]
+/// # main();
+/// ```
+pub use goexec_macros::main;
+
+/// A test whose body runs as the main goroutine of a runtime of its own: `#[goexec::test]`,
+/// with the same arguments as [`main`](macro@main). Use it instead of `#[test]`; other
+/// attributes (`#[should_panic]`, `#[ignore]`) go after it.
+///
+/// ```
+/// #[goexec::test(procs = 2)]
+/// fn sends_and_receives() {
+///     let (tx, rx) = goexec::chan::bounded(0);
+///     goexec::go!(move || tx.send(1).unwrap());
+///     assert_eq!(rx.recv(), Ok(1));
+/// }
+/// ```
+pub use goexec_macros::test;
 
 /// mio, whose sources [`netpoll::Registration`] registers (re-exported so that its version
 /// always matches goexec's).

@@ -1,7 +1,10 @@
-//! Compile errors of `select!` for malformed arms: each says what was expected.
+//! Compile errors of the macros for malformed input: each says what was expected.
 
 #[test]
-fn select_malformed_arms_are_clear_compile_errors() {
+fn malformed_macro_input_is_a_clear_compile_error() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/select_*.rs");
+    t.compile_fail("tests/ui/go_*.rs");
+    t.compile_fail("tests/ui/main_*.rs");
+    t.compile_fail("tests/ui/test_*.rs");
 }

@@ -1,0 +1,5 @@
+fn main() {
+    goexec::run(|| {
+        let _h = goexec::go!();
+    });
+}

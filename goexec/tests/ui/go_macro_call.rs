@@ -1,0 +1,10 @@
+fn f(x: i32) -> i32 {
+    x
+}
+
+fn main() {
+    goexec::run(|| {
+        let _ = f(0);
+        let _h = goexec::go!(println!("hi"));
+    });
+}

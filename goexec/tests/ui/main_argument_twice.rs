@@ -1,0 +1,2 @@
+#[goexec::main(procs = 1, procs = 2)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[goexec::main(procs)]
+fn main() {}

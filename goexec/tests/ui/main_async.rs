@@ -1,0 +1,2 @@
+#[goexec::main]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[goexec::main(threads = 2)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[goexec::main]
+fn main(_args: Vec<String>) {}

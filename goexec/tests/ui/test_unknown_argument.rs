@@ -1,0 +1,4 @@
+#[goexec::test(flavor = "multi_thread")]
+fn t() {}
+
+fn main() {}
