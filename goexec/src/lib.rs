@@ -102,7 +102,7 @@ pub use runtime::{
     blocking, lock_os_thread, run, spawn, unlock_os_thread, yield_now, Builder, Runtime,
     RuntimeBuilder,
 };
-pub use task::{JoinError, JoinHandle};
+pub use task::{block_on, spawn_future, JoinError, JoinHandle};
 
 // The macros name `::goexec`; this makes that path work inside this crate too.
 extern crate self as goexec;

@@ -131,6 +131,8 @@ pub(crate) enum WaitReason {
     SyncSemacquire = 16,
     /// In `sync::Once::call_once`, while another goroutine runs the function.
     SyncOnce = 17,
+    /// In `block_on`, waiting for a future's waker.
+    Future = 18,
 }
 
 impl WaitReason {
@@ -155,6 +157,7 @@ impl WaitReason {
             WaitReason::SyncCondWait => "sync.Cond.Wait",
             WaitReason::SyncSemacquire => "semacquire",
             WaitReason::SyncOnce => "sync.Once.Do",
+            WaitReason::Future => "future",
         }
     }
 
@@ -178,6 +181,7 @@ impl WaitReason {
             15 => WaitReason::SyncCondWait,
             16 => WaitReason::SyncSemacquire,
             17 => WaitReason::SyncOnce,
+            18 => WaitReason::Future,
             _ => WaitReason::None,
         }
     }

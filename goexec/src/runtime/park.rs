@@ -49,10 +49,12 @@ pub(crate) fn goready(g: GRef) {
     sched.wakep();
 }
 
-/// Whoever is blocked: a goroutine (woken with `goready`) or a plain thread (unparked).
+/// Whoever is blocked: a goroutine (woken with `goready`), a plain thread (unparked), or an
+/// async task (its `Waker`).
 pub(crate) enum Waiter {
     G(GRef),
     Thread(Thread),
+    Task(std::task::Waker),
 }
 
 impl Waiter {
@@ -70,6 +72,7 @@ impl Waiter {
         match self {
             Waiter::G(g) => goready(g),
             Waiter::Thread(t) => t.unpark(),
+            Waiter::Task(w) => w.wake(),
         }
     }
 }

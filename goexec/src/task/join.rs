@@ -304,9 +304,44 @@ impl<T> JoinHandle<T> {
         if !self.is_finished() {
             self.wait();
         }
+        self.take_output()
+    }
+
+    /// Makes the waiter slot ours again if a poll left a waker in it: clears JOIN_WAITER
+    /// unless COMPLETE is set first (then the goroutine side owns the slot, and we must not
+    /// touch it). False if the goroutine has completed.
+    fn reclaim_slot(&self) -> bool {
+        let header = self.header();
+        let mut s = header.state.load(Ordering::Acquire);
+        loop {
+            if s & COMPLETE != 0 {
+                return false;
+            }
+            if s & JOIN_WAITER == 0 {
+                return true;
+            }
+            match header.state.compare_exchange(
+                s,
+                s & !JOIN_WAITER,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: JOIN_WAITER is clear and COMPLETE was not set: the goroutine
+                    // side will not look at the slot (it reads JOIN_WAITER with COMPLETE).
+                    drop(unsafe { (*header.waiter.get()).take() });
+                    return true;
+                }
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// The result, once COMPLETE has been seen (Acquire).
+    fn take_output(&self) -> Result<T, JoinError> {
         let mut out: Option<Result<T, JoinError>> = None;
-        // SAFETY: COMPLETE is set and seen with Acquire (is_finished, or wait's return); the
-        // cell was made by `task` for this T.
+        // SAFETY: COMPLETE is set and was seen with Acquire by the caller; the cell was made
+        // by `task` for this T.
         unsafe {
             let take = self.header().vtable.take_output;
             take(
@@ -324,9 +359,11 @@ impl<T> JoinHandle<T> {
 
     /// Blocks until `COMPLETE`, with the caller as the registered waiter.
     fn wait(&self) {
+        if !self.reclaim_slot() {
+            return;
+        }
         let header = self.header();
-        // SAFETY: JOIN_WAITER is clear (only this handle sets it, once, here), so the slot is
-        // ours.
+        // SAFETY: JOIN_WAITER is clear (reclaim_slot), so the slot is ours.
         unsafe { *header.waiter.get() = Some(Waiter::current()) };
         // Publishes the waiter (Release); if COMPLETE is already set (Acquire), the goroutine
         // side never looks at the slot, and nobody will wake us: do not sleep. The closure
@@ -356,6 +393,43 @@ impl<T> JoinHandle<T> {
         debug_assert!(self.is_finished());
     }
 }
+
+/// Awaiting a handle waits for the goroutine without blocking the thread: the task's waker
+/// goes in the handle's waiter slot (replacing the one from an earlier poll).
+///
+/// ```
+/// goexec::run(|| {
+///     let h = goexec::spawn(|| "done");
+///     assert_eq!(goexec::block_on(h).unwrap(), "done");
+/// });
+/// ```
+impl<T> std::future::Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        if !this.reclaim_slot() {
+            return std::task::Poll::Ready(this.take_output());
+        }
+        let header = this.header();
+        // SAFETY: JOIN_WAITER is clear (reclaim_slot): the slot is ours.
+        unsafe { *header.waiter.get() = Some(Waiter::Task(cx.waker().clone())) };
+        // Publishes the waker (Release); if COMPLETE came first (Acquire), the goroutine side
+        // will not look at the slot: take the waker back and finish now.
+        if header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & COMPLETE != 0 {
+            // SAFETY: as the comment says.
+            drop(unsafe { (*header.waiter.get()).take() });
+            return std::task::Poll::Ready(this.take_output());
+        }
+        std::task::Poll::Pending
+    }
+}
+
+// The handle is a pointer: moving it while pinned is fine.
+impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {

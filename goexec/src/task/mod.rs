@@ -1,6 +1,8 @@
 //! Tasks: the handle to a goroutine's result.
 
+mod block_on;
 mod join;
 
+pub use block_on::{block_on, spawn_future};
 pub(crate) use join::{task, TaskRef};
 pub use join::{JoinError, JoinHandle};

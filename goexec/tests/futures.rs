@@ -1,0 +1,146 @@
+//! Futures and goroutines together: block_on parks only its goroutine, JoinHandle is a
+//! future, spawn_future, a thousand futures joined, and the wakeups checked with tokio-test.
+
+use futures::channel::oneshot;
+use goexec::Runtime;
+use std::time::Duration;
+use tokio_test::{assert_pending, assert_ready};
+
+fn rt(procs: usize) -> Runtime {
+    Runtime::builder().procs(procs).build().unwrap()
+}
+
+#[test]
+fn a_oneshot_completed_by_another_goroutine_wakes_block_on() {
+    for procs in [1, 2] {
+        let v = rt(procs).run(|| {
+            let (tx, rx) = oneshot::channel::<u32>();
+            let (ready_tx, ready_rx) = goexec::chan::bounded::<()>(0);
+            goexec::spawn(move || {
+                // Wait until the receiver is parked in block_on ("future" in the dump), so
+                // that the send really has to wake it.
+                ready_rx.recv().unwrap();
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !goexec::runtime::dump().contains("[future") {
+                    assert!(std::time::Instant::now() < deadline);
+                    goexec::yield_now();
+                }
+                tx.send(7).unwrap();
+            });
+            ready_tx.send(()).unwrap();
+            goexec::block_on(rx).unwrap()
+        });
+        assert_eq!(v, 7, "procs {procs}");
+    }
+}
+
+#[test]
+fn block_on_parks_only_the_goroutine() {
+    // At procs 1, a goroutine waiting in block_on must leave the only M to the goroutine that
+    // will complete its future.
+    let v = rt(1).run(|| {
+        let (tx, rx) = oneshot::channel::<&str>();
+        let waiter = goexec::spawn(move || goexec::block_on(rx).unwrap());
+        goexec::spawn(move || {
+            goexec::time::sleep(Duration::from_millis(5));
+            tx.send("done").unwrap();
+        });
+        waiter.join().unwrap()
+    });
+    assert_eq!(v, "done");
+}
+
+#[test]
+fn a_join_handle_awaited_in_async_code() {
+    for procs in [1, 2] {
+        let v = rt(procs).run(|| {
+            let h = goexec::spawn(|| {
+                goexec::time::sleep(Duration::from_millis(2));
+                40
+            });
+            goexec::block_on(async move {
+                let a = h.await.unwrap();
+                let b = goexec::spawn(|| 2).await.unwrap();
+                a + b
+            })
+        });
+        assert_eq!(v, 42, "procs {procs}");
+    }
+}
+
+#[test]
+fn spawn_future_and_a_thousand_joined() {
+    for procs in [1, 2] {
+        let total = rt(procs).run(|| {
+            let hs: Vec<_> = (0..1_000u64)
+                .map(|i| {
+                    goexec::spawn_future(async move {
+                        // Awaits another goroutine, so that some are really pending.
+                        goexec::spawn(move || i).await.unwrap() * 2
+                    })
+                })
+                .collect();
+            let results = goexec::block_on(futures::future::join_all(hs));
+            results.into_iter().map(|r| r.unwrap()).sum::<u64>()
+        });
+        assert_eq!(total, 999_000, "procs {procs}");
+    }
+}
+
+#[test]
+fn block_on_on_a_plain_thread() {
+    let (tx, rx) = oneshot::channel::<u32>();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        tx.send(3).unwrap();
+    });
+    assert_eq!(goexec::block_on(rx), Ok(3));
+    t.join().unwrap();
+    // A JoinHandle awaited from a thread, its goroutine on a runtime.
+    let (htx, hrx) = std::sync::mpsc::channel();
+    let r = std::thread::spawn(move || {
+        rt(1).run(move || {
+            htx.send(goexec::spawn(|| {
+                goexec::time::sleep(Duration::from_millis(5));
+                "from a goroutine"
+            }))
+            .unwrap();
+            goexec::time::sleep(Duration::from_millis(50));
+        })
+    });
+    let h = hrx.recv().unwrap();
+    assert_eq!(goexec::block_on(h).unwrap(), "from a goroutine");
+    r.join().unwrap();
+}
+
+#[test]
+fn join_handle_wakeups_with_tokio_test() {
+    rt(2).run(|| {
+        let (go_tx, go_rx) = goexec::chan::bounded::<()>(0);
+        let h = goexec::spawn(move || {
+            go_rx.recv().unwrap();
+            5
+        });
+        let mut task = tokio_test::task::spawn(h);
+        assert_pending!(task.poll());
+        assert!(!task.is_woken());
+        // Polled again: the waker is replaced, and only the newest one must fire.
+        assert_pending!(task.poll());
+        go_tx.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !task.is_woken() {
+            assert!(std::time::Instant::now() < deadline, "never woken");
+            goexec::yield_now();
+        }
+        assert_eq!(assert_ready!(task.poll()).unwrap(), 5);
+    });
+}
+
+#[test]
+fn a_panic_comes_through_the_future_as_a_join_error() {
+    rt(1).run(|| {
+        let h = goexec::spawn(|| -> u32 { panic!("inside") });
+        let err = goexec::block_on(h).unwrap_err();
+        assert!(err.is_panic());
+    });
+}
