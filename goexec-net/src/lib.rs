@@ -25,6 +25,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// Resolves `addr` (DNS names through `goexec::blocking`, so a slow resolver blocks only this
@@ -157,6 +158,16 @@ where
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.retry(Dir::Write, |mut s| s.write(buf))
     }
+
+    /// `AsyncRead`'s read: the I/O first, then on `WouldBlock` the task's waker in the
+    /// poll descriptor (the same registration the blocking calls use).
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(Dir::Read, cx, |mut s| s.read(buf))
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(Dir::Write, cx, |mut s| s.write(buf))
+    }
 }
 
 /// Which readiness an operation waits for.
@@ -216,6 +227,33 @@ impl<S: mio::event::Source> Pollable<S> {
 
     fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.reg.wait_writable(deadline)
+    }
+
+    /// `retry` for async callers: on `WouldBlock`, polls `dir`'s readiness (registering the
+    /// task's waker) and retries while it says ready.
+    fn poll_io<R>(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            match op(&self.source) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    let ready = match dir {
+                        Dir::Read => self.reg.poll_read_ready(cx),
+                        Dir::Write => self.reg.poll_write_ready(cx),
+                    };
+                    match ready {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                r => return Poll::Ready(r),
+            }
+        }
     }
 }
 

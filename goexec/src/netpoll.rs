@@ -50,6 +50,7 @@ use crate::runtime::netpoll::{Dir, Netpoll, PollDesc};
 use crate::runtime::timers::instant_to_nanos;
 use std::io;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// A source registered with a runtime's network poller (Go: a `pollDesc`). Deregister it
@@ -95,6 +96,18 @@ impl Registration {
     /// As [`wait_readable`](Registration::wait_readable), for writing.
     pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.wait(Dir::Write, deadline)
+    }
+
+    /// The async form of [`wait_readable`](Registration::wait_readable): `Ready(Ok(()))` when
+    /// the source may be readable (retry the read; on `WouldBlock` poll again), else
+    /// `Pending` with the task's waker registered: the poller wakes it on the next edge.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.np.poll_ready(&self.desc, Dir::Read, cx)
+    }
+
+    /// The async form of [`wait_writable`](Registration::wait_writable).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.np.poll_ready(&self.desc, Dir::Write, cx)
     }
 
     fn wait(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {

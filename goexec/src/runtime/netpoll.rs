@@ -228,6 +228,49 @@ impl Netpoll {
         Some(ready)
     }
 
+    /// The poll-based wait (async I/O): Ready(Ok) if `dir` of `desc` may be ready (an edge
+    /// came since the last wait: retry the I/O), else registers the task's waker, replacing
+    /// the one an earlier poll of the same task left, and returns Pending.
+    pub(crate) fn poll_ready(
+        &self,
+        desc: &PollDesc,
+        dir: Dir,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let mut guard = desc.lock();
+        let st = &mut *guard;
+        if st.closed {
+            return std::task::Poll::Ready(Err(closed_error()));
+        }
+        let side = match dir {
+            Dir::Read => &mut st.read,
+            Dir::Write => &mut st.write,
+        };
+        if side.ready {
+            side.ready = false;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        let waker = cx.waker();
+        let same = side
+            .waiters
+            .iter_mut()
+            .find(|(_, w)| matches!(w, Waiter::Task(old) if old.will_wake(waker)));
+        match same {
+            Some((_, w)) => *w = Waiter::Task(waker.clone()),
+            None => {
+                st.seq += 1;
+                let seq = st.seq;
+                let side = match dir {
+                    Dir::Read => &mut st.read,
+                    Dir::Write => &mut st.write,
+                };
+                side.waiters.push((seq, Waiter::Task(waker.clone())));
+                self.waiters.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        std::task::Poll::Pending
+    }
+
     /// Waits until `dir` of `desc` is ready, or `deadline` (`nanotime` units) passes: Ok(true)
     /// when woken by readiness (retry the I/O), Ok(false) on the deadline, Err when the
     /// source was deregistered. On a goroutine only the goroutine parks.

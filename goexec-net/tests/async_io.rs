@@ -1,0 +1,78 @@
+//! goexec-net's sockets as futures::io::AsyncRead/AsyncWrite: futures::io::copy over a
+//! stream split into halves, driven by a goroutine running the future, against a blocking
+//! client; and a pending read woken by the peer.
+//!
+//! With both std's and futures' extension traits in scope a call like `write_all` is
+//! ambiguous (as with tokio's); the blocking calls here are spelled out.
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use goexec::Runtime;
+use goexec_net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+fn rt(procs: usize) -> Runtime {
+    Runtime::builder().procs(procs).build().unwrap()
+}
+
+#[test]
+fn futures_io_copy_over_a_split_stream() {
+    for procs in [1, 2] {
+        rt(procs).run(move || {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            // The echo server is async code: a future per connection, each on a goroutine.
+            goexec::spawn(move || {
+                while let Ok((conn, _)) = listener.accept() {
+                    goexec::spawn_future(async move {
+                        let (reader, mut writer) = conn.split();
+                        let n = futures::io::copy(reader, &mut writer).await.unwrap();
+                        writer.close().await.unwrap();
+                        n
+                    });
+                }
+            });
+            // A blocking-style client: 1 MiB out, every byte back, from two goroutines.
+            let c = TcpStream::connect(addr).unwrap();
+            let w = c.try_clone().unwrap();
+            const N: usize = 1 << 20;
+            let pattern = |i: usize| (i * 7 % 251) as u8;
+            let writer = goexec::spawn(move || {
+                let data: Vec<u8> = (0..N).map(pattern).collect();
+                std::io::Write::write_all(&mut &w, &data).unwrap();
+                w.shutdown(std::net::Shutdown::Write).unwrap();
+            });
+            let mut back = Vec::new();
+            std::io::Read::read_to_end(&mut &c, &mut back).unwrap();
+            writer.join().unwrap();
+            assert_eq!(back.len(), N, "procs {procs}");
+            assert!(back.iter().enumerate().all(|(i, b)| *b == pattern(i)));
+        });
+    }
+}
+
+#[test]
+fn a_pending_async_read_is_woken_by_the_peer() {
+    rt(1).run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = goexec::spawn_future(async move {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 5];
+            conn.read_exact(&mut buf).await.unwrap();
+            conn.write_all(b"pong!").await.unwrap();
+            buf
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        // Let the reader wait in its async read (its goroutine parks in block_on).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !goexec::runtime::dump().contains("[future") {
+            assert!(std::time::Instant::now() < deadline);
+            goexec::yield_now();
+        }
+        std::io::Write::write_all(&mut c, b"ping!").unwrap();
+        let mut back = [0u8; 5];
+        std::io::Read::read_exact(&mut c, &mut back).unwrap();
+        assert_eq!(&back, b"pong!");
+        assert_eq!(&reader.join().unwrap(), b"ping!");
+    });
+}
