@@ -15,6 +15,10 @@
 //! receivers (`goexec::chan`): a timer sends on its channel when it fires, as in Go, so they
 //! can be received from anywhere and, with `select!`, combined with other channels.
 
+mod sleep_future;
+
+pub use sleep_future::{sleep_async, sleep_until_async, Sleep};
+
 use crate::chan::{Receiver, Sender};
 use crate::runtime::g::WaitReason;
 use crate::runtime::m::{current_g, with_m};

@@ -1,0 +1,127 @@
+//! [`Sleep`]: a timer as a future, for async code running on goroutines (`block_on`,
+//! `spawn_future`) and for libraries that take a timer (hyper's `rt::Timer`).
+
+use crate::runtime::timers::{instant_to_nanos, nanotime};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// What a Sleep shares with its runtime timer: the last waker, and whether the timer fired.
+#[derive(Default)]
+struct Shared {
+    waker: Option<Waker>,
+    fired: bool,
+}
+
+/// A future that completes at its deadline; see [`sleep_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Sleep {
+    deadline: Instant,
+    /// The armed timer's shared state (None until first polled pending, or after a reset).
+    armed: Option<Arc<Mutex<Shared>>>,
+}
+
+/// A future completing after `d` (tokio's `time::sleep`): a runtime timer wakes the task.
+/// Poll it from a goroutine (inside [`block_on`](crate::block_on) or
+/// [`spawn_future`](crate::spawn_future)), where the runtime's timers are.
+///
+/// # Panics
+///
+/// When polled pending outside a goroutine (there is no runtime to run the timer).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// goexec::run(|| {
+///     let start = Instant::now();
+///     goexec::block_on(goexec::time::sleep_async(Duration::from_millis(5)));
+///     assert!(start.elapsed() >= Duration::from_millis(5));
+/// });
+/// ```
+pub fn sleep_async(d: Duration) -> Sleep {
+    sleep_until_async(Instant::now() + d)
+}
+
+/// A future completing at `deadline`.
+pub fn sleep_until_async(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        armed: None,
+    }
+}
+
+impl Sleep {
+    /// When it completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline (an armed timer for the old one is forgotten).
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.armed = None;
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let when = instant_to_nanos(this.deadline);
+        if nanotime() >= when {
+            this.armed = None;
+            return Poll::Ready(());
+        }
+        if let Some(shared) = &this.armed {
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if s.fired {
+                drop(s);
+                this.armed = None;
+                return Poll::Ready(());
+            }
+            s.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let shared = Arc::new(Mutex::new(Shared {
+            waker: Some(cx.waker().clone()),
+            fired: false,
+        }));
+        let timer_side = shared.clone();
+        let fire = Box::new(move || {
+            let waker = {
+                let mut s = timer_side.lock().unwrap_or_else(|e| e.into_inner());
+                s.fired = true;
+                s.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        });
+        if !super::call_at(when, fire) {
+            panic!(
+                "goexec: a Sleep was polled outside a goroutine: timers are run by a runtime; \
+                 poll it inside goexec::block_on or spawn_future on a goroutine"
+            );
+        }
+        this.armed = Some(shared);
+        Poll::Pending
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
