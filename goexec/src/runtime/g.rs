@@ -564,6 +564,7 @@ impl GRef {
     /// waker must take) cannot lead to a resume too early. It must not touch its captures (which
     /// live on this G's stack) after the step that lets another thread ready the G.
     pub(crate) fn park(&self, reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
+        sched_event!(goid = self.id(), reason = reason.as_str(), "park");
         self.g().wait_reason.store(reason as u8, Ordering::Relaxed);
         self.g()
             .wait_since

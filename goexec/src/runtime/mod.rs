@@ -11,6 +11,17 @@
 //! (per-P timer heaps and the timer sleeper), `sysmon.rs` (the monitor thread and blocking
 //! sections), `switch.rs` (the stackful [`Coroutine`] primitive).
 
+/// A scheduler event for `tracing`, at trace level under target `goexec::sched` (spawn,
+/// park with its wait reason, ready, exit). With no subscriber interested, one load of
+/// tracing's global level filter and a branch; `--cfg goexec_no_tracing` compiles them out
+/// (the A/B build for BENCHMARKS.md).
+macro_rules! sched_event {
+    ($($t:tt)*) => {
+        #[cfg(not(goexec_no_tracing))]
+        ::tracing::trace!(target: "goexec::sched", $($t)*);
+    };
+}
+
 pub(crate) mod cells;
 mod deadlock;
 mod dump;

@@ -29,6 +29,7 @@ pub(crate) fn goready(g: GRef) {
     if !g.cas_status(GStatus::Waiting, GStatus::Runnable) {
         super::fatal("goready", "the G is not waiting");
     }
+    sched_event!(goid = g.id(), "ready");
     let local = with_m(|m| {
         if !std::sync::Arc::ptr_eq(&m.sched, sched) {
             return false;

@@ -505,6 +505,36 @@ impl Sched {
             .unwrap_or(0)
     }
 
+    /// One line of Go's `schedtrace` (`GODEBUG=schedtrace=X`), for `GOEXEC_SCHEDTRACE`:
+    /// time since start, Ps and idle Ps, threads (Ms started, plus sysmon) and idle and
+    /// spinning ones, the global queue's length, then each P's local queue (with runnext).
+    pub(crate) fn schedtrace_line(&self) -> String {
+        let (idle_threads, live_threads) = {
+            let s = self.lock();
+            (s.midle.len(), s.allm.len())
+        };
+        let local: Vec<String> = self
+            .allp
+            .iter()
+            .map(|p| {
+                let next = usize::from(!p.runnext.load(Ordering::Relaxed).is_null());
+                (p.runq.len() + next).to_string()
+            })
+            .collect();
+        format!(
+            "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} \
+             idlethreads={} runqueue={} [{}]",
+            self.now_ns() / 1_000_000,
+            self.procs,
+            self.npidle.load(Ordering::Relaxed),
+            live_threads + 1,
+            self.nmspinning.load(Ordering::Relaxed),
+            idle_threads,
+            self.runqsize.load(Ordering::Relaxed),
+            local.join(" ")
+        )
+    }
+
     /// Whether nothing is going on: every P idle and no M spinning, no queued goroutine, no
     /// timer, nobody in a blocking section or waiting on the network. (The deadlock check's
     /// cheap half, `deadlock.rs`.)
@@ -737,6 +767,7 @@ impl Sched {
             let (f, name, stack) = args.take()?;
             g.prepare(id, f, spawned_at, name, stack);
             g.set_status(GStatus::Runnable);
+            sched_event!(goid = id, "spawn");
             runqput(m, g, true);
             Some(g)
         })
@@ -752,6 +783,7 @@ impl Sched {
                 g.prepare(id, f, spawned_at, name, stack);
                 self.ngoroutines_ext.fetch_add(1, Ordering::Relaxed);
                 g.set_status(GStatus::Runnable);
+                sched_event!(goid = id, "spawn");
                 self.globrunqput(g);
                 g
             }
@@ -1181,6 +1213,7 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
             }
             Action::Exit => {
                 // Go: goexit0.
+                sched_event!(goid = g.id(), "exit");
                 g.set_status(GStatus::Dead);
                 if g.id() == MAIN_GOID {
                     m.sched.begin_shutdown();
@@ -1499,6 +1532,7 @@ fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
                 if !g.cas_status(GStatus::Waiting, GStatus::Runnable) {
                     super::fatal("injectglist", "the G is not waiting");
                 }
+                sched_event!(goid = g.id(), "ready");
                 runqput_in(m, g, false);
                 n += 1;
             }

@@ -156,6 +156,13 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
     let mut seen = HashMap::new();
     let mut hogs_due = 0;
     let mut deadlock = super::deadlock::Watch::default();
+    // GOEXEC_SCHEDTRACE=<ms>: a schedtrace line to stderr every <ms> (Go's schedtrace).
+    let trace_every = std::env::var("GOEXEC_SCHEDTRACE")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(|ms| ms * 1_000_000);
+    let mut trace_due = trace_every.map(|every| nanotime() + every);
     while !sched.is_shut_down() {
         std::thread::park_timeout(delay);
         if sched.is_shut_down() {
@@ -182,6 +189,12 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
                 }
             }
         }
+        if let (Some(due), Some(every)) = (trace_due, trace_every) {
+            if now >= due {
+                eprintln!("{}", sched.schedtrace_line());
+                trace_due = Some(now + every);
+            }
+        }
         super::deadlock::check(&sched, &mut deadlock);
         if sched.timers_stranded(now, TIMER_STRANDED_NS) {
             sched.wakep();
@@ -194,7 +207,8 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
         } else if now.saturating_sub(idle_since) > 1_000_000 {
             delay = (delay * 2).min(SYSMON_MAX);
         }
-        let until = Duration::from_nanos(hogs_due.saturating_sub(now)).max(SYSMON_MIN);
+        let next = trace_due.map_or(hogs_due, |t| t.min(hogs_due));
+        let until = Duration::from_nanos(next.saturating_sub(now)).max(SYSMON_MIN);
         delay = delay.min(until);
     }
 }
