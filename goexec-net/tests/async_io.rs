@@ -76,3 +76,38 @@ fn a_pending_async_read_is_woken_by_the_peer() {
         assert_eq!(&reader.join().unwrap(), b"ping!");
     });
 }
+
+#[test]
+fn many_short_async_reads_on_one_connection() {
+    // Each message is a short read (the socket drained), so the next read waits for an edge
+    // before its system call: every one must still be woken.
+    for procs in [1, 2] {
+        rt(procs).run(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = goexec::spawn_future(async move {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 64];
+                let mut total = 0;
+                loop {
+                    let n = conn.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return total;
+                    }
+                    total += n;
+                    conn.write_all(&buf[..n]).await.unwrap();
+                }
+            });
+            let mut c = TcpStream::connect(addr).unwrap();
+            for i in 0..200u32 {
+                let msg = i.to_le_bytes();
+                std::io::Write::write_all(&mut c, &msg).unwrap();
+                let mut back = [0u8; 4];
+                std::io::Read::read_exact(&mut c, &mut back).unwrap();
+                assert_eq!(back, msg);
+            }
+            drop(c);
+            assert_eq!(server.join().unwrap(), 800);
+        });
+    }
+}

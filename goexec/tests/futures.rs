@@ -144,3 +144,27 @@ fn a_panic_comes_through_the_future_as_a_join_error() {
         assert!(err.is_panic());
     });
 }
+
+#[test]
+fn sleep_async_wakes_its_task_at_the_deadline() {
+    rt(1).run(|| {
+        let start = std::time::Instant::now();
+        let mut sleep =
+            tokio_test::task::spawn(goexec::time::sleep_async(Duration::from_millis(5)));
+        assert_pending!(sleep.poll());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !sleep.is_woken() {
+            assert!(std::time::Instant::now() < deadline, "never woken");
+            goexec::yield_now();
+        }
+        assert!(start.elapsed() >= Duration::from_millis(5));
+        assert_ready!(sleep.poll());
+
+        // Reset moves the deadline; block_on waits for the new one.
+        let mut s = goexec::time::sleep_async(Duration::from_secs(3600));
+        s.reset(std::time::Instant::now() + Duration::from_millis(2));
+        let start = std::time::Instant::now();
+        goexec::block_on(s);
+        assert!(start.elapsed() < Duration::from_secs(60));
+    });
+}

@@ -479,6 +479,7 @@ impl Sched {
             match e.action {
                 timers::Action::Ready(g) => super::park::goready(g),
                 timers::Action::Call(f) => f(),
+                timers::Action::Wake(w) => w.fire(),
                 timers::Action::Fire(t, gen) => {
                     if let Some(next) = t.fire(gen, e.when, now) {
                         self.addtimer(id, next, timers::Action::Fire(t, gen));

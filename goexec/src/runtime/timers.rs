@@ -59,6 +59,74 @@ pub(crate) enum Action {
     /// Call this (a channel operation's deadline: `chan::hchan`). It runs on whichever M runs
     /// the timers, outside the heap's lock.
     Call(Box<dyn FnOnce() + Send>),
+    /// Wake this task's waker (`time::Sleep`), unless the Sleep was dropped first.
+    Wake(Arc<WakeTimer>),
+}
+
+impl Action {
+    /// Whether firing would do nothing: a stopped or reset Timer's old entry, a dropped
+    /// Sleep's. Such entries are swept out of the heap lazily (`TimerHeap::push`).
+    fn is_dead(&self) -> bool {
+        match self {
+            Action::Fire(t, gen) => {
+                let st = t.lock();
+                st.gen != *gen || !st.pending
+            }
+            Action::Wake(w) => w.is_cancelled(),
+            Action::Ready(_) | Action::Call(_) => false,
+        }
+    }
+}
+
+/// A `time::Sleep`'s timer: the waker to wake, whether it fired, and whether the Sleep was
+/// dropped (cancelled) first.
+#[derive(Default)]
+pub(crate) struct WakeTimer {
+    state: Mutex<WakeState>,
+}
+
+#[derive(Default)]
+struct WakeState {
+    waker: Option<std::task::Waker>,
+    fired: bool,
+    cancelled: bool,
+}
+
+impl WakeTimer {
+    /// Records the waker to wake; true if the timer has fired already.
+    pub(crate) fn register(&self, waker: &std::task::Waker) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !st.fired {
+            st.waker = Some(waker.clone());
+        }
+        st.fired
+    }
+
+    /// The Sleep is gone: firing does nothing, and the entry may be swept.
+    pub(crate) fn cancel(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.cancelled = true;
+        st.waker = None;
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cancelled
+    }
+
+    /// The deadline passed: wakes the task (outside the lock).
+    pub(crate) fn fire(&self) {
+        let waker = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.fired = true;
+            st.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
 }
 
 /// A heap entry.
@@ -75,7 +143,14 @@ pub(crate) struct Entry {
 pub(crate) struct TimerHeap {
     heap: Vec<Entry>,
     seq: u64,
+    /// The size at which the next push sweeps dead entries out first (twice the size after
+    /// the last sweep): a server arming a 30 s timeout per request and dropping it a
+    /// millisecond later keeps its heap at about the live timers, at O(1) amortised.
+    sweep_at: usize,
 }
+
+/// The smallest heap worth sweeping.
+const SWEEP_MIN: usize = 64;
 
 impl TimerHeap {
     /// The earliest deadline, or 0 when empty.
@@ -84,6 +159,9 @@ impl TimerHeap {
     }
 
     pub(crate) fn push(&mut self, when: u64, action: Action) {
+        if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
+            self.sweep();
+        }
         self.seq += 1;
         self.heap.push(Entry {
             when,
@@ -105,6 +183,21 @@ impl TimerHeap {
             self.sift_down(0);
         }
         e
+    }
+
+    /// Drops the dead entries (Go: `adjusttimers` / `cleantimers`) and restores the heap.
+    fn sweep(&mut self) {
+        self.heap.retain(|e| !e.action.is_dead());
+        for i in (0..self.heap.len()).rev() {
+            self.sift_down(i);
+        }
+        self.sweep_at = 2 * self.heap.len();
+    }
+
+    /// The number of entries (live or not yet swept).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
     }
 
     /// Takes every entry out (teardown).
@@ -252,6 +345,27 @@ mod tests {
             }
             assert!(h.pop_due(now).is_none());
             assert_eq!(h.when0(), model.first().map_or(0, |m| m.0));
+        }
+    }
+
+    /// Dropped Sleeps' entries are swept as the heap grows: it stays near the live count.
+    #[test]
+    fn dead_entries_are_swept() {
+        let mut h = TimerHeap::default();
+        let live: Vec<Arc<WakeTimer>> = (0..10).map(|_| Arc::default()).collect();
+        for (i, w) in live.iter().enumerate() {
+            h.push(1_000 + i as u64, Action::Wake(w.clone()));
+        }
+        for i in 0..100_000u64 {
+            let w = Arc::new(WakeTimer::default());
+            h.push(10_000 + i, Action::Wake(w.clone()));
+            w.cancel(); // dropped right away, as a request's timeout usually is
+        }
+        assert!(h.len() < 200, "{} entries left", h.len());
+        // The live ones are all still there, in order.
+        for i in 0..10 {
+            let e = h.pop_due(u64::MAX).expect("a live entry");
+            assert_eq!(e.when, 1_000 + i);
         }
     }
 

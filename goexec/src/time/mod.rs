@@ -92,6 +92,20 @@ pub(crate) fn call_at(when: u64, f: Box<dyn FnOnce() + Send>) -> bool {
     .is_some()
 }
 
+/// Adds a timer waking `w` at `when` ([`timers::nanotime`] units) to the calling goroutine's
+/// P. False on a plain thread, where nothing is added.
+pub(crate) fn wake_at(when: u64, w: Arc<crate::runtime::timers::WakeTimer>) -> bool {
+    let mut w = Some(w);
+    with_m(|m| {
+        m.curg.get()?;
+        let id = m.with_p(|p| p.id).unwrap_or(0);
+        m.sched.addtimer(id, when, Action::Wake(w.take()?));
+        Some(())
+    })
+    .flatten()
+    .is_some()
+}
+
 /// The running goroutine's scheduler, and the P to put a timer on: the caller's own.
 fn here(what: &str) -> (Arc<Sched>, usize) {
     let found = with_m(|m| {

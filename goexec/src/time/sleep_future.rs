@@ -1,26 +1,20 @@
 //! [`Sleep`]: a timer as a future, for async code running on goroutines (`block_on`,
 //! `spawn_future`) and for libraries that take a timer (hyper's `rt::Timer`).
 
-use crate::runtime::timers::{instant_to_nanos, nanotime};
+use crate::runtime::timers::{instant_to_nanos, nanotime, WakeTimer};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-/// What a Sleep shares with its runtime timer: the last waker, and whether the timer fired.
-#[derive(Default)]
-struct Shared {
-    waker: Option<Waker>,
-    fired: bool,
-}
 
 /// A future that completes at its deadline; see [`sleep_async`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
     deadline: Instant,
-    /// The armed timer's shared state (None until first polled pending, or after a reset).
-    armed: Option<Arc<Mutex<Shared>>>,
+    /// The armed runtime timer (None until first polled pending, or after a reset). Dropping
+    /// or resetting the Sleep cancels it, and the heap sweeps the entry out.
+    armed: Option<Arc<WakeTimer>>,
 }
 
 /// A future completing after `d` (tokio's `time::sleep`): a runtime timer wakes the task.
@@ -60,10 +54,16 @@ impl Sleep {
         self.deadline
     }
 
-    /// Moves the deadline (an armed timer for the old one is forgotten).
+    /// Moves the deadline (the timer armed for the old one is cancelled).
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        self.armed = None;
+        self.disarm();
+    }
+
+    fn disarm(&mut self) {
+        if let Some(w) = self.armed.take() {
+            w.cancel();
+        }
     }
 
     /// Whether the deadline has passed.
@@ -79,42 +79,32 @@ impl Future for Sleep {
         let this = self.get_mut();
         let when = instant_to_nanos(this.deadline);
         if nanotime() >= when {
-            this.armed = None;
+            this.disarm();
             return Poll::Ready(());
         }
-        if let Some(shared) = &this.armed {
-            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
-            if s.fired {
-                drop(s);
+        if let Some(w) = &this.armed {
+            if w.register(cx.waker()) {
                 this.armed = None;
                 return Poll::Ready(());
             }
-            s.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        let shared = Arc::new(Mutex::new(Shared {
-            waker: Some(cx.waker().clone()),
-            fired: false,
-        }));
-        let timer_side = shared.clone();
-        let fire = Box::new(move || {
-            let waker = {
-                let mut s = timer_side.lock().unwrap_or_else(|e| e.into_inner());
-                s.fired = true;
-                s.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        });
-        if !super::call_at(when, fire) {
+        let w = Arc::new(WakeTimer::default());
+        w.register(cx.waker());
+        if !super::wake_at(when, w.clone()) {
             panic!(
                 "goexec: a Sleep was polled outside a goroutine: timers are run by a runtime; \
                  poll it inside goexec::block_on or spawn_future on a goroutine"
             );
         }
-        this.armed = Some(shared);
+        this.armed = Some(w);
         Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.disarm();
     }
 }
 
