@@ -168,3 +168,90 @@ fn sleep_async_wakes_its_task_at_the_deadline() {
         assert!(start.elapsed() < Duration::from_secs(60));
     });
 }
+
+#[test]
+fn channel_async_operations_mix_with_blocking_ones() {
+    for procs in [1, 2] {
+        let sum = rt(procs).run(|| {
+            for cap in [0usize, 4] {
+                let (tx, rx) = goexec::chan::bounded::<u64>(cap);
+                // Async senders, a blocking receiver.
+                let senders: Vec<_> = (0..4u64)
+                    .map(|s| {
+                        let tx = tx.clone();
+                        goexec::spawn_future(async move {
+                            for i in 0..500 {
+                                tx.send_async(s * 500 + i).await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                drop(tx);
+                let got: u64 = rx.iter().sum();
+                assert_eq!(got, (0..2000).sum::<u64>(), "cap {cap}");
+                senders.into_iter().for_each(|h| h.join().unwrap());
+            }
+            // Blocking senders, async receivers.
+            let (tx, rx) = goexec::chan::bounded::<u64>(0);
+            let receivers: Vec<_> = (0..3)
+                .map(|_| {
+                    let rx = rx.clone();
+                    goexec::spawn_future(async move {
+                        let mut sum = 0;
+                        while let Ok(v) = rx.recv_async().await {
+                            sum += v;
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            drop(rx);
+            for i in 0..3000u64 {
+                tx.send(i).unwrap();
+            }
+            drop(tx);
+            receivers
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum::<u64>()
+        });
+        assert_eq!(sum, (0..3000).sum::<u64>(), "procs {procs}");
+    }
+}
+
+#[test]
+fn dropped_channel_futures_leave_the_queue() {
+    rt(1).run(|| {
+        let (tx, rx) = goexec::chan::bounded::<u32>(0);
+        // A receive future polled once (queued), then dropped: a later send must not be
+        // handed to it.
+        let mut pending = tokio_test::task::spawn(rx.recv_async());
+        assert_pending!(pending.poll());
+        drop(pending);
+        assert_eq!(tx.try_send(1), Err(goexec::chan::TrySendError::Full(1)));
+        // A send future queued then dropped: the value never arrives.
+        let mut send = tokio_test::task::spawn(tx.send_async(2));
+        assert_pending!(send.poll());
+        drop(send);
+        assert_eq!(rx.try_recv(), Err(goexec::chan::TryRecvError::Empty));
+        // A queued receive is woken by a send, and by close.
+        let mut recv = tokio_test::task::spawn(rx.recv_async());
+        assert_pending!(recv.poll());
+        assert_pending!(recv.poll()); // the waker is replaced, still queued once
+        let h = goexec::spawn(move || {
+            tx.send(3).unwrap();
+            tx.close();
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !recv.is_woken() {
+            assert!(std::time::Instant::now() < deadline, "never woken");
+            goexec::yield_now();
+        }
+        assert_eq!(assert_ready!(recv.poll()), Ok(3));
+        h.join().unwrap();
+        assert_eq!(
+            goexec::block_on(rx.recv_async()),
+            Err(goexec::chan::RecvError)
+        );
+    });
+}

@@ -69,6 +69,18 @@ impl<T> Sudog<T> {
         }
     }
 
+    /// A record for an async operation: its waiter is the task's waker.
+    fn for_task(elem: Option<T>, waker: &std::task::Waker) -> Sudog<T> {
+        Sudog {
+            me: None,
+            waiter: Cell::new(Some(Waiter::Task(waker.clone()))),
+            elem: UnsafeCell::new(elem),
+            done: AtomicU8::new(WAITING),
+            sel: Cell::new(std::ptr::null()),
+            case: Cell::new(0),
+        }
+    }
+
     /// A record for case `case` of a select, queued later under the channel's lock.
     pub(crate) fn for_select(elem: Option<T>) -> Sudog<T> {
         Sudog {
@@ -96,6 +108,24 @@ impl<T> Sudog<T> {
 }
 
 type Queue<T> = VecDeque<NonNull<Sudog<T>>>;
+
+/// The outcome of a record that has left its queue: whoever took it off records it without
+/// blocking, right after (outside the lock), so waiting for it is a short spin.
+fn finished<T>(sg: &Sudog<T>) -> u8 {
+    let mut spins = 0u32;
+    loop {
+        let d = sg.done.load(Ordering::Acquire);
+        if d != WAITING {
+            return d;
+        }
+        spins += 1;
+        if spins < 100 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
 
 /// A waiter taken off a queue whose operation the caller has done and must now complete.
 pub(crate) type Peer<T> = Option<NonNull<Sudog<T>>>;
@@ -553,6 +583,119 @@ impl<T> Chan<T> {
                 std::thread::park();
             }
         }
+    }
+
+    /// The async receive (`Receiver::recv_async`): completes at once if it can, else queues
+    /// a heap record in `slot` with the task's waker; later polls refresh the waker while the
+    /// record is queued, and collect the outcome once a sender (or close) took it off.
+    pub(crate) fn poll_recv(
+        &self,
+        slot: &mut Option<Box<Sudog<T>>>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        use std::task::Poll;
+        if let Some(sg) = slot {
+            if self.refresh(sg, false, cx.waker()) {
+                return Poll::Pending;
+            }
+            let sg = slot.take().unwrap_or_else(|| unreachable!());
+            let done = finished(&sg);
+            // SAFETY: off the queue with `done` set: only we touch the record.
+            return Poll::Ready(
+                (done == OK)
+                    .then(|| unsafe { (*sg.elem.get()).take() })
+                    .flatten(),
+            );
+        }
+        let mut st = self.lock();
+        match st.recv_locked() {
+            Ok((v, peer)) => {
+                drop(st);
+                if let Some(sg) = peer {
+                    // SAFETY: dequeued and claimed under the lock.
+                    unsafe { complete(sg, OK) };
+                }
+                Poll::Ready(Some(v))
+            }
+            Err(TryRecv::Closed) => Poll::Ready(None),
+            Err(TryRecv::Empty) => {
+                let sg = Box::new(Sudog::for_task(None, cx.waker()));
+                st.recvq.push_back(NonNull::from(&*sg));
+                *slot = Some(sg);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The async send (`Sender::send_async`); `value` is taken when the send is attempted and
+    /// comes back in Err if the channel is closed.
+    pub(crate) fn poll_send(
+        &self,
+        slot: &mut Option<Box<Sudog<T>>>,
+        value: &mut Option<T>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), T>> {
+        use std::task::Poll;
+        if let Some(sg) = slot {
+            if self.refresh(sg, true, cx.waker()) {
+                return Poll::Pending;
+            }
+            let sg = slot.take().unwrap_or_else(|| unreachable!());
+            if finished(&sg) == OK {
+                return Poll::Ready(Ok(()));
+            }
+            // SAFETY: off the queue with `done` set: only we touch the record.
+            let v = unsafe { (*sg.elem.get()).take() }.unwrap_or_else(|| {
+                crate::runtime::fatal("chan send_async", "a failed send lost its value")
+            });
+            return Poll::Ready(Err(v));
+        }
+        let Some(v) = value.take() else {
+            panic!("SendFuture polled after it completed");
+        };
+        let mut st = self.lock();
+        match st.send_locked(self.cap, v) {
+            Ok(peer) => {
+                drop(st);
+                if let Some(sg) = peer {
+                    // SAFETY: dequeued and claimed under the lock.
+                    unsafe { complete(sg, OK) };
+                }
+                Poll::Ready(Ok(()))
+            }
+            Err(TrySend::Closed(v)) => Poll::Ready(Err(v)),
+            Err(TrySend::Full(v)) => {
+                let sg = Box::new(Sudog::for_task(Some(v), cx.waker()));
+                st.sendq.push_back(NonNull::from(&*sg));
+                *slot = Some(sg);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// While `sg` is still queued (checked under the lock, which whoever takes it off holds),
+    /// swaps in the newest waker and returns true. False: it was taken off and its outcome
+    /// is being (or has been) recorded.
+    fn refresh(&self, sg: &Sudog<T>, send: bool, waker: &std::task::Waker) -> bool {
+        let st = self.lock();
+        let q = if send { &st.sendq } else { &st.recvq };
+        let addr = sg as *const Sudog<T>;
+        if q.iter().any(|p| std::ptr::eq(p.as_ptr(), addr)) {
+            sg.waiter.set(Some(Waiter::Task(waker.clone())));
+            return true;
+        }
+        false
+    }
+
+    /// An async operation's future is dropped: its record leaves the queue if it is still
+    /// there; else its outcome is awaited (a value received then is dropped with it).
+    pub(crate) fn cancel(&self, slot: &mut Option<Box<Sudog<T>>>, send: bool) {
+        let Some(sg) = slot.take() else { return };
+        let addr = &*sg as *const Sudog<T> as usize;
+        if self.lock().unqueue(send, addr).is_some() {
+            return;
+        }
+        finished(&sg);
     }
 
     /// Closes the channel: every waiting receiver and sender is woken (receivers get nothing,

@@ -36,9 +36,11 @@
 //! });
 //! ```
 
+mod future;
 mod hchan;
 mod select;
 
+pub use future::{RecvFuture, SendFuture};
 pub use select::{select, RecvCase, SelectCase, SendCase};
 
 use hchan::{Chan, RecvFail, SendFail, TryRecv, TrySend};
