@@ -161,27 +161,12 @@ where
 
     /// `AsyncRead`'s read: the I/O first, then on `WouldBlock` the task's waker in the
     /// poll descriptor (the same registration the blocking calls use).
-    /// With the short-read rule of `read`: after a short read, readiness is polled before
-    /// the system call, so a drained socket costs no `recv` that would only say WouldBlock.
+    /// `AsyncRead`'s read: the system call first, then on `WouldBlock` the task's waker in
+    /// the poll descriptor. (Unlike the blocking `read`, no short-read shortcut: a task may
+    /// hold a registered waker while it runs, and an edge spent waking it would be missed;
+    /// an attempt at it lost wakeups under load.)
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        if !buf.is_empty() && self.io.drained.load(Ordering::Relaxed) {
-            // Cleared first, as in `read`: a Pending here has registered the waker, and the
-            // wake it gets takes the edge with it (the side is not left marked ready), so the
-            // next poll must go straight to the system call.
-            self.io.drained.store(false, Ordering::Relaxed);
-            match self.io.reg.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        let r = self.io.poll_io(Dir::Read, cx, |mut s| s.read(buf));
-        if let Poll::Ready(Ok(n)) = r {
-            if n > 0 && n < buf.len() {
-                self.io.drained.store(true, Ordering::Relaxed);
-            }
-        }
-        r
+        self.io.poll_io(Dir::Read, cx, |mut s| s.read(buf))
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {

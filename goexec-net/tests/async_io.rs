@@ -10,12 +10,30 @@ use goexec::Runtime;
 use goexec_net::{TcpListener, TcpStream};
 use std::time::Duration;
 
+/// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
+/// would hang the test instead of failing it.
+struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+fn watchdog(test: &'static str, secs: u64) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_secs(secs))
+        {
+            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog(tx)
+}
+
 fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
 }
 
 #[test]
 fn futures_io_copy_over_a_split_stream() {
+    let _w = watchdog("futures_io_copy_over_a_split_stream", 120);
     for procs in [1, 2] {
         rt(procs).run(move || {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -52,6 +70,7 @@ fn futures_io_copy_over_a_split_stream() {
 
 #[test]
 fn a_pending_async_read_is_woken_by_the_peer() {
+    let _w = watchdog("a_pending_async_read_is_woken_by_the_peer", 120);
     rt(1).run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -79,6 +98,7 @@ fn a_pending_async_read_is_woken_by_the_peer() {
 
 #[test]
 fn many_short_async_reads_on_one_connection() {
+    let _w = watchdog("many_short_async_reads_on_one_connection", 120);
     // Each message is a short read (the socket drained), so the next read waits for an edge
     // before its system call: every one must still be woken.
     for procs in [1, 2] {

@@ -26,12 +26,15 @@
 //! - [`runtime`]: the scheduler ([`Runtime`], [`run`], [`spawn`], [`Builder`], [`yield_now`],
 //!   [`lock_os_thread`], [`local!`], introspection and [`runtime::dump`]) and the stackful
 //!   [`runtime::Coroutine`] goroutines are built on;
-//! - [`task`]: [`JoinHandle`], which also works from plain threads;
+//! - [`task`]: [`JoinHandle`], which also works from plain threads and is a `Future`;
+//!   [`block_on`] runs a future on a goroutine (parking only it) and [`spawn_future`] runs
+//!   one as a goroutine, so async Rust and goroutines mix;
 //! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`], [`time::after`],
 //!   [`time::tick`], [`time::timeout`] on per-P timer heaps, with microsecond precision on an
 //!   idle runtime;
 //! - [`chan`]: Go's channels, buffered or unbuffered, with timeouts, between goroutines and
-//!   threads, and [`select!`] over any mix of sends and receives;
+//!   threads, and [`select!`] over any mix of sends and receives; `recv_async` /
+//!   `send_async` for async code;
 //! - [`blocking`] sections, and fairness without signals: a goroutine that runs 10 ms
 //!   without a scheduling point keeps its thread but loses its P, so the goroutines queued
 //!   behind it run on another thread (see below).
@@ -45,7 +48,10 @@
 //!   `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump.
 //!
 //! - the macros: [`go!`], [`select!`], [`#[goexec::main]`](macro@main) and
-//!   [`#[goexec::test]`](macro@test).
+//!   [`#[goexec::test]`](macro@test);
+//! - observability: [`runtime::dump`], `tracing` events for the scheduler (target
+//!   `goexec::sched`, trace level: spawn, park with its wait reason, ready, exit), and
+//!   `GOEXEC_SCHEDTRACE=<ms>` for Go's `schedtrace` lines on stderr.
 //!
 //! # Threads
 //!
