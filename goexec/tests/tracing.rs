@@ -116,13 +116,27 @@ fn schedtrace_prints_go_style_lines() {
             });
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    // Under a cross runner (qemu-aarch64 in CI) the child goes through the same runner.
+    let exe = std::env::current_exe().unwrap();
+    let runner = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
+        .ok()
+        .filter(|_| cfg!(target_arch = "aarch64"));
+    let mut cmd = match runner {
+        Some(r) => {
+            let mut parts = r.split_whitespace();
+            let mut c = std::process::Command::new(parts.next().expect("empty runner"));
+            c.args(parts).arg(exe);
+            c
+        }
+        None => std::process::Command::new(exe),
+    };
+    let out = cmd
         .args(["schedtrace_prints_go_style_lines", "--exact", "--nocapture"])
         .env("GOEXEC_SCHEDTRACE", "20")
         .output()
         .unwrap();
-    assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED ")).collect();
     assert!(lines.len() >= 3, "too few schedtrace lines:\n{err}");
     for l in &lines {
