@@ -62,49 +62,24 @@ pub trait SelectCase: sealed::Sealed {
     fn finish(&mut self);
 }
 
-/// A receive case: `recv(rx) -> v` in [`select!`](crate::select!).
-pub struct RecvCase<'a, T> {
+/// A case's channel and, while the select holds the channel's lock, its state: the lock
+/// half of [`SelectCase`], the same for receive and send cases.
+struct CaseLock<'a, T> {
     chan: &'a Chan<T>,
+    /// Held by the first case of the channel in lock order; the others only `share`.
     guard: Option<MutexGuard<'a, State<T>>>,
     st: *mut State<T>,
-    sg: Sudog<T>,
-    result: Option<Result<T, RecvError>>,
 }
 
-impl<'a, T> RecvCase<'a, T> {
-    /// A case receiving from `rx`.
-    pub fn new(rx: &'a Receiver<T>) -> RecvCase<'a, T> {
-        RecvCase {
-            chan: &rx.chan,
+impl<'a, T> CaseLock<'a, T> {
+    fn new(chan: &'a Chan<T>) -> CaseLock<'a, T> {
+        CaseLock {
+            chan,
             guard: None,
             st: std::ptr::null_mut(),
-            sg: Sudog::for_select(None),
-            result: None,
         }
     }
 
-    /// The received value, or `Err(RecvError)` if the channel was closed and drained.
-    ///
-    /// # Panics
-    ///
-    /// If [`select`] did not choose this case.
-    pub fn result(self) -> Result<T, RecvError> {
-        let mut me = self;
-        me.result
-            .take()
-            .expect("RecvCase::result: select did not choose this case")
-    }
-
-    fn state(&mut self) -> &mut State<T> {
-        // SAFETY: set by lock/share while the channel's lock is held, cleared by unlock; the
-        // select core calls the locked methods only in between.
-        unsafe { &mut *self.st }
-    }
-}
-
-impl<T> sealed::Sealed for RecvCase<'_, T> {}
-
-impl<T> SelectCase for RecvCase<'_, T> {
     fn chan_id(&self) -> usize {
         self.chan as *const Chan<T> as usize
     }
@@ -125,8 +100,64 @@ impl<T> SelectCase for RecvCase<'_, T> {
         self.guard = None;
     }
 
+    fn state(&mut self) -> &mut State<T> {
+        // SAFETY: set by lock/share while the channel's lock is held, cleared by unlock; the
+        // select core calls the locked methods only in between.
+        unsafe { &mut *self.st }
+    }
+}
+
+/// A receive case: `recv(rx) -> v` in [`select!`](crate::select!).
+pub struct RecvCase<'a, T> {
+    lock: CaseLock<'a, T>,
+    sg: Sudog<T>,
+    result: Option<Result<T, RecvError>>,
+}
+
+impl<'a, T> RecvCase<'a, T> {
+    /// A case receiving from `rx`.
+    pub fn new(rx: &'a Receiver<T>) -> RecvCase<'a, T> {
+        RecvCase {
+            lock: CaseLock::new(&rx.chan),
+            sg: Sudog::for_select(None),
+            result: None,
+        }
+    }
+
+    /// The received value, or `Err(RecvError)` if the channel was closed and drained.
+    ///
+    /// # Panics
+    ///
+    /// If [`select`] did not choose this case.
+    pub fn result(self) -> Result<T, RecvError> {
+        let mut me = self;
+        me.result
+            .take()
+            .expect("RecvCase::result: select did not choose this case")
+    }
+}
+
+impl<T> sealed::Sealed for RecvCase<'_, T> {}
+
+impl<T> SelectCase for RecvCase<'_, T> {
+    fn chan_id(&self) -> usize {
+        self.lock.chan_id()
+    }
+
+    fn lock(&mut self) -> *mut () {
+        self.lock.lock()
+    }
+
+    fn share(&mut self, st: *mut ()) {
+        self.lock.share(st);
+    }
+
+    fn unlock(&mut self) {
+        self.lock.unlock();
+    }
+
     fn poll(&mut self) -> bool {
-        match self.state().recv_locked() {
+        match self.lock.state().recv_locked() {
             Ok((v, peer)) => {
                 if let Some(sg) = peer {
                     // SAFETY: dequeued and claimed under the lock.
@@ -147,13 +178,14 @@ impl<T> SelectCase for RecvCase<'_, T> {
         let sg: *const Sudog<T> = &self.sg;
         // SAFETY: the record lives in this case, which the select core keeps in place (it
         // holds `&mut` to it) until the record is off the queue again.
-        self.state()
+        self.lock
+            .state()
             .enqueue_select(false, unsafe { &*sg }, sel, case);
     }
 
     fn dequeue(&mut self) {
         let addr = &self.sg as *const Sudog<T> as usize;
-        self.state().unqueue(false, addr);
+        self.lock.state().unqueue(false, addr);
     }
 
     fn finish(&mut self) {
@@ -168,9 +200,7 @@ impl<T> SelectCase for RecvCase<'_, T> {
 
 /// A send case: `send(tx, v) -> r` in [`select!`](crate::select!).
 pub struct SendCase<'a, T> {
-    chan: &'a Chan<T>,
-    guard: Option<MutexGuard<'a, State<T>>>,
-    st: *mut State<T>,
+    lock: CaseLock<'a, T>,
     value: Option<T>,
     sg: Sudog<T>,
     result: Option<Result<(), SendError<T>>>,
@@ -180,9 +210,7 @@ impl<'a, T> SendCase<'a, T> {
     /// A case sending `v` on `tx`.
     pub fn new(tx: &'a Sender<T>, v: T) -> SendCase<'a, T> {
         SendCase {
-            chan: &tx.chan,
-            guard: None,
-            st: std::ptr::null_mut(),
+            lock: CaseLock::new(&tx.chan),
             value: Some(v),
             sg: Sudog::for_select(None),
             result: None,
@@ -200,42 +228,33 @@ impl<'a, T> SendCase<'a, T> {
             .take()
             .expect("SendCase::result: select did not choose this case")
     }
-
-    fn state(&mut self) -> &mut State<T> {
-        // SAFETY: as in RecvCase::state.
-        unsafe { &mut *self.st }
-    }
 }
 
 impl<T> sealed::Sealed for SendCase<'_, T> {}
 
 impl<T> SelectCase for SendCase<'_, T> {
     fn chan_id(&self) -> usize {
-        self.chan as *const Chan<T> as usize
+        self.lock.chan_id()
     }
 
     fn lock(&mut self) -> *mut () {
-        let mut g = self.chan.lock();
-        self.st = &mut *g;
-        self.guard = Some(g);
-        self.st.cast()
+        self.lock.lock()
     }
 
     fn share(&mut self, st: *mut ()) {
-        self.st = st.cast();
+        self.lock.share(st);
     }
 
     fn unlock(&mut self) {
-        self.st = std::ptr::null_mut();
-        self.guard = None;
+        self.lock.unlock();
     }
 
     fn poll(&mut self) -> bool {
         let Some(v) = self.value.take() else {
             return false;
         };
-        let cap = self.chan.cap;
-        match self.state().send_locked(cap, v) {
+        let cap = self.lock.chan.cap;
+        match self.lock.state().send_locked(cap, v) {
             Ok(peer) => {
                 if let Some(sg) = peer {
                     // SAFETY: dequeued and claimed under the lock.
@@ -260,13 +279,14 @@ impl<T> SelectCase for SendCase<'_, T> {
         unsafe { *self.sg.elem.get() = self.value.take() };
         let sg: *const Sudog<T> = &self.sg;
         // SAFETY: as in RecvCase::enqueue.
-        self.state()
+        self.lock
+            .state()
             .enqueue_select(true, unsafe { &*sg }, sel, case);
     }
 
     fn dequeue(&mut self) {
         let addr = &self.sg as *const Sudog<T> as usize;
-        if self.state().unqueue(true, addr).is_some() {
+        if self.lock.state().unqueue(true, addr).is_some() {
             // Never taken: the value comes back to the case (dropped with it).
             // SAFETY: off the queue under the lock: only we touch the record.
             self.value = unsafe { (*self.sg.elem.get()).take() };
