@@ -5,31 +5,12 @@
 //! With both std's and futures' extension traits in scope a call like `write_all` is
 //! ambiguous (as with tokio's); the blocking calls here are spelled out.
 
+mod common;
+
+use common::{rt, watchdog};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
-use goexec::Runtime;
 use goexec_net::{TcpListener, TcpStream};
 use std::time::Duration;
-
-/// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
-/// would hang the test instead of failing it.
-struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
-
-fn watchdog(test: &'static str, secs: u64) -> Watchdog {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            rx.recv_timeout(Duration::from_secs(secs))
-        {
-            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog(tx)
-}
-
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
 
 #[test]
 fn futures_io_copy_over_a_split_stream() {

@@ -1,31 +1,12 @@
 //! TCP on the netpoller: many connections at once with every byte checked, a std client,
 //! timeouts, refused connections, and a peer's close.
 
-use goexec::Runtime;
+mod common;
+
+use common::{rt, watchdog};
 use goexec_net::{TcpListener, TcpStream};
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
-
-/// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
-/// would hang the test instead of failing it.
-struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
-
-fn watchdog(test: &'static str, secs: u64) -> Watchdog {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            rx.recv_timeout(Duration::from_secs(secs))
-        {
-            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog(tx)
-}
-
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
 
 /// An echo server: a goroutine per connection.
 fn serve_echo(listener: TcpListener) {

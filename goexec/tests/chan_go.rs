@@ -2,6 +2,9 @@
 //! select fairness, non-blocking operations, close, zero-size values, many senders and
 //! receivers, and channels between goroutines and plain threads.
 
+mod common;
+
+use common::watchdog;
 use goexec::chan::{self, RecvError, SendError, TryRecvError, TrySendError};
 use goexec::{select, Runtime};
 use std::collections::HashSet;
@@ -9,23 +12,6 @@ use std::time::Duration;
 
 fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
-}
-
-/// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
-/// would hang the test instead of failing it.
-struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
-
-fn watchdog(test: &'static str, secs: u64) -> Watchdog {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            rx.recv_timeout(Duration::from_secs(secs))
-        {
-            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog(tx)
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! Each program runs in a child process of this binary (`harness = false`: a test harness's
 //! own threads would rightly turn the detector off).
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const MODE: &str = "GOEXEC_DEADLOCK_CHILD";
@@ -74,21 +76,7 @@ fn child(mode: &str) {
 /// Runs child `mode`; returns its exit code, stderr, and how long it ran.
 fn run_child(mode: &str) -> (Option<i32>, String, Duration) {
     let start = Instant::now();
-    let exe = std::env::current_exe().unwrap();
-    // Under a cross runner (qemu-aarch64 in CI) the child goes through the same runner.
-    let runner = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
-        .ok()
-        .filter(|_| cfg!(target_arch = "aarch64"));
-    let mut cmd = match runner {
-        Some(r) => {
-            let mut parts = r.split_whitespace();
-            let mut c = Command::new(parts.next().expect("empty runner"));
-            c.args(parts).arg(exe);
-            c
-        }
-        None => Command::new(exe),
-    };
-    let mut c = cmd
+    let mut c = common::this_binary()
         .env(MODE, mode)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

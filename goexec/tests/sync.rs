@@ -1,6 +1,9 @@
 //! goexec::sync: exact counts under contention, Go's mutex fairness test, WaitGroup, Once,
 //! the Semaphore's bound, Cond broadcast, overlapping readers, threads, and wait reasons.
 
+mod common;
+
+use common::watchdog;
 use goexec::sync::{Cond, Mutex, Once, RwLock, Semaphore, WaitGroup};
 use goexec::{chan, select, Runtime};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,23 +12,6 @@ use std::time::{Duration, Instant};
 
 fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
-}
-
-/// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
-/// would hang the test instead of failing it.
-struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
-
-fn watchdog(test: &'static str, secs: u64) -> Watchdog {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            rx.recv_timeout(Duration::from_secs(secs))
-        {
-            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
-            std::process::abort();
-        }
-    });
-    Watchdog(tx)
 }
 
 /// Yields until `dump()` shows `n` goroutines waiting with `reason` (bounded).

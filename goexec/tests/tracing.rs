@@ -1,6 +1,8 @@
 //! The scheduler's `tracing` events (spawn, park with its wait reason, ready, exit) and
 //! GOEXEC_SCHEDTRACE's lines.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -116,21 +118,7 @@ fn schedtrace_prints_go_style_lines() {
             });
         return;
     }
-    // Under a cross runner (qemu-aarch64 in CI) the child goes through the same runner.
-    let exe = std::env::current_exe().unwrap();
-    let runner = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
-        .ok()
-        .filter(|_| cfg!(target_arch = "aarch64"));
-    let mut cmd = match runner {
-        Some(r) => {
-            let mut parts = r.split_whitespace();
-            let mut c = std::process::Command::new(parts.next().expect("empty runner"));
-            c.args(parts).arg(exe);
-            c
-        }
-        None => std::process::Command::new(exe),
-    };
-    let out = cmd
+    let out = common::this_binary()
         .args(["schedtrace_prints_go_style_lines", "--exact", "--nocapture"])
         .env("GOEXEC_SCHEDTRACE", "20")
         .output()

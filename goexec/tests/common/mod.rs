@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests (each test binary uses some of them).
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::time::Duration;
+
+/// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
+/// would hang the test instead of failing it. Dropping the value disarms it.
+pub struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+pub fn watchdog(test: &'static str, secs: u64) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_secs(secs))
+        {
+            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog(tx)
+}
+
+/// A command running this test binary again; under a cross runner (qemu-aarch64 in CI) the
+/// child goes through the same runner.
+pub fn this_binary() -> Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let runner = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
+        .ok()
+        .filter(|_| cfg!(target_arch = "aarch64"));
+    match runner {
+        Some(r) => {
+            let mut parts = r.split_whitespace();
+            let mut c = Command::new(parts.next().expect("empty runner"));
+            c.args(parts).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    }
+}
