@@ -237,15 +237,11 @@ impl Netpoll {
         dir: Dir,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        let mut guard = desc.lock();
-        let st = &mut *guard;
+        let mut st = desc.lock();
         if st.closed {
             return std::task::Poll::Ready(Err(closed_error()));
         }
-        let side = match dir {
-            Dir::Read => &mut st.read,
-            Dir::Write => &mut st.write,
-        };
+        let side = st.side(dir);
         if side.ready {
             side.ready = false;
             return std::task::Poll::Ready(Ok(()));
@@ -255,18 +251,15 @@ impl Netpoll {
             .waiters
             .iter_mut()
             .find(|(_, w)| matches!(w, Waiter::Task(old) if old.will_wake(waker)));
-        match same {
-            Some((_, w)) => *w = Waiter::Task(waker.clone()),
-            None => {
-                st.seq += 1;
-                let seq = st.seq;
-                let side = match dir {
-                    Dir::Read => &mut st.read,
-                    Dir::Write => &mut st.write,
-                };
-                side.waiters.push((seq, Waiter::Task(waker.clone())));
-                self.waiters.fetch_add(1, Ordering::AcqRel);
-            }
+        if let Some((_, w)) = same {
+            *w = Waiter::Task(waker.clone());
+        } else {
+            st.seq += 1;
+            let seq = st.seq;
+            st.side(dir)
+                .waiters
+                .push((seq, Waiter::Task(waker.clone())));
+            self.waiters.fetch_add(1, Ordering::AcqRel);
         }
         std::task::Poll::Pending
     }
