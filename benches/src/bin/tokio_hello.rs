@@ -1,45 +1,11 @@
-//! The tokio twin of `examples/hello_http.rs`, for the `wrk` comparison in BENCHMARKS.md:
-//! the same parsing (requests end at the blank line; pipelined requests answered in one
-//! write), the same response, a task per connection.
+//! The tokio twin of `examples/hello_http.rs`, for running `wrk` by hand: the server of the
+//! compare binary's http_plaintext row (`goexec_benches::net::http_tokio`), on its own.
 //!
 //! ```text
 //! cargo run --release -p goexec-benches --bin tokio_hello -- [ADDR] [WORKERS]
 //! ```
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const RESPONSE: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
-
-async fn serve(mut conn: tokio::net::TcpStream) {
-    let _ = conn.set_nodelay(true);
-    let mut buf = vec![0u8; 8192];
-    let mut filled = 0;
-    loop {
-        let mut answered = 0;
-        let mut out = Vec::new();
-        while let Some(end) = find_end(&buf[answered..filled]) {
-            answered += end;
-            out.extend_from_slice(RESPONSE);
-        }
-        if !out.is_empty() && conn.write_all(&out).await.is_err() {
-            return;
-        }
-        buf.copy_within(answered..filled, 0);
-        filled -= answered;
-        if filled == buf.len() {
-            return;
-        }
-        match conn.read(&mut buf[filled..]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => filled += n,
-        }
-    }
-}
-
-fn find_end(b: &[u8]) -> Option<usize> {
-    b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
+use goexec_benches::net::http_tokio as serve;
 
 fn main() {
     let mut args = std::env::args().skip(1);
