@@ -223,3 +223,30 @@ pub(crate) unsafe fn suspend(link: *mut *mut u8, arg: usize) -> usize {
     }
     out
 }
+
+/// Calls `f(arg)` with the stack pointer at `sp` and returns with ours restored: a plain call
+/// on another stack, no context saved (Go: `systemstack`). `f` runs to completion there.
+///
+/// # Safety
+///
+/// As for the x86_64 version.
+#[inline(always)]
+pub(crate) unsafe fn call_on_stack(arg: *mut u8, sp: *mut u8, f: unsafe extern "C" fn(*mut u8)) {
+    // SAFETY: the caller's contract. x20 is callee-saved, so it holds our stack pointer across
+    // the call; it is declared an output, so the compiler keeps nothing of its own there and
+    // gives it to no input. sp is 16-aligned, as AArch64 requires at all times. The link
+    // register the blr sets is clobbered under clobber_abi("C").
+    unsafe {
+        asm!(
+            "mov x20, sp",
+            "mov sp, {sp}",
+            "blr {f}",
+            "mov sp, x20",
+            sp = in(reg) sp,
+            f = in(reg) f,
+            in("x0") arg,
+            out("x20") _,
+            clobber_abi("C"),
+        );
+    }
+}

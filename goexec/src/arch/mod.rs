@@ -45,12 +45,12 @@
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-pub(crate) use x86_64::{resume, suspend, transfer};
+pub(crate) use x86_64::{call_on_stack, resume, suspend, transfer};
 
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
 mod aarch64;
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
-pub(crate) use aarch64::{resume, suspend, transfer};
+pub(crate) use aarch64::{call_on_stack, resume, suspend, transfer};
 
 #[cfg(not(all(
     any(target_arch = "x86_64", target_arch = "aarch64"),

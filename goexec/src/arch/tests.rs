@@ -587,3 +587,52 @@ fn transfer_continues_another_context_under_the_same_parent() {
         assert_eq!(v, 2);
     }
 }
+
+/// What `on_other_stack` saw: where its frame was, and the stack pointer's alignment at entry.
+struct CallProbe {
+    input: u64,
+    output: u64,
+    local_at: usize,
+}
+
+extern "C" fn on_other_stack(arg: *mut u8) {
+    // SAFETY: the test passes a valid, exclusive &mut CallProbe.
+    let probe = unsafe { &mut *arg.cast::<CallProbe>() };
+    let local = core::hint::black_box(probe.input);
+    probe.local_at = ptr::addr_of!(local) as usize;
+    // A 16-byte-aligned local: misaligned entry would fault on an aligned SSE store (x86_64).
+    let wide = core::hint::black_box(0x1234_u128);
+    assert_eq!(
+        ptr::addr_of!(wide) as usize % 16,
+        0,
+        "stack misaligned in the callee"
+    );
+    probe.output = local * 3 + wide as u64;
+}
+
+#[test]
+fn call_on_stack_runs_on_the_given_stack_and_comes_back() {
+    let mut stack = TestStack::new();
+    let top = stack.top() as usize;
+    let bottom = top - 4096 * 16;
+    let mut live = core::hint::black_box(0xfeed_u64); // must survive the call
+    for i in 0..1000u64 {
+        let mut probe = CallProbe {
+            input: i,
+            output: 0,
+            local_at: 0,
+        };
+        // SAFETY: the test stack is ours, unused and 16-aligned at its top; on_other_stack
+        // neither unwinds (its asserts would abort: extern "C") nor switches.
+        unsafe {
+            super::call_on_stack(ptr::addr_of_mut!(probe).cast(), stack.top(), on_other_stack)
+        };
+        assert_eq!(probe.output, i * 3 + 0x1234);
+        assert!(
+            (bottom..top).contains(&probe.local_at),
+            "the callee's frame was not on the given stack"
+        );
+        live = core::hint::black_box(live.wrapping_add(1));
+    }
+    assert_eq!(live, 0xfeed + 1000);
+}

@@ -220,3 +220,33 @@ pub(crate) unsafe fn suspend(link: *mut *mut u8, arg: usize) -> usize {
     }
     out
 }
+
+/// Calls `f(arg)` with the stack pointer at `sp` and returns with ours restored: a plain call
+/// on another stack, no context saved (Go: `systemstack`). `f` runs to completion there.
+///
+/// # Safety
+///
+/// - `sp` is 16-aligned, with room below it for `f`'s frames, in memory nothing else uses
+///   until `f` returns.
+/// - `f` returns normally: it must not unwind (an `extern "C"` function aborts instead) nor
+///   switch contexts.
+#[inline(always)]
+pub(crate) unsafe fn call_on_stack(arg: *mut u8, sp: *mut u8, f: unsafe extern "C" fn(*mut u8)) {
+    // SAFETY: the caller's contract. r12 is callee-saved, so it holds our stack pointer across
+    // the call; it is declared an output, so the compiler keeps nothing of its own there, and
+    // `sp` and `f` (inputs) are never given r12. At the `call`, rsp = sp is 16-aligned, as
+    // the ABI requires before a call.
+    unsafe {
+        asm!(
+            "mov r12, rsp",
+            "mov rsp, {sp}",
+            "call {f}",
+            "mov rsp, r12",
+            sp = in(reg) sp,
+            f = in(reg) f,
+            in("rdi") arg,
+            out("r12") _,
+            clobber_abi("sysv64"),
+        );
+    }
+}

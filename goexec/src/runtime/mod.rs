@@ -374,21 +374,25 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    // The M's scheduler is the running goroutine's; borrowed, not cloned (an Arc clone per
-    // spawn is two contended atomic operations on the scheduler's count).
-    m::with_m(|m| {
-        m.curg.get()?;
-        let size = match stack_size {
-            Some(b) => stack::checked_size(b),
-            None => Ok(m.sched.stack_size),
-        };
-        // One runtime entry (preempt.rs) for the whole spawn and its several uses of the P.
-        let entered = m.enter();
-        let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
-        m.leave(entered);
-        Some(r)
+    // On g0's stack (Go's newproc runs on the system stack too): the new goroutine's record,
+    // task cell and queueing write their frames there, not on this goroutine's stack, which
+    // may be cold (see GRef::systemstack).
+    let g = m::current_g().ok_or(SpawnError::NoRuntime)?;
+    g.systemstack(move || {
+        // The M's scheduler is the running goroutine's; borrowed, not cloned (an Arc clone
+        // per spawn is two contended atomic operations on the scheduler's count).
+        m::with_m(|m| {
+            let size = match stack_size {
+                Some(b) => stack::checked_size(b),
+                None => Ok(m.sched.stack_size),
+            };
+            // One runtime entry (preempt.rs) for the whole spawn and its several uses of the P.
+            let entered = m.enter();
+            let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
+            m.leave(entered);
+            r
+        })
     })
-    .flatten()
     .ok_or(SpawnError::NoRuntime)?
     .map_err(SpawnError::Stack)
 }

@@ -275,3 +275,39 @@ fn hog_retakes_race_runtime_entries() {
         eprintln!("procs {procs}: {spawned} goroutines, {took} retakes, {busy} asked");
     }
 }
+
+/// `systemstack` (spawn and the park fast path use it) runs its closure off the goroutine's
+/// stack, on the M's, and hands the result back; spawning and parking from deep recursion on
+/// a goroutine keep working with it (their frames are on the M's stack).
+#[test]
+fn systemstack_runs_off_the_goroutine_stack() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    rt.run(|| {
+        for _ in 0..100 {
+            let g = super::tls::current_g().expect("on a goroutine");
+            let own = g.stack_range();
+            let here = std::hint::black_box(1u64);
+            assert!(own.contains(&(std::ptr::addr_of!(here) as usize)));
+            let (there, v) = g.systemstack(|| {
+                let x = std::hint::black_box(6u64);
+                (std::ptr::addr_of!(x) as usize, x * 7)
+            });
+            assert_eq!(v, 42);
+            assert!(
+                !own.contains(&there),
+                "the closure ran on the goroutine's stack"
+            );
+            // Moves to another M now and then, whose g0 stack must be the one used.
+            goexec_yield_and_spawn();
+        }
+    });
+
+    fn goexec_yield_and_spawn() {
+        let h = crate::spawn(|| {
+            crate::yield_now();
+            5
+        });
+        crate::yield_now();
+        assert_eq!(h.join().unwrap(), 5);
+    }
+}
