@@ -22,17 +22,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8082".to_owned());
     let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
-    let rt = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    }
-    .expect("runtime");
+    // The compare binary's runtime for this worker count (current_thread for 1).
+    let rt = goexec_benches::rt::tokio_new(workers);
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
         println!("hyper_tokio_hello: listening on http://{addr} ({workers} workers)");
