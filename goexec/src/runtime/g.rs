@@ -37,7 +37,7 @@ use super::tls;
 use crate::arch;
 use crate::stack::overflow::RunningStack;
 use crate::stack::Stack;
-use crate::task::TaskRef;
+use crate::task::{TaskPtr, TaskRef};
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
@@ -246,6 +246,10 @@ pub(crate) struct G {
     /// The next function to run; set by the spawner while the G is Idle (it owns it then),
     /// taken by the G's root frame once running. Owned per the status table.
     entry: UnsafeCell<Option<TaskRef>>,
+    /// The task whose function this goroutine is running, while it runs it (set and cleared
+    /// by the G's own code in `g_root`), so that teardown can tell its handle if the goroutine
+    /// is abandoned. Read only when the G can never run again (see [`GRef::abandon`]).
+    task: UnsafeCell<Option<TaskPtr>>,
     /// Owned per the status table.
     ctx: UnsafeCell<Ctx>,
     /// The M this G is locked to (`lock_os_thread`), or null. Written by the G's own code on its
@@ -279,7 +283,7 @@ pub(crate) type Locals = Vec<(usize, Box<dyn Any>)>;
 const STACK_COLORS: usize = 32;
 
 /// A shared reference to a G, as run queues and waiter records hold it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct GRef(NonNull<G>);
 
 // SAFETY: a G is built to be shared across threads: its fields are atomics, a mutex, or
@@ -299,6 +303,7 @@ impl GRef {
             lock_depth: UnsafeCell::new(0),
             id: AtomicU64::new(0),
             entry: UnsafeCell::new(None),
+            task: UnsafeCell::new(None),
             ctx: UnsafeCell::new(Ctx {
                 sp: ptr::null_mut(),
                 link: ptr::null_mut(),
@@ -319,8 +324,10 @@ impl GRef {
     }
 
     fn g(&self) -> &G {
-        // SAFETY: Gs are freed only by Sched::free_gs at runtime teardown, after every M has
-        // exited; no GRef is used after that (see Sched's teardown notes).
+        // SAFETY: a G record is freed only when nothing can name it: a finished one kept by a
+        // `Runtime` between runs, when the `Runtime` goes (GCache). The record of a goroutine
+        // that never finished is never freed (`Sched::shutdown`), since waiter records and
+        // wakers may still name it.
         unsafe { self.0.as_ref() }
     }
 
@@ -668,40 +675,69 @@ impl GRef {
         *depth
     }
 
-    /// Frees a G record at runtime teardown and returns its stack for reuse when it holds no
-    /// live frames. A G that is not Idle or Dead (a goroutine that never finished) still has
-    /// live frames on its stack: that stack is leaked, never reused, since those frames may
-    /// hold pinned values. A Running G's record is left alone too: its thread was detached
-    /// (a hog; see `sched::join_or_detach`) and still uses it.
+    /// Tells the handle of a goroutine that started and will never run again (its runtime
+    /// shut down while it was parked or queued) that it is abandoned; its record, stack and
+    /// task stay allocated for good. No-op for a goroutine between tasks.
     ///
     /// # Safety
     ///
-    /// No M runs this G any more (unless it is Running, on a detached thread) and no other
-    /// GRef to it is used afterwards.
-    pub(crate) unsafe fn free(self) -> Option<Stack> {
-        if self.status() == GStatus::Running {
-            return None;
+    /// The G is Waiting or Runnable, has started (its entry is taken), no M will ever run it
+    /// again, and the caller is the only one looking at it this way (teardown, under the
+    /// `allgs` lock).
+    pub(crate) unsafe fn abandon(&self) {
+        // SAFETY: the G can never run again (the caller's promise), so `task` is stable: it is
+        // its running task (alive: its frames, which hold it, are never resumed) or None.
+        if let Some(t) = unsafe { (*self.g().task.get()).take() } {
+            // SAFETY: as above: the task's goroutine side is alive and will never run again.
+            unsafe { t.abandon() };
         }
+    }
+
+    /// If the goroutine never started (its runtime shut down first), drops its function and
+    /// tells its handle so; true if it did.
+    ///
+    /// # Safety
+    ///
+    /// No M will ever run the G (its runtime has shut down), and the caller is the only one
+    /// looking at it this way (teardown, under the `allgs` lock).
+    pub(crate) unsafe fn cancel_unstarted(&self) -> bool {
+        if self.status() != GStatus::Runnable {
+            return false;
+        }
+        // SAFETY: Runnable and never to be dequeued by a running M: the entry is ours.
+        match unsafe { (*self.g().entry.get()).take() } {
+            Some(task) => {
+                task.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes a G whose goroutine never started (see `cancel_unstarted`) a free G again, for a
+    /// later run; its stack (a non-default size, allocated at spawn) is returned.
+    ///
+    /// # Safety
+    ///
+    /// As `cancel_unstarted`, which has returned true; no queue names the G any more.
+    pub(crate) unsafe fn reset_unstarted(&self) -> Option<Stack> {
+        debug_assert_eq!(self.status(), GStatus::Runnable);
+        self.clear_name();
+        self.g()
+            .status
+            .store(GStatus::Idle as u8, Ordering::Release);
+        self.take_stack()
+    }
+
+    /// Frees a finished G record (a `Runtime` dropping the ones it kept between runs).
+    ///
+    /// # Safety
+    ///
+    /// The G is Idle, no scheduler holds it, and no other GRef to it is used afterwards.
+    unsafe fn free(self) {
+        debug_assert_eq!(self.status(), GStatus::Idle);
         // SAFETY: guaranteed by the caller: we are the last user.
-        let g = unsafe { Box::from_raw(self.0.as_ptr()) };
-        // A Runnable G whose entry is still there never started: it has no stack, or (a
-        // non-default size) one holding no frames yet, and dropping the entry reports the
-        // goroutine as cancelled to its JoinHandle.
-        let never_started = g.status() == GStatus::Runnable && g.entry_is_set();
-        let finished = matches!(g.status(), GStatus::Idle | GStatus::Dead) || never_started;
-        if !finished {
-            std::mem::forget(g.stack.into_inner());
-            // Its entry and locals may be in use by the leaked frames too.
-            std::mem::forget(g.entry.into_inner());
-            std::mem::forget(g.locals.into_inner());
-            return None;
-        }
-        let G { stack, entry, .. } = *g;
-        // A never-started goroutine: its function is dropped and its handle told.
-        if let Some(task) = entry.into_inner() {
-            task.cancel();
-        }
-        stack.into_inner()
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
 
@@ -743,25 +779,13 @@ impl Drop for GCache {
     fn drop(&mut self) {
         for g in self.0.drain(..) {
             // SAFETY: cached Gs are owned by the cache alone (see push) and Idle.
-            drop(unsafe { g.free() });
+            unsafe { g.free() };
         }
     }
 }
 
 // SAFETY: the cache owns its Gs exclusively (see push); moving it moves that ownership.
 unsafe impl Send for GCache {}
-
-impl G {
-    fn status(&self) -> GStatus {
-        GStatus::from_u8(self.status.load(Ordering::Acquire))
-    }
-
-    /// Whether a function waits to be run. Only for the G's owner (here: teardown).
-    fn entry_is_set(&self) -> bool {
-        // SAFETY: called at teardown, when nothing else touches the G.
-        unsafe { (*self.entry.get()).is_some() }
-    }
-}
 
 /// The root frame of every G's stack, entered through the arch trampoline (see `bind_stack`:
 /// the first resume of a fresh stack passes 0 and the G is found through TLS). Runs the
@@ -784,7 +808,11 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
     // backstop that keeps any unwind from reaching the switch.
     let ok = panic::catch_unwind(AssertUnwindSafe(|| {
         if let Some(f) = f {
-            f.run();
+            // SAFETY: we are this G, Running: `task` is ours to write; teardown reads it only
+            // once the G can never run again. Cleared before the task lets go of its cell.
+            unsafe { *g.g().task.get() = Some(f.as_ptr()) };
+            // SAFETY: as above.
+            f.run(|| unsafe { *g.g().task.get() = None });
         }
         // Goroutine-local values die with the goroutine (their destructors may use TLS or
         // park, so they run here, on the goroutine, not on g0).

@@ -224,9 +224,15 @@ impl Runtime {
     }
 
     /// Runs `f` as the main goroutine (id 1) and returns its result once it returns; the
-    /// runtime's threads then exit. Goroutines still running or parked at that point are
-    /// abandoned, as Go abandons them when `main` returns: those that never started report
-    /// [`JoinError::is_cancelled`](crate::JoinError::is_cancelled) to their handles.
+    /// runtime's threads then exit. Goroutines still parked or queued at that point are
+    /// abandoned, as Go abandons them when `main` returns: their handles' `join` returns at
+    /// once with [`JoinError::is_cancelled`](crate::JoinError::is_cancelled) (and
+    /// [`is_abandoned`](crate::JoinError::is_abandoned) for those that had started). An
+    /// abandoned goroutine's frames are never resumed nor unwound: its locals are not dropped,
+    /// and its stack and record are never freed, so anything that still names it (a channel
+    /// it waits on, a lock, a future's waker) stays safe to use; waking it does nothing. A
+    /// goroutine inside a [`blocking`](crate::blocking) section is waited for; one running
+    /// without a scheduling point keeps its thread (see the crate docs, "Threads").
     ///
     /// Each call starts a fresh scheduler; a `Runtime` can run any number of times, from any
     /// number of threads.

@@ -174,6 +174,9 @@ pub(crate) struct Sched {
     names: Mutex<HashMap<u64, String>>,
     /// Every G ever allocated (Go: `allgs`), for dump() and teardown.
     allgs: Mutex<Vec<GRef>>,
+    /// `shutdown` has abandoned the goroutines it found: an M exiting later looks again
+    /// (`abandon_late`). Written under the `allgs` lock; Release/Acquire.
+    swept: AtomicBool,
     /// When the runtime started (coarse clock, ns), for wait durations.
     started_ns: u64,
     /// The timer sleeper (`timers.rs`): the idle M parked until the earliest timer.
@@ -236,6 +239,7 @@ impl Sched {
             shutdown: AtomicBool::new(false),
             names: Mutex::new(HashMap::new()),
             allgs: Mutex::new(Vec::new()),
+            swept: AtomicBool::new(false),
             started_ns: coarse_now_ns(),
             sleeper: Mutex::new(None),
             sleep_until: AtomicU64::new(0),
@@ -978,25 +982,32 @@ impl Sched {
     }
 
     /// Stops the runtime after the main goroutine finished: every M exits at its next
-    /// scheduling point; waits for them; frees every G (leaking the stacks of goroutines that
-    /// never finished: their frames may hold pinned values). Returns the finished Gs and free
-    /// default-size stacks, still resident, for the `Runtime`'s next run.
-    #[allow(unsafe_code)] // the one place Gs are freed: after every M has exited (see below).
+    /// scheduling point, and we wait for them. Returns what the next run of the `Runtime` can
+    /// reuse: the records of finished goroutines found in this runtime's free lists, the free
+    /// default-size stacks (still resident) and task cells.
+    ///
+    /// Goroutines that never finished are abandoned, as Go abandons them when `main` returns:
+    /// their handles are told ([`JoinError::is_cancelled`](crate::JoinError::is_cancelled)),
+    /// and their records and stacks are never freed, because channel and sync queues, join
+    /// slots, wakers and poller lists may still name them: waking one later is a no-op
+    /// (`goready` on a shut-down runtime). Only records this function can prove unreachable go
+    /// back to the `Runtime`: those in the free lists of Ps no M holds.
+    #[allow(unsafe_code)] // abandoning Gs: only once no M can run them (see below)
     pub(crate) fn shutdown(self: &Arc<Self>) -> Warm {
         // Join every M; Ms started while we joined (by a goroutine that was still spawning)
         // are woken and joined on the next pass.
+        let mut detached = false;
         loop {
             self.begin_shutdown();
             let threads = std::mem::take(&mut self.lock().threads);
             if threads.is_empty() {
                 break;
             }
-            join_or_detach(threads);
+            detached |= join_or_detach(threads);
         }
-        // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
-        // below with the rest) and free every G.
-        let gs = std::mem::take(&mut *self.allgs.lock().unwrap_or_else(|e| e.into_inner()));
-        let (mut warm, cells) = {
+        // Every M has exited but detached ones (hogs), which keep their P: nothing else runs
+        // Gs any more. Drain the queues and collect the free lists.
+        let (free, mut stacks, cells) = {
             let mut s = self.lock();
             // A P handed to an M that had already stopped (sysmon retaking a hog's P as the
             // runtime stopped) never reached it: take those back too.
@@ -1009,21 +1020,21 @@ impl Sched {
                 }
             }
             s.runq.clear();
-            s.gfree.clear();
-            let mut warm = std::mem::take(&mut s.stacks);
+            let mut free = std::mem::take(&mut s.gfree);
+            let mut stacks = std::mem::take(&mut s.stacks);
             let mut cells = std::mem::take(&mut s.cells);
             for p in s.pidle.iter_mut() {
                 while p.runq.pop().is_some() {}
-                p.gfree.clear();
-                warm.extend(p.stacks.drain());
+                free.append(&mut p.gfree);
+                stacks.extend(p.stacks.drain());
                 cells.append(&mut p.cells);
             }
-            (warm, cells)
+            (free, stacks, cells)
         };
         for shared in self.allp.iter() {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
-            // Timers die with the run: sleepers are leaked with their goroutines, and a Timer
-            // that outlives the run never fires (time/mod.rs).
+            // Timers die with the run: sleepers are abandoned with their goroutines, and a
+            // Timer that outlives the run never fires (time/mod.rs).
             drop(
                 shared
                     .timers
@@ -1034,27 +1045,72 @@ impl Sched {
             shared.timer0.store(0, Ordering::Relaxed);
         }
         let mut cache = GCache::default();
-        for g in gs {
-            // A finished G is kept for the next run, its stack (if any) with the free ones.
-            if matches!(g.status(), GStatus::Idle | GStatus::Dead) {
-                if g.status() == GStatus::Dead {
-                    g.set_status(GStatus::Idle);
-                }
-                warm.extend(g.take_stack().filter(|st| st.size() == self.stack_size));
-                cache.push(g);
-                continue;
-            }
-            // SAFETY: all Ms have exited and the queues are drained; the Gs' own Arc<Sched>
-            // keeps `self` alive, but nothing uses these GRefs after this loop. Waiter
-            // records still naming a G are only woken through goready, which checks shutdown
-            // first and ignores the G.
-            let stack = unsafe { g.free() };
-            warm.extend(stack.filter(|st| st.size() == self.stack_size));
+        let mut allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
+        let unstarted = self.abandon_unfinished(&mut allgs);
+        let mut kept: std::collections::HashSet<GRef> = free.iter().copied().collect();
+        for g in free {
+            cache.push(g);
         }
+        // Goroutines that never ran have no frames: their records are reused, unless a
+        // detached M's P may still have them queued.
+        if !detached {
+            for g in unstarted {
+                // SAFETY: cancelled by abandon_unfinished; the queues are drained.
+                let stack = unsafe { g.reset_unstarted() };
+                stacks.extend(stack.filter(|st| st.size() == self.stack_size));
+                kept.insert(g);
+                cache.push(g);
+            }
+        }
+        // What stays is never freed (see above); a detached M looks at it again when it exits.
+        allgs.retain(|g| !kept.contains(g));
+        self.swept.store(true, Ordering::Release);
+        drop(allgs);
         Warm {
             gs: cache,
-            stacks: warm,
+            stacks,
             cells,
+        }
+    }
+
+    /// Abandons every goroutine of this (shut down) runtime that started and will never run
+    /// again, and cancels those that never started; returns the latter. Idempotent. Called by
+    /// `shutdown` once its Ms have exited, and again by a detached M as it exits (its
+    /// goroutine may have parked, or spawned, after `shutdown` looked).
+    #[allow(unsafe_code)] // see the SAFETY notes
+    fn abandon_unfinished(&self, allgs: &mut [GRef]) -> Vec<GRef> {
+        debug_assert!(
+            self.is_shut_down(),
+            "abandon_unfinished: the runtime is running"
+        );
+        let mut unstarted = Vec::new();
+        for &g in allgs.iter() {
+            match g.status() {
+                GStatus::Waiting | GStatus::Runnable => {
+                    // SAFETY: the runtime has shut down: no M dequeues or resumes a G any more
+                    // (a detached M only finishes the G it is running, which is Running), and
+                    // the caller holds the `allgs` lock, so this is the only such look.
+                    unsafe {
+                        if g.cancel_unstarted() {
+                            unstarted.push(g);
+                        } else {
+                            g.abandon();
+                        }
+                    }
+                }
+                GStatus::Idle | GStatus::Running | GStatus::Dead => {}
+            }
+        }
+        unstarted
+    }
+
+    /// For an M exiting after `shutdown` finished (one it detached, or one started late):
+    /// abandons what its goroutine may have parked or spawned meanwhile.
+    fn abandon_late(&self) {
+        let mut allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
+        // Acquire: pairs with shutdown's Release, made under the same lock.
+        if self.swept.load(Ordering::Acquire) {
+            self.abandon_unfinished(&mut allgs);
         }
     }
 }
@@ -1065,7 +1121,9 @@ impl Sched {
 /// and exits at the goroutine's next scheduling point, if any. An M in a blocking section is
 /// waited for. Goroutines' panics are caught where they run, so a runtime thread that
 /// panicked is a runtime bug: report it instead of carrying on with a half-stopped runtime.
-fn join_or_detach(threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>) {
+/// Returns whether it left a thread running.
+fn join_or_detach(threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>) -> bool {
+    let mut detached = false;
     const HOG_NS: u64 = 20_000_000;
     let ticks = |m: &Option<Arc<MShared>>| m.as_ref().map(|m| m.life());
     let mut pending: Vec<_> = threads
@@ -1097,14 +1155,17 @@ fn join_or_detach(threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>
                 && m.as_ref().is_some_and(|m| !m.in_section());
             if !hog {
                 still.push((t, m, life, since));
+            } else {
+                // Detached: the JoinHandle is dropped.
+                detached = true;
             }
-            // Else detached: the JoinHandle is dropped.
         }
         pending = still;
         if !pending.is_empty() {
             std::thread::sleep(Duration::from_micros(50));
         }
     }
+    detached
 }
 
 /// The body of an M thread: find work, run it, repeat, until the runtime shuts down; then
@@ -1116,6 +1177,7 @@ fn mstart(m: &MLocal) {
         // Not pidleput: its queue may hold goroutines that will never run (shutdown drains it).
         m.sched.lock().pidle.push(p);
     }
+    m.sched.abandon_late();
 }
 
 /// The scheduling loop; returns when the M must exit.

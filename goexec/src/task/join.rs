@@ -8,16 +8,21 @@
 //! # The state word
 //!
 //! `COMPLETE` (bit 0): the result is in the stage. `JOIN_WAITER` (bit 1): the handle has put a
-//! waiter in the slot. The rest counts references (`REF_ONE` each).
+//! waiter in the slot. `ABANDONED` (bit 2): the goroutine started but will never finish, because
+//! its runtime shut down while it was parked or queued (see [`TaskPtr::abandon`]). The rest
+//! counts references (`REF_ONE` each).
 //!
 //! - The stage belongs to the goroutine side until it sets `COMPLETE` (Release), then to the
-//!   handle, which reads it after seeing `COMPLETE` (Acquire).
+//!   handle, which reads it after seeing `COMPLETE` (Acquire). An abandoned goroutine never sets
+//!   `COMPLETE`, and the handle never reads its stage.
 //! - The waiter slot belongs to the handle until it sets `JOIN_WAITER` (Release), then to the
-//!   goroutine side, which takes it after seeing `JOIN_WAITER` (Acquire) and wakes it. Whoever
-//!   sets their bit second sees the other's: if the handle finds `COMPLETE` already set when it
-//!   sets `JOIN_WAITER`, the goroutine side has not looked at the slot and never will, so the
-//!   handle takes its waiter back.
-//! - The last reference dropped frees the cell (and whatever the stage still holds).
+//!   side that *ends* the task, the first to set `COMPLETE` or `ABANDONED`, which takes it after
+//!   seeing `JOIN_WAITER` (Acquire) and wakes it. Whoever sets their bit second sees the other's:
+//!   if the handle finds the task ended already when it sets `JOIN_WAITER`, nobody has looked at
+//!   the slot and nobody will, so the handle takes its waiter back.
+//! - The last reference dropped frees the cell (and whatever the stage still holds). The
+//!   goroutine side of an abandoned task keeps its reference forever (its frames are never
+//!   resumed), so the cell outlives the handle, as the goroutine's stack does.
 #![allow(unsafe_code)] // a hand-made task cell shared by raw pointer; see the state word above
 
 use crate::runtime::cells;
@@ -34,9 +39,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const COMPLETE: usize = 0b01;
-const JOIN_WAITER: usize = 0b10;
-const REF_ONE: usize = 0b100;
+const COMPLETE: usize = 0b001;
+const JOIN_WAITER: usize = 0b010;
+const ABANDONED: usize = 0b100;
+/// The task has ended, one way or the other: `join` returns without waiting.
+const ENDED: usize = COMPLETE | ABANDONED;
+const REF_ONE: usize = 0b1000;
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// The type-independent part of a task, first in every [`Cell`].
@@ -216,17 +224,25 @@ pub(crate) struct TaskRef(NonNull<Header>);
 unsafe impl Send for TaskRef {}
 
 impl TaskRef {
-    /// Runs the goroutine's function and delivers its result (or panic) to the handle.
-    pub(crate) fn run(self) {
-        self.finish(false);
+    /// The task's address, for [`TaskPtr::abandon`]: valid while this TaskRef (or the run it
+    /// was consumed by) lasts.
+    pub(crate) fn as_ptr(&self) -> TaskPtr {
+        TaskPtr(self.0)
+    }
+
+    /// Runs the goroutine's function and delivers its result (or panic) to the handle. `ended`
+    /// runs once the handle has been told, just before this side lets go of the cell: from
+    /// then on, a [`TaskPtr`] to it must not be used.
+    pub(crate) fn run(self, ended: impl FnOnce()) {
+        self.finish(false, ended);
     }
 
     /// The goroutine will never run (its runtime shut down first): tells the handle.
     pub(crate) fn cancel(self) {
-        self.finish(true);
+        self.finish(true, || ());
     }
 
-    fn finish(self, cancel: bool) {
+    fn finish(self, cancel: bool, ended: impl FnOnce()) {
         let h = ManuallyDrop::new(self).0;
         // SAFETY: our reference keeps the cell alive; we are the goroutine side, before
         // COMPLETE (a TaskRef is consumed by its one finish).
@@ -236,13 +252,14 @@ impl TaskRef {
             // AcqRel: publishes the stage (Release) and takes over the waiter slot if the
             // handle has filled it (Acquire).
             let prev = header.state.fetch_or(COMPLETE, Ordering::AcqRel);
-            if prev & JOIN_WAITER != 0 {
+            if prev & (JOIN_WAITER | ABANDONED) == JOIN_WAITER {
                 // The handle gave up the slot when it set JOIN_WAITER and waits for this
                 // wake; our reference keeps the cell alive meanwhile.
                 if let Some(w) = (*header.waiter.get()).take() {
                     w.wake();
                 }
             }
+            ended();
             drop_ref(h);
         }
     }
@@ -251,6 +268,40 @@ impl TaskRef {
 impl Drop for TaskRef {
     fn drop(&mut self) {
         TaskRef(self.0).cancel();
+    }
+}
+
+/// The address of a running goroutine's task, kept in its G so that teardown can tell the
+/// handle when the goroutine is abandoned. Owns nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TaskPtr(NonNull<Header>);
+
+// SAFETY: only the state word and, under its protocol, the waiter slot are touched through it
+// (see `abandon`), both made for cross-thread use.
+unsafe impl Send for TaskPtr {}
+
+impl TaskPtr {
+    /// Tells the handle that the goroutine started but will never finish (its runtime shut
+    /// down while it was parked or queued): a waiting `join` wakes and every `join` returns
+    /// [`JoinError::is_cancelled`]. Idempotent.
+    ///
+    /// # Safety
+    ///
+    /// The task's goroutine side is still alive (the [`TaskRef`] this came from is running
+    /// and its `ended` has not run) and will never run again.
+    pub(crate) unsafe fn abandon(self) {
+        // SAFETY: the goroutine side's reference keeps the cell alive (the caller's promise).
+        let header = unsafe { self.0.as_ref() };
+        // AcqRel: takes over the waiter slot if the handle filled it (Acquire), and publishes
+        // the end to the handle (Release).
+        let prev = header.state.fetch_or(ABANDONED, Ordering::AcqRel);
+        if prev & (JOIN_WAITER | ENDED) == JOIN_WAITER {
+            // SAFETY: we ended the task first and the handle had given up the slot (module
+            // docs); nobody else touches it now.
+            if let Some(w) = unsafe { (*header.waiter.get()).take() } {
+                w.wake();
+            }
+        }
     }
 }
 
@@ -288,9 +339,10 @@ impl<T> JoinHandle<T> {
         self.header().id
     }
 
-    /// Whether the goroutine has finished (its result is ready).
+    /// Whether the goroutine has finished (its result is ready), or will never finish because
+    /// its runtime shut down first: either way, [`join`](JoinHandle::join) returns at once.
     pub fn is_finished(&self) -> bool {
-        self.header().state.load(Ordering::Acquire) & COMPLETE != 0
+        self.header().state.load(Ordering::Acquire) & ENDED != 0
     }
 
     /// Waits for the goroutine to finish and returns its result. Inside a goroutine this parks
@@ -298,8 +350,9 @@ impl<T> JoinHandle<T> {
     ///
     /// # Errors
     ///
-    /// [`JoinError`] if the goroutine panicked (the payload is inside) or never ran because
-    /// its runtime shut down first.
+    /// [`JoinError`] if the goroutine panicked (the payload is inside), or will never finish
+    /// because its runtime shut down first: it never ran, or it was parked or queued when the
+    /// runtime's main goroutine returned ([`JoinError::is_cancelled`]).
     pub fn join(self) -> Result<T, JoinError> {
         if !self.is_finished() {
             self.wait();
@@ -314,7 +367,7 @@ impl<T> JoinHandle<T> {
         let header = self.header();
         let mut s = header.state.load(Ordering::Acquire);
         loop {
-            if s & COMPLETE != 0 {
+            if s & ENDED != 0 {
                 return false;
             }
             if s & JOIN_WAITER == 0 {
@@ -327,8 +380,8 @@ impl<T> JoinHandle<T> {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    // SAFETY: JOIN_WAITER is clear and COMPLETE was not set: the goroutine
-                    // side will not look at the slot (it reads JOIN_WAITER with COMPLETE).
+                    // SAFETY: JOIN_WAITER is clear and the task had not ended: the ending side
+                    // will not look at the slot (it reads JOIN_WAITER as it ends the task).
                     drop(unsafe { (*header.waiter.get()).take() });
                     return true;
                 }
@@ -337,8 +390,15 @@ impl<T> JoinHandle<T> {
         }
     }
 
-    /// The result, once COMPLETE has been seen (Acquire).
+    /// The result, once the task's end has been seen (Acquire).
     fn take_output(&self) -> Result<T, JoinError> {
+        if self.header().state.load(Ordering::Acquire) & COMPLETE == 0 {
+            // Abandoned: the stage is the frozen goroutine's; leave it alone.
+            return Err(JoinError {
+                id: self.id(),
+                repr: Repr::Abandoned,
+            });
+        }
         let mut out: Option<Result<T, JoinError>> = None;
         // SAFETY: COMPLETE is set and was seen with Acquire by the caller; the cell was made
         // by `task` for this T.
@@ -357,7 +417,7 @@ impl<T> JoinHandle<T> {
         })
     }
 
-    /// Blocks until `COMPLETE`, with the caller as the registered waiter.
+    /// Blocks until the task ends, with the caller as the registered waiter.
     fn wait(&self) {
         if !self.reclaim_slot() {
             return;
@@ -365,11 +425,11 @@ impl<T> JoinHandle<T> {
         let header = self.header();
         // SAFETY: JOIN_WAITER is clear (reclaim_slot), so the slot is ours.
         unsafe { *header.waiter.get() = Some(Waiter::current()) };
-        // Publishes the waiter (Release); if COMPLETE is already set (Acquire), the goroutine
-        // side never looks at the slot, and nobody will wake us: do not sleep. The closure
-        // writes nothing after the fetch_or: it runs on g0, and from that instant the
-        // goroutine side may ready us, so our stack (its captures) may be in use elsewhere.
-        let publish = || header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & COMPLETE == 0;
+        // Publishes the waiter (Release); if the task has ended already (Acquire), nobody
+        // looks at the slot, and nobody will wake us: do not sleep. The closure writes nothing
+        // after the fetch_or: it runs on g0, and from that instant the ending side may ready
+        // us, so our stack (its captures) may be in use elsewhere.
+        let publish = || header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & ENDED == 0;
         let slot_is_ours = if current_g().is_some() {
             // Runs on g0 after our context is saved: a wake can only find us Waiting. We are
             // running again either because the goroutine side had completed (it never looks
@@ -377,8 +437,8 @@ impl<T> JoinHandle<T> {
             gopark(WaitReason::Join, &mut { publish });
             true
         } else if publish() {
-            // A thread may wake spuriously: sleep until the state says so. COMPLETE may show
-            // before the goroutine side has taken the waiter: the slot is not ours to touch.
+            // A thread may wake spuriously: sleep until the state says so. The end may show
+            // before the ending side has taken the waiter: the slot is not ours to touch.
             while !self.is_finished() {
                 std::thread::park();
             }
@@ -417,9 +477,9 @@ impl<T> std::future::Future for JoinHandle<T> {
         let header = this.header();
         // SAFETY: JOIN_WAITER is clear (reclaim_slot): the slot is ours.
         unsafe { *header.waiter.get() = Some(Waiter::Task(cx.waker().clone())) };
-        // Publishes the waker (Release); if COMPLETE came first (Acquire), the goroutine side
-        // will not look at the slot: take the waker back and finish now.
-        if header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & COMPLETE != 0 {
+        // Publishes the waker (Release); if the end came first (Acquire), nobody will look at
+        // the slot: take the waker back and finish now.
+        if header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & ENDED != 0 {
             // SAFETY: as the comment says.
             drop(unsafe { (*header.waiter.get()).take() });
             return std::task::Poll::Ready(this.take_output());
@@ -454,7 +514,10 @@ pub struct JoinError {
 
 enum Repr {
     Panic(Box<dyn Any + Send + 'static>),
+    /// Never ran: the runtime shut down first.
     Cancelled,
+    /// Started, and was parked or queued when the runtime shut down: it will never finish.
+    Abandoned,
 }
 
 impl JoinError {
@@ -463,9 +526,18 @@ impl JoinError {
         matches!(self.repr, Repr::Panic(_))
     }
 
-    /// Whether the goroutine never ran: its runtime's main goroutine returned first.
+    /// Whether the goroutine will never produce a value because its runtime stopped: its
+    /// runtime's main goroutine returned before it ran, or while it was parked or queued (see
+    /// [`is_abandoned`](JoinError::is_abandoned)).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        matches!(self.repr, Repr::Cancelled | Repr::Abandoned)
+    }
+
+    /// Whether the goroutine had started and was parked or queued when its runtime stopped:
+    /// it was abandoned there, as Go abandons every goroutine when `main` returns. Its stack
+    /// and whatever it holds are never freed (its frames may hold borrowed or pinned values).
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self.repr, Repr::Abandoned)
     }
 
     /// The goroutine's id.
@@ -481,7 +553,9 @@ impl JoinError {
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
         match self.repr {
             Repr::Panic(p) => p,
-            Repr::Cancelled => panic!("JoinError::into_panic: goroutine {} did not panic", self.id),
+            Repr::Cancelled | Repr::Abandoned => {
+                panic!("JoinError::into_panic: goroutine {} did not panic", self.id)
+            }
         }
     }
 
@@ -492,7 +566,7 @@ impl JoinError {
                 .downcast_ref::<&str>()
                 .copied()
                 .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
-            Repr::Cancelled => None,
+            Repr::Cancelled | Repr::Abandoned => None,
         }
     }
 }
@@ -505,6 +579,11 @@ impl fmt::Display for JoinError {
             (Repr::Cancelled, _) => write!(
                 f,
                 "goroutine {} never ran: its runtime shut down first",
+                self.id
+            ),
+            (Repr::Abandoned, _) => write!(
+                f,
+                "goroutine {} will never finish: its runtime shut down while it was waiting",
                 self.id
             ),
         }

@@ -4,5 +4,5 @@ mod block_on;
 mod join;
 
 pub use block_on::{block_on, spawn_future};
-pub(crate) use join::{task, TaskRef};
+pub(crate) use join::{task, TaskPtr, TaskRef};
 pub use join::{JoinError, JoinHandle};
