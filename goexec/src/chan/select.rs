@@ -452,6 +452,7 @@ pub fn select(cases: &mut [&mut dyn SelectCase], default: bool) -> Option<usize>
                 .is_ok()
         });
     } else {
+        crate::runtime::callback::check_may_block();
         selunlock(cases, lockorder);
         if sel
             .phase
@@ -494,6 +495,7 @@ fn block_forever() -> ! {
         if current_g().is_some() {
             gopark(WaitReason::SelectNoCases, &mut || true);
         } else {
+            crate::runtime::callback::check_may_block();
             std::thread::park();
         }
     }

@@ -612,10 +612,19 @@ impl GRef {
         unsafe extern "C" fn call<F: FnOnce() -> R, R>(frame: *mut u8) {
             // SAFETY: `frame` is the Frame below, alive on the caller's stack for the call;
             // `f` is taken exactly once.
-            unsafe {
-                let frame = &mut *frame.cast::<Frame<F, R>>();
-                let f = ManuallyDrop::take(&mut frame.f);
-                frame.r.write(f());
+            let frame = unsafe { &mut *frame.cast::<Frame<F, R>>() };
+            // SAFETY: as above.
+            let f = unsafe { ManuallyDrop::take(&mut frame.f) };
+            // An unwind cannot cross the stack change (nor this extern "C" frame): say what
+            // happened instead of the bare abort it would be (callback.rs).
+            match panic::catch_unwind(AssertUnwindSafe(f)) {
+                Ok(r) => {
+                    frame.r.write(r);
+                }
+                Err(_) => super::fatal(
+                    "systemstack",
+                    "a panic on the scheduler's own stack (the message is above)",
+                ),
             }
         }
         let mut frame = Frame {

@@ -179,6 +179,9 @@ pub(crate) struct MLocal {
     rng: Cell<u64>,
     /// Whether this M is spinning: out of work and looking for some (Go: `m.spinning`).
     pub(crate) spinning: Cell<bool>,
+    /// What the M is running on its own stack on a goroutine's behalf or for the runtime
+    /// (user code, or a spawn: `callback.rs`): goexec blocking calls are fatal meanwhile.
+    pub(crate) system: Cell<Option<&'static str>>,
 }
 
 impl MLocal {
@@ -195,6 +198,7 @@ impl MLocal {
             park_handoff: Cell::new(None),
             rng: Cell::new(seed),
             hs: Handshake::new(),
+            system: Cell::new(None),
         }
     }
 

@@ -17,11 +17,18 @@
 /// (the A/B build for BENCHMARKS.md).
 macro_rules! sched_event {
     ($($t:tt)*) => {
+        // The subscriber is user code, often called on the scheduler's own stack: see
+        // callback.rs.
         #[cfg(not(goexec_no_tracing))]
-        ::tracing::trace!(target: "goexec::sched", $($t)*);
+        if ::tracing::enabled!(target: "goexec::sched", ::tracing::Level::TRACE) {
+            $crate::runtime::callback::user_code("a tracing subscriber", || {
+                ::tracing::trace!(target: "goexec::sched", $($t)*)
+            });
+        }
     };
 }
 
+pub(crate) mod callback;
 pub(crate) mod cells;
 mod deadlock;
 mod dump;
@@ -394,7 +401,10 @@ where
             };
             // One runtime entry (preempt.rs) for the whole spawn and its several uses of the P.
             let entered = m.enter();
+            // On g0's stack: nothing in here may block (callback.rs).
+            let outer = m.system.replace(Some("goexec::spawn"));
             let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
+            m.system.set(outer);
             m.leave(entered);
             r
         })

@@ -63,7 +63,10 @@ impl Waiter {
     pub(crate) fn current() -> Waiter {
         match current_g() {
             Some(g) => Waiter::G(g),
-            None => Waiter::Thread(std::thread::current()),
+            None => {
+                super::callback::check_may_block();
+                Waiter::Thread(std::thread::current())
+            }
         }
     }
 
@@ -99,6 +102,7 @@ pub(crate) fn block_as<T>(me: Option<GRef>, guard: MutexGuard<'_, T>, reason: Wa
             });
         }
         None => {
+            super::callback::check_may_block();
             drop(guard);
             std::thread::park();
         }

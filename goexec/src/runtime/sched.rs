@@ -61,6 +61,7 @@
 //! - No preemption by signal: a goroutine that runs 10 ms without a scheduling point keeps
 //!   its M, and sysmon hands its P to another M (`preempt.rs`), as for a blocking section.
 
+use super::callback::{blocked_in, user_code};
 use super::cells::{Cells, CELL_CACHE_MAX};
 use super::g::{Action, GCache, GRef, GStatus, ParkFn, G};
 use super::m::{with_m, MLocal, MShared};
@@ -482,10 +483,15 @@ impl Sched {
         for e in due {
             match e.action {
                 timers::Action::Ready(g) => super::park::goready(g),
-                timers::Action::Call(f) => f(),
-                timers::Action::Wake(w) => w.fire(),
+                // The others may run user code (a waker, a channel's waiter, the drop of a
+                // value the callback held): callback.rs.
+                timers::Action::Call(f) => user_code("a timer's callback", f),
+                timers::Action::Wake(w) => {
+                    user_code("a Waker::wake called by the timers", || w.fire())
+                }
                 timers::Action::Fire(t, gen) => {
-                    if let Some(next) = t.fire(gen, e.when, now) {
+                    let next = user_code("a Timer firing", || t.fire(gen, e.when, now));
+                    if let Some(next) = next {
                         self.addtimer(id, next, timers::Action::Fire(t, gen));
                     }
                 }
@@ -1172,7 +1178,14 @@ fn join_or_detach(threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>
 /// hand back the P it holds, so that teardown finds (and drains) every P. Go: `mstart` and
 /// `schedule`.
 fn mstart(m: &MLocal) {
-    schedule(m);
+    // Nothing may unwind out of the scheduler loop (callback.rs): user code it calls is
+    // caught where it runs; anything else is a runtime bug, reported as such.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| schedule(m))).is_err() {
+        super::fatal(
+            "schedule",
+            "a panic on the scheduler's own stack (the message is above)",
+        );
+    }
     if let Some(p) = m.take_p() {
         // Not pidleput: its queue may hold goroutines that will never run (shutdown drains it).
         m.sched.lock().pidle.push(p);
@@ -1317,6 +1330,9 @@ pub(crate) fn gosched() -> bool {
     // One TLS read for the whole yield: the M, and the G from it.
     let found = with_m(|m| {
         let g = m.curg.get()?;
+        if let Some(what) = m.system.get() {
+            blocked_in(what);
+        }
         let next = take_next(m);
         if next.is_some() {
             m.handoff.set(Some(g));
@@ -1387,6 +1403,9 @@ fn take_next(m: &MLocal) -> Option<GRef> {
 /// do it (see `take_next`).
 pub(crate) fn park_next(g: GRef, unlock: ParkFn) -> Result<GRef, ParkFn> {
     with_m(move |m| {
+        if let Some(what) = m.system.get() {
+            blocked_in(what);
+        }
         if m.curg.get() != Some(g) {
             return Err(unlock);
         }
@@ -1599,7 +1618,9 @@ fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
                 runqput_in(m, g, false);
                 n += 1;
             }
-            other => other.wake(),
+            other => user_code("a Waker::wake called by the network poller", || {
+                other.wake()
+            }),
         }
     }
     // The caller runs the first; a second M may take the others.

@@ -183,7 +183,10 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
             {
                 if let Some(ready) = sched.netpoll_nonblock() {
                     for w in ready {
-                        w.wake();
+                        super::callback::user_code(
+                            "a Waker::wake called by the network poller (sysmon)",
+                            || w.wake(),
+                        );
                     }
                     idle_since = now;
                 }

@@ -34,6 +34,10 @@ thread_local! {
     static THREAD_LOCALS: RefCell<Vec<(usize, Box<dyn std::any::Any>)>> =
         const { RefCell::new(Vec::new()) };
 
+    /// What user code the runtime is running on this (non-M) thread's own stack, if any
+    /// (`callback.rs`): goexec blocking calls are fatal meanwhile.
+    static SYSTEM_CODE: Cell<Option<&'static str>> = const { Cell::new(None) };
+
     /// This thread's alternate signal stack, if goexec had to make one.
     static ALT_STACK: RefCell<AltStack> = const { RefCell::new(AltStack::empty()) };
 }
@@ -92,4 +96,16 @@ pub(crate) fn with_thread_locals<R>(
     f: impl FnOnce(&mut Vec<(usize, Box<dyn std::any::Any>)>) -> R,
 ) -> R {
     fenced(|| THREAD_LOCALS.with(|l| f(&mut l.borrow_mut())))
+}
+
+/// What user code the runtime runs on this thread's own stack, if any (`callback.rs`).
+#[inline(never)]
+pub(crate) fn system_code() -> Option<&'static str> {
+    fenced(|| SYSTEM_CODE.get())
+}
+
+/// Sets [`system_code`]; returns the previous value.
+#[inline(never)]
+pub(crate) fn set_system_code(what: Option<&'static str>) -> Option<&'static str> {
+    fenced(|| SYSTEM_CODE.replace(what))
 }

@@ -113,6 +113,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             // finds us Waiting; one before it left NOTIFIED, and we poll again.
             Some(g) => g.park(WaitReason::Future, &mut { park }),
             None => {
+                crate::runtime::callback::check_may_block();
                 if park() {
                     while signal.state.load(Ordering::Acquire) == PARKED {
                         std::thread::park();

@@ -62,6 +62,7 @@ pub fn sleep_until(deadline: Instant) {
 
 fn sleep_until_ns(when: u64, d: Duration) {
     let Some(g) = current_g() else {
+        crate::runtime::callback::check_may_block();
         std::thread::sleep(d);
         return;
     };

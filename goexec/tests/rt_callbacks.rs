@@ -1,0 +1,221 @@
+//! User code that the runtime calls on its own stacks (a `Waker::wake` run by the timers or
+//! the network poller, a `tracing` subscriber) must not unwind or block there: either ends the
+//! process with a fatal error that names the callback, never silent corruption or a hang.
+//! Each case runs in a child process of this binary.
+
+mod common;
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
+use std::time::Duration;
+
+const CHILD: &str = "GOEXEC_CALLBACK_CHILD";
+
+/// Runs test `name`'s `body` in a child process and returns its stderr, checking that the
+/// child was ended by a fatal error (abort), not by a hang or a clean exit.
+fn fatal_in_child(name: &str, body: fn()) -> Option<String> {
+    if std::env::var_os(CHILD).is_some() {
+        let _w = common::watchdog("callback child", 20);
+        body();
+        return None;
+    }
+    let out = common::this_binary()
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the child");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{name}: the child should abort with a fatal error ({}):\n{stderr}",
+        out.status
+    );
+    assert!(
+        !stderr.contains("still running after"),
+        "{name}: hung:\n{stderr}"
+    );
+    Some(stderr)
+}
+
+/// A waker whose `wake` runs `f`.
+struct FnWaker(fn());
+
+impl Wake for FnWaker {
+    fn wake(self: Arc<Self>) {
+        (self.0)()
+    }
+}
+
+/// In a goroutine: registers a waker running `f` with a 1 ms `sleep_async`, then waits long
+/// enough for the timer to fire (on the scheduler's stack).
+fn timer_calls(f: fn()) {
+    goexec::Runtime::builder()
+        .procs(1)
+        .build()
+        .unwrap()
+        .run(move || {
+            let waker = Waker::from(Arc::new(FnWaker(f)));
+            let mut sleep = Box::pin(goexec::time::sleep_async(Duration::from_millis(1)));
+            assert!(sleep
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            goexec::time::sleep(Duration::from_secs(5));
+        });
+}
+
+fn blocking_call() {
+    let (_tx, rx) = goexec::chan::bounded::<u8>(0);
+    let _ = rx.recv();
+}
+
+#[test]
+fn a_timer_waker_that_panics_is_a_fatal_error() {
+    if let Some(err) = fatal_in_child("a_timer_waker_that_panics_is_a_fatal_error", || {
+        timer_calls(|| panic!("waker panics"))
+    }) {
+        assert!(err.contains("waker panics"), "{err}");
+        assert!(
+            err.contains("goexec: fatal: a Waker::wake called by the timers: panicked"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_timer_waker_that_blocks_is_a_fatal_error() {
+    if let Some(err) = fatal_in_child("a_timer_waker_that_blocks_is_a_fatal_error", || {
+        timer_calls(blocking_call)
+    }) {
+        assert!(
+            err.contains("goexec: fatal: blocking call:")
+                && err.contains("inside a Waker::wake called by the timers"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_network_waker_that_panics_is_a_fatal_error() {
+    if let Some(err) = fatal_in_child("a_network_waker_that_panics_is_a_fatal_error", || {
+        goexec::Runtime::builder()
+            .procs(1)
+            .build()
+            .unwrap()
+            .run(|| {
+                let (mut a, mut b) = goexec::mio::net::UnixStream::pair().unwrap();
+                let reg = goexec::netpoll::Registration::new(&mut a).unwrap();
+                let waker = Waker::from(Arc::new(FnWaker(|| panic!("net waker panics"))));
+                // The first poll may see the registration's initial edge: poll until Pending.
+                while reg
+                    .poll_read_ready(&mut Context::from_waker(&waker))
+                    .is_ready()
+                {}
+                b.write_all(b"x").unwrap();
+                goexec::time::sleep(Duration::from_secs(5));
+                drop(a);
+            });
+    }) {
+        assert!(err.contains("net waker panics"), "{err}");
+        assert!(
+            err.contains("a Waker::wake called by the network poller") && err.contains("panicked"),
+            "{err}"
+        );
+    }
+}
+
+/// A subscriber to goexec's scheduler events that runs `on_event` on each.
+struct OnEvent(fn());
+
+impl tracing::Subscriber for OnEvent {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        meta.target() == "goexec::sched"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        (self.0)()
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_tracing_subscriber_that_blocks_in_a_goroutine_spawn_is_a_fatal_error() {
+    if let Some(err) = fatal_in_child(
+        "a_tracing_subscriber_that_blocks_in_a_goroutine_spawn_is_a_fatal_error",
+        || {
+            // Blocks only for events on goroutines: the first is the spawn below, on the
+            // scheduler's stack.
+            tracing::subscriber::set_global_default(OnEvent(|| {
+                if goexec::runtime::goid() != 0 {
+                    goexec::yield_now();
+                    blocking_call();
+                }
+            }))
+            .unwrap();
+            goexec::Runtime::builder()
+                .procs(1)
+                .build()
+                .unwrap()
+                .run(|| goexec::spawn(|| ()).join().unwrap());
+        },
+    ) {
+        assert!(
+            err.contains("goexec: fatal: blocking call:")
+                && err.contains("inside a tracing subscriber"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_tracing_subscriber_that_panics_is_a_fatal_error() {
+    if let Some(err) = fatal_in_child("a_tracing_subscriber_that_panics_is_a_fatal_error", || {
+        tracing::subscriber::set_global_default(OnEvent(|| {
+            if goexec::runtime::goid() != 0 {
+                panic!("subscriber panics")
+            }
+        }))
+        .unwrap();
+        goexec::Runtime::builder()
+            .procs(1)
+            .build()
+            .unwrap()
+            .run(|| goexec::spawn(|| ()).join().unwrap());
+    }) {
+        assert!(err.contains("subscriber panics"), "{err}");
+        assert!(
+            err.contains("goexec: fatal: a tracing subscriber: panicked"),
+            "{err}"
+        );
+    }
+}
+
+/// Blocking on a goroutine's own stack from a callback that runs there is still fine: the
+/// checks above only fire on the scheduler's stacks.
+#[test]
+fn wakers_run_by_goroutines_may_block() {
+    let _w = common::watchdog("wakers_run_by_goroutines_may_block", 30);
+    goexec::Runtime::builder()
+        .procs(2)
+        .build()
+        .unwrap()
+        .run(|| {
+            static TX: std::sync::OnceLock<goexec::chan::Sender<u8>> = std::sync::OnceLock::new();
+            let (tx, rx) = goexec::chan::bounded::<u8>(1);
+            TX.set(tx).unwrap();
+            let waker = Waker::from(Arc::new(FnWaker(|| {
+                TX.get().unwrap().send(1).unwrap();
+            })));
+            goexec::spawn(move || waker.wake()).join().unwrap();
+            assert_eq!(rx.recv(), Ok(1));
+        });
+}
