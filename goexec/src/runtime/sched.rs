@@ -1255,6 +1255,8 @@ pub(crate) fn gosched() -> bool {
     // One TLS read for the whole yield: the M, and the G from it.
     let found = with_m(|m| {
         let g = m.curg.get()?;
+        // Before take_next, which leaves a G locked for its unwind to g0.
+        g.follow_unwind();
         let next = take_next(m);
         if next.is_some() {
             m.handoff.set(Some(g));
