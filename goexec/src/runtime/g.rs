@@ -651,9 +651,18 @@ impl GRef {
         f(unsafe { &mut *self.g().locals.get() }.get_or_insert_with(Box::default))
     }
 
-    /// Takes the goroutine's local values away (to drop them when it finishes). Only the G's
+    /// Takes one of the goroutine's local values out (to drop it as the goroutine finishes),
+    /// with the number still left; None when there is none. Only the G's own code calls this.
+    pub(crate) fn pop_local(&self) -> Option<(Box<dyn Any>, usize)> {
+        // SAFETY: as in with_locals.
+        let locals = unsafe { (*self.g().locals.get()).as_mut()? };
+        let (_, v) = locals.pop()?;
+        Some((v, locals.len()))
+    }
+
+    /// Takes the goroutine's local storage away, with whatever is left in it. Only the G's
     /// own code calls this.
-    fn take_locals(&self) -> Option<Box<Locals>> {
+    pub(crate) fn take_locals(&self) -> Option<Box<Locals>> {
         // SAFETY: as in with_locals.
         unsafe { (*self.g().locals.get()).take() }
     }
@@ -824,8 +833,9 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
             f.run();
         }
         // Goroutine-local values die with the goroutine (their destructors may use TLS or
-        // park, so they run here, on the goroutine, not on g0).
-        drop(g.take_locals());
+        // park, so they run here, on the goroutine, not on g0), all of them: the G record is
+        // reused.
+        super::local::drop_locals(g);
     }));
     if ok.is_err() {
         super::fatal("g_root", "a goroutine's panic escaped its own catch");
