@@ -198,11 +198,13 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         },
     };
     if sel.cases.is_empty() && !has_default {
-        // `select {}`: blocks forever.
-        return Ok(quote! {{
-            #krate::chan::select(&mut [], false);
-            ::core::unreachable!("select {} returned")
-        }});
+        // `select {}`: blocks forever. A loop, so that the expression has type `!` without a
+        // format string whose meaning depends on the caller's edition.
+        return Ok(quote! {
+            loop {
+                #krate::chan::select(&mut [], false);
+            }
+        });
     }
     let span = Span::call_site();
     Ok(quote_spanned! {span=> {

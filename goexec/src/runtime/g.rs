@@ -241,6 +241,10 @@ pub(crate) struct G {
     has_name: AtomicBool,
     /// `lock_os_thread` nesting depth; touched only by the G's own code.
     lock_depth: UnsafeCell<u32>,
+    /// Locked to its M because it parked or yielded while unwinding (see
+    /// [`GRef::follow_unwind`]), apart from the user's `lock_depth`; touched only by the G's
+    /// own code.
+    unwind_lock: UnsafeCell<bool>,
     /// Goroutine id, set when a goroutine is given this G. Relaxed: read for display only.
     id: AtomicU64,
     /// The next function to run; set by the spawner while the G is Idle (it owns it then),
@@ -301,6 +305,7 @@ impl GRef {
             wait_reason: AtomicU8::new(0),
             has_name: AtomicBool::new(false),
             lock_depth: UnsafeCell::new(0),
+            unwind_lock: UnsafeCell::new(false),
             id: AtomicU64::new(0),
             entry: UnsafeCell::new(None),
             task: UnsafeCell::new(None),
@@ -572,6 +577,7 @@ impl GRef {
     /// live on this G's stack) after the step that lets another thread ready the G.
     pub(crate) fn park(&self, reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
         sched_event!(goid = self.id(), reason = reason.as_str(), "park");
+        self.follow_unwind();
         self.g().wait_reason.store(reason as u8, Ordering::Relaxed);
         self.g()
             .wait_since
@@ -661,20 +667,31 @@ impl GRef {
         f(unsafe { &mut *self.g().locals.get() }.get_or_insert_with(Box::default))
     }
 
-    /// Takes the goroutine's local values away (to drop them when it finishes). Only the G's
+    /// Takes one of the goroutine's local values out (to drop it as the goroutine finishes),
+    /// with the number still left; None when there is none. Only the G's own code calls this.
+    pub(crate) fn pop_local(&self) -> Option<(Box<dyn Any>, usize)> {
+        // SAFETY: as in with_locals.
+        let locals = unsafe { (*self.g().locals.get()).as_mut()? };
+        let (_, v) = locals.pop()?;
+        Some((v, locals.len()))
+    }
+
+    /// Takes the goroutine's local storage away, with whatever is left in it. Only the G's
     /// own code calls this.
-    fn take_locals(&self) -> Option<Box<Locals>> {
+    pub(crate) fn take_locals(&self) -> Option<Box<Locals>> {
         // SAFETY: as in with_locals.
         unsafe { (*self.g().locals.get()).take() }
     }
 
     /// `lock_os_thread` bookkeeping: adds `delta` to the nesting depth, records `m` as the locked
-    /// M while the depth is positive, and returns the new depth. Only the G's own code calls it.
+    /// M while the depth is positive (or an unwind holds the G there: `follow_unwind`), and
+    /// returns the new depth. Only the G's own code calls it.
     pub(crate) fn adjust_lock(&self, delta: i32, m: *const ()) -> u32 {
-        // SAFETY: only the running G's own code touches lock_depth.
-        let depth = unsafe { &mut *self.g().lock_depth.get() };
+        // SAFETY: only the running G's own code touches lock_depth and unwind_lock.
+        let (depth, unwinding) =
+            unsafe { (&mut *self.g().lock_depth.get(), *self.g().unwind_lock.get()) };
         *depth = depth.saturating_add_signed(delta);
-        let locked = if *depth > 0 {
+        let locked = if *depth > 0 || unwinding {
             m.cast_mut()
         } else {
             ptr::null_mut()
@@ -682,6 +699,35 @@ impl GRef {
         // Release: pairs with the Acquire in locked_m by Ms dequeuing this G.
         self.g().locked_m.store(locked, Ordering::Release);
         *depth
+    }
+
+    /// Keeps std's panic state with the goroutine. std counts panics in progress per thread,
+    /// so a goroutine that switches out while unwinding (a destructor that parks) must resume
+    /// on the same thread, and no other goroutine may run there until the unwind is over: the
+    /// first switch with `panicking()` true locks the G to its M as `lock_os_thread` does (the
+    /// M runs nothing else; the direct-switch fast paths see a locked M and go through g0),
+    /// and the first one with it false, or the G's exit, unlocks it. The user's own lock depth
+    /// is left alone. Called by the G's own code before each park and yield.
+    #[inline]
+    pub(crate) fn follow_unwind(&self) {
+        // A relaxed load of std's global panic count while no thread panics.
+        let panicking = std::thread::panicking();
+        // SAFETY: only the running G's own code touches unwind_lock.
+        if panicking != unsafe { *self.g().unwind_lock.get() } {
+            self.set_unwind_lock(panicking);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn set_unwind_lock(&self, on: bool) {
+        super::m::with_m(|m| {
+            // SAFETY: as in follow_unwind.
+            unsafe { *self.g().unwind_lock.get() = on };
+            self.adjust_lock(0, Arc::as_ptr(&m.shared).cast());
+            m.locked_g
+                .set((!self.locked_m().is_null()).then_some(*self));
+        });
     }
 
     /// Tells the handle of a goroutine that started and will never run again (its runtime
@@ -824,12 +870,16 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
             f.run(|| unsafe { *g.g().task.get() = None });
         }
         // Goroutine-local values die with the goroutine (their destructors may use TLS or
-        // park, so they run here, on the goroutine, not on g0).
-        drop(g.take_locals());
+        // park, so they run here, on the goroutine, not on g0), all of them: the G record is
+        // reused.
+        super::local::drop_locals(g);
     }));
     if ok.is_err() {
         super::fatal("g_root", "a goroutine's panic escaped its own catch");
     }
+    // The unwind is over: a lock taken for it ends here, so that the exit does not take the
+    // thread down as a `lock_os_thread` one does.
+    g.follow_unwind();
     // Nothing on this frame needs dropping from here on: g0 may discard the stack as soon as
     // we are switched out. `g` is the heap record, valid on whichever M we ended up on.
     g.switch_out(Action::Exit);

@@ -5,9 +5,40 @@
 //! initialiser on first use and dropped when the goroutine finishes. On a plain thread the
 //! value is per thread, as with `thread_local!`.
 
+use super::g::GRef;
 use super::m::current_g;
 use super::tls;
 use std::any::Any;
+
+/// Passes over a finished goroutine's values before the ones its destructors keep making are
+/// leaked (POSIX's `PTHREAD_DESTRUCTOR_ITERATIONS`, 4 in glibc, for thread-specific data).
+const DROP_ROUNDS: usize = 4;
+
+/// Drops the values of `g`, the running goroutine, as it finishes (see [`LocalKey`]'s docs on
+/// destructors). One at a time, the others left in place for destructors that use them; a
+/// value a destructor makes is dropped in turn. Nothing is left behind for the next goroutine
+/// on the same G record: after [`DROP_ROUNDS`] passes, values that destructors still keep
+/// making are leaked.
+pub(crate) fn drop_locals(g: GRef) {
+    for _ in 0..DROP_ROUNDS {
+        let Some((v, left)) = g.pop_local() else {
+            break;
+        };
+        // Dropped outside the storage: the destructor may use it.
+        drop(v);
+        for _ in 0..left {
+            match g.pop_local() {
+                Some((v, _)) => drop(v),
+                None => break,
+            }
+        }
+    }
+    if let Some(rest) = g.take_locals() {
+        if !rest.is_empty() {
+            std::mem::forget(rest);
+        }
+    }
+}
 
 /// A goroutine-local value; declare one with [`local!`](crate::local).
 pub struct LocalKey<T: 'static> {
@@ -25,6 +56,19 @@ impl<T: 'static> LocalKey<T> {
     /// While `f` runs, the value is taken out of the goroutine's storage: a nested `with` on
     /// the *same* key (from inside `f`) sees a fresh value, not this one. `f` may block and
     /// switch threads freely: the value belongs to the goroutine.
+    ///
+    /// # Destructors
+    ///
+    /// When a goroutine finishes, its values are dropped one at a time, on the goroutine. A
+    /// value's destructor may use any local, as with `thread_local!` (but it never panics with
+    /// an `AccessError`): a value not yet dropped is seen as it is, and one already dropped, or
+    /// never made, is made afresh and dropped in turn. None of them outlives the goroutine:
+    /// if destructors keep making each other's values, after four passes the values left are
+    /// leaked (as POSIX does with thread-specific data), never handed to another goroutine.
+    ///
+    /// On a plain thread the values are dropped by the thread's `thread_local!` storage as it
+    /// exits; a destructor that uses a local then gets a fresh value, dropped when its `with`
+    /// returns.
     ///
     /// # Examples
     ///
@@ -70,7 +114,9 @@ impl<T: 'static> LocalKey<T> {
     }
 }
 
-/// Declares goroutine-local values, like `thread_local!` but per goroutine.
+/// Declares goroutine-local values, like `thread_local!` but per goroutine. Each goroutine's
+/// values are dropped when it finishes, including those its values' destructors use or make
+/// (see [`LocalKey::with`](crate::runtime::LocalKey::with)).
 ///
 /// ```
 /// goexec::local! {

@@ -546,7 +546,9 @@ pub fn lock_os_thread() {
 pub fn unlock_os_thread() {
     m::with_m(|m| {
         if let Some(g) = m.curg.get() {
-            if g.adjust_lock(-1, Arc::as_ptr(&m.shared).cast()) == 0 {
+            g.adjust_lock(-1, Arc::as_ptr(&m.shared).cast());
+            // Still locked while the goroutine unwinds (GRef::follow_unwind).
+            if g.locked_m().is_null() {
                 m.locked_g.set(None);
             }
         }

@@ -1333,6 +1333,8 @@ pub(crate) fn gosched() -> bool {
         if let Some(what) = m.system.get() {
             blocked_in(what);
         }
+        // Before take_next, which leaves a G locked for its unwind to g0.
+        g.follow_unwind();
         let next = take_next(m);
         if next.is_some() {
             m.handoff.set(Some(g));

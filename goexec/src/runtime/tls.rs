@@ -90,12 +90,20 @@ pub(crate) fn current_g() -> Option<super::g::GRef> {
     super::m::current_g()
 }
 
-/// Runs `f` on the calling plain thread's `goexec::local!` values.
+/// Runs `f` on the calling plain thread's `goexec::local!` values. While the thread exits,
+/// after its values were dropped (a value's destructor using a local), on a scratch vector
+/// that is dropped on return with what `f` put in it.
 #[inline(never)]
 pub(crate) fn with_thread_locals<R>(
     f: impl FnOnce(&mut Vec<(usize, Box<dyn std::any::Any>)>) -> R,
 ) -> R {
-    fenced(|| THREAD_LOCALS.with(|l| f(&mut l.borrow_mut())))
+    fenced(|| {
+        if THREAD_LOCALS.try_with(|_| ()).is_ok() {
+            THREAD_LOCALS.with(|l| f(&mut l.borrow_mut()))
+        } else {
+            f(&mut Vec::new())
+        }
+    })
 }
 
 /// What user code the runtime runs on this thread's own stack, if any (`callback.rs`).

@@ -107,14 +107,55 @@ fn find_slot(synced: &mut Synced, size: usize) -> Result<(usize, u32), StackErro
             return Ok((i, index));
         }
     }
-    let arena = reserve(size)?;
-    install_guard(arena.start)?;
-    synced.arenas.push(Arena { next: 1, ..arena });
+    let fresh = reserve(size)?;
+    #[cfg(test)]
+    if let Some(e) = tests::failing_first_guard(&fresh) {
+        return Err(e);
+    }
+    // Slot 0's guard: a failure here drops `fresh`, which unmaps it.
+    install_guard(fresh.start)?;
+    synced.arenas.push(fresh.keep());
     Ok((synced.arenas.len() - 1, 0))
 }
 
+/// A new arena's reservation, not yet in the list. It owns the mapping from the mmap on and
+/// unmaps it when dropped, so that a failure before the arena is listed (its first guard)
+/// gives the address space back instead of leaking a reservation on every retry.
+struct Reserved {
+    start: usize,
+    bytes: usize,
+    stack_size: usize,
+    slot_size: usize,
+    slots: u32,
+}
+
+impl Reserved {
+    /// The arena, with slot 0 handed out: the list owns the mapping from here on (arenas are
+    /// never unmapped).
+    fn keep(self) -> Arena {
+        let arena = Arena {
+            start: self.start,
+            stack_size: self.stack_size,
+            slot_size: self.slot_size,
+            slots: self.slots,
+            next: 1,
+            free: Vec::new(),
+        };
+        std::mem::forget(self);
+        arena
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        // SAFETY: [start, start + bytes) is the mapping `reserve` made; no slot of it was
+        // handed out, so nothing uses it. Failure would only leak it.
+        unsafe { libc::munmap(self.start as *mut libc::c_void, self.bytes) };
+    }
+}
+
 /// Reserves a new arena for stacks of `size` bytes.
-fn reserve(size: usize) -> Result<Arena, StackError> {
+fn reserve(size: usize) -> Result<Reserved, StackError> {
     let slot_size = size + page_size();
     let mut slots = (ARENA_BYTES / slot_size).max(1);
     loop {
@@ -132,18 +173,18 @@ fn reserve(size: usize) -> Result<Arena, StackError> {
             )
         };
         if p != libc::MAP_FAILED {
+            let fresh = Reserved {
+                start: p as usize,
+                bytes,
+                stack_size: size,
+                slot_size,
+                slots: u32::try_from(slots).unwrap_or(u32::MAX),
+            };
             // Transparent huge pages would turn one touched stack page into 2 MiB of RSS.
             // SAFETY: [p, p + bytes) is the mapping just made. Failure only means THP stays as
             // the system configured it, which costs memory, not correctness.
             unsafe { libc::madvise(p, bytes, libc::MADV_NOHUGEPAGE) };
-            return Ok(Arena {
-                start: p as usize,
-                stack_size: size,
-                slot_size,
-                slots: u32::try_from(slots).unwrap_or(u32::MAX),
-                next: 0,
-                free: Vec::new(),
-            });
+            return Ok(fresh);
         }
         let err = io::Error::last_os_error();
         if slots == 1 || err.raw_os_error() != Some(libc::ENOMEM) {
@@ -226,4 +267,59 @@ pub(super) fn guard_refuses_reads(addr: *const u8) -> bool {
         libc::close(fds[1]);
     }
     refused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{guard_mode, GuardMode};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The stack size whose new arenas fail to get their first guard (0: none), and the
+    /// ranges reserved for them.
+    static FAIL_SIZE: AtomicUsize = AtomicUsize::new(0);
+    static FAILED: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
+    /// `find_slot`'s hook for a new arena: an error instead of its first guard when it is
+    /// for the size under test.
+    pub(super) fn failing_first_guard(fresh: &Reserved) -> Option<StackError> {
+        if fresh.stack_size != FAIL_SIZE.load(Ordering::SeqCst) {
+            return None;
+        }
+        FAILED.lock().unwrap().push((fresh.start, fresh.bytes));
+        Some(StackError::Os(io::Error::from_raw_os_error(libc::EINVAL)))
+    }
+
+    /// Whether all of `[start, start + bytes)` is mapped: msync reports ENOMEM for a range
+    /// with a hole.
+    fn mapped(start: usize, bytes: usize) -> bool {
+        // SAFETY: MS_ASYNC on any range only checks that it is mapped (there is nothing to
+        // write back for anonymous memory); it touches no memory.
+        unsafe { libc::msync(start as *mut libc::c_void, bytes, libc::MS_ASYNC) == 0 }
+    }
+
+    #[test]
+    fn a_new_arena_whose_first_guard_fails_is_unmapped() {
+        if guard_mode() != GuardMode::Arena {
+            return;
+        }
+        // A size no other test uses: its arenas are this test's alone.
+        let size = 88 * 1024;
+        FAIL_SIZE.store(size, Ordering::SeqCst);
+        let errors = (0..8).filter(|_| allocate(size).is_err()).count();
+        FAIL_SIZE.store(0, Ordering::SeqCst);
+        let failed = std::mem::take(&mut *FAILED.lock().unwrap());
+        assert_eq!((errors, failed.len()), (8, 8));
+        let leaked = failed
+            .iter()
+            .filter(|&&(start, bytes)| mapped(start, bytes))
+            .count();
+        assert_eq!(
+            leaked, 0,
+            "{leaked} of 8 failed arena reservations are still mapped"
+        );
+        // With the guard working again, the size gets its arena.
+        let s = allocate(size).unwrap();
+        assert!(guard_refuses_reads(s.guard_range().0 as *const u8));
+    }
 }
