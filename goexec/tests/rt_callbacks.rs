@@ -7,6 +7,7 @@ mod common;
 
 use std::future::Future;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
@@ -128,6 +129,9 @@ fn a_network_waker_that_panics_is_a_fatal_error() {
     }
 }
 
+/// Set by the main goroutine: from then on the subscribers below misbehave.
+static ARMED: AtomicBool = AtomicBool::new(false);
+
 /// A subscriber to goexec's scheduler events that runs `on_event` on each.
 struct OnEvent(fn());
 
@@ -152,10 +156,10 @@ fn a_tracing_subscriber_that_blocks_in_a_goroutine_spawn_is_a_fatal_error() {
     if let Some(err) = fatal_in_child(
         "a_tracing_subscriber_that_blocks_in_a_goroutine_spawn_is_a_fatal_error",
         || {
-            // Blocks only for events on goroutines: the first is the spawn below, on the
-            // scheduler's stack.
+            // Blocks once armed: the first event then is the spawn below, on the scheduler's
+            // stack.
             tracing::subscriber::set_global_default(OnEvent(|| {
-                if goexec::runtime::goid() != 0 {
+                if ARMED.load(Ordering::SeqCst) {
                     goexec::yield_now();
                     blocking_call();
                 }
@@ -165,7 +169,10 @@ fn a_tracing_subscriber_that_blocks_in_a_goroutine_spawn_is_a_fatal_error() {
                 .procs(1)
                 .build()
                 .unwrap()
-                .run(|| goexec::spawn(|| ()).join().unwrap());
+                .run(|| {
+                    ARMED.store(true, Ordering::SeqCst);
+                    goexec::spawn(|| ()).join().unwrap()
+                });
         },
     ) {
         assert!(
@@ -180,7 +187,7 @@ fn a_tracing_subscriber_that_blocks_in_a_goroutine_spawn_is_a_fatal_error() {
 fn a_tracing_subscriber_that_panics_is_a_fatal_error() {
     if let Some(err) = fatal_in_child("a_tracing_subscriber_that_panics_is_a_fatal_error", || {
         tracing::subscriber::set_global_default(OnEvent(|| {
-            if goexec::runtime::goid() != 0 {
+            if ARMED.load(Ordering::SeqCst) {
                 panic!("subscriber panics")
             }
         }))
@@ -189,7 +196,10 @@ fn a_tracing_subscriber_that_panics_is_a_fatal_error() {
             .procs(1)
             .build()
             .unwrap()
-            .run(|| goexec::spawn(|| ()).join().unwrap());
+            .run(|| {
+                ARMED.store(true, Ordering::SeqCst);
+                goexec::spawn(|| ()).join().unwrap()
+            });
     }) {
         assert!(err.contains("subscriber panics"), "{err}");
         assert!(

@@ -8,9 +8,11 @@
 //! would park the M's thread while it holds its P, or switch away from the scheduler's own
 //! stack. Go simply forbids this in runtime code (`systemstack` functions may not block or
 //! grow the stack); goexec cannot forbid it in user code, so it catches it: [`user_code`]
-//! turns a panic into a fatal error naming the callback, and while it runs, a goexec
-//! blocking call ([`check_may_block`]) is a fatal error too. A blocking call on g0 itself
-//! (no goroutine, on an M) is fatal whether or not it came through [`user_code`].
+//! turns a panic into a fatal error naming the callback, and runs it as g0 code: with no
+//! current goroutine (`MLocal::curg` cleared meanwhile, also inside a spawn's `systemstack`),
+//! so every goexec blocking call takes its plain-thread path, where [`check_may_block`] makes
+//! it a fatal error on an M. A yield there yields the thread, which is harmless. The
+//! goroutine park and yield fast paths need no check of their own.
 
 use super::m::with_m;
 use super::tls;
@@ -21,15 +23,18 @@ use std::panic::{self, AssertUnwindSafe};
 pub(crate) fn user_code<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
     // On an M the mark goes in the M (the goroutine park path reads it there at no cost);
     // elsewhere (sysmon, a plain thread) in the thread's TLS.
-    let prev_m = with_m(|m| m.system.replace(Some(what)));
+    let prev_m = with_m(|m| (m.system.replace(Some(what)), m.curg.replace(None)));
     let prev_tls = match prev_m {
         Some(_) => None,
         None => Some(tls::set_system_code(Some(what))),
     };
     let r = panic::catch_unwind(AssertUnwindSafe(f));
     match prev_m {
-        Some(prev) => {
-            with_m(|m| m.system.set(prev));
+        Some((system, curg)) => {
+            with_m(|m| {
+                m.system.set(system);
+                m.curg.set(curg);
+            });
         }
         None => {
             tls::set_system_code(prev_tls.flatten());
@@ -47,7 +52,7 @@ pub(crate) fn user_code<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
 
 /// Stops with a fatal error: a blocking call inside `what`.
 #[cold]
-pub(crate) fn blocked_in(what: &str) -> ! {
+fn blocked_in(what: &str) -> ! {
     super::fatal(
         "blocking call",
         &format!(
@@ -63,9 +68,8 @@ pub(crate) fn blocked_in(what: &str) -> ! {
 /// park its thread): fatal on an M's g0, or inside [`user_code`].
 pub(crate) fn check_may_block() {
     let on_m = with_m(|m| match (m.curg.get(), m.system.get()) {
-        (_, Some(what)) => Some(what),
-        (None, None) => Some("the scheduler loop (g0)"),
-        (Some(_), None) => None,
+        (None, what) => Some(what.unwrap_or("the scheduler loop (g0)")),
+        (Some(_), _) => None,
     });
     let what = match on_m {
         Some(what) => what,

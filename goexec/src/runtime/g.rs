@@ -577,7 +577,6 @@ impl GRef {
     /// live on this G's stack) after the step that lets another thread ready the G.
     pub(crate) fn park(&self, reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
         sched_event!(goid = self.id(), reason = reason.as_str(), "park");
-        self.follow_unwind();
         self.g().wait_reason.store(reason as u8, Ordering::Relaxed);
         self.g()
             .wait_since
@@ -703,31 +702,32 @@ impl GRef {
 
     /// Keeps std's panic state with the goroutine. std counts panics in progress per thread,
     /// so a goroutine that switches out while unwinding (a destructor that parks) must resume
-    /// on the same thread, and no other goroutine may run there until the unwind is over: the
-    /// first switch with `panicking()` true locks the G to its M as `lock_os_thread` does (the
-    /// M runs nothing else; the direct-switch fast paths see a locked M and go through g0),
-    /// and the first one with it false, or the G's exit, unlocks it. The user's own lock depth
-    /// is left alone. Called by the G's own code before each park and yield.
-    #[inline]
-    pub(crate) fn follow_unwind(&self) {
-        // A relaxed load of std's global panic count while no thread panics.
+    /// on the same thread, and no other goroutine may run there until the unwind is over: a
+    /// switch with `panicking()` true locks the G to its M as `lock_os_thread` does (the M
+    /// runs nothing else), and the first one with it false, or the G's exit, unlocks it. The
+    /// user's own lock depth is left alone.
+    ///
+    /// Called on g0 by the M `m` the G has just switched out of (so `panicking()` reads that
+    /// thread's count, which is the G's), before the G can be seen by anyone else: the yield
+    /// and park fast paths, which do not cross g0, are not taken while the thread panics or
+    /// the G is locked (`sched::take_next`), so every switch that matters comes here and the
+    /// fast paths pay one load of std's global panic count.
+    pub(crate) fn follow_unwind(&self, m: &super::m::MLocal) {
         let panicking = std::thread::panicking();
-        // SAFETY: only the running G's own code touches unwind_lock.
+        // SAFETY: the G is switched out and owned by this M (per the status table).
         if panicking != unsafe { *self.g().unwind_lock.get() } {
-            self.set_unwind_lock(panicking);
+            self.set_unwind_lock(panicking, m);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn set_unwind_lock(&self, on: bool) {
-        super::m::with_m(|m| {
-            // SAFETY: as in follow_unwind.
-            unsafe { *self.g().unwind_lock.get() = on };
-            self.adjust_lock(0, Arc::as_ptr(&m.shared).cast());
-            m.locked_g
-                .set((!self.locked_m().is_null()).then_some(*self));
-        });
+    fn set_unwind_lock(&self, on: bool, m: &super::m::MLocal) {
+        // SAFETY: as in follow_unwind.
+        unsafe { *self.g().unwind_lock.get() = on };
+        self.adjust_lock(0, Arc::as_ptr(&m.shared).cast());
+        m.locked_g
+            .set((!self.locked_m().is_null()).then_some(*self));
     }
 
     /// Tells the handle of a goroutine that started and will never run again (its runtime
@@ -877,9 +877,6 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
     if ok.is_err() {
         super::fatal("g_root", "a goroutine's panic escaped its own catch");
     }
-    // The unwind is over: a lock taken for it ends here, so that the exit does not take the
-    // thread down as a `lock_os_thread` one does.
-    g.follow_unwind();
     // Nothing on this frame needs dropping from here on: g0 may discard the stack as soon as
     // we are switched out. `g` is the heap record, valid on whichever M we ended up on.
     g.switch_out(Action::Exit);

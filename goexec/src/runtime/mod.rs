@@ -19,8 +19,12 @@ macro_rules! sched_event {
     ($($t:tt)*) => {
         // The subscriber is user code, often called on the scheduler's own stack: see
         // callback.rs.
+        // The same cheap check `trace!` opens with (the static and the global level filter),
+        // so that without a subscriber interested nothing else runs.
         #[cfg(not(goexec_no_tracing))]
-        if ::tracing::enabled!(target: "goexec::sched", ::tracing::Level::TRACE) {
+        if ::tracing::Level::TRACE <= ::tracing::level_filters::STATIC_MAX_LEVEL
+            && ::tracing::Level::TRACE <= ::tracing::level_filters::LevelFilter::current()
+        {
             $crate::runtime::callback::user_code("a tracing subscriber", || {
                 ::tracing::trace!(target: "goexec::sched", $($t)*)
             });
@@ -401,10 +405,14 @@ where
             };
             // One runtime entry (preempt.rs) for the whole spawn and its several uses of the P.
             let entered = m.enter();
-            // On g0's stack: nothing in here may block (callback.rs).
-            let outer = m.system.replace(Some("goexec::spawn"));
+            // On g0's stack, as g0: nothing in here may block or yield (callback.rs).
+            let outer = (
+                m.system.replace(Some("goexec::spawn")),
+                m.curg.replace(None),
+            );
             let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
-            m.system.set(outer);
+            m.system.set(outer.0);
+            m.curg.set(outer.1);
             m.leave(entered);
             r
         })

@@ -61,7 +61,7 @@
 //! - No preemption by signal: a goroutine that runs 10 ms without a scheduling point keeps
 //!   its M, and sysmon hands its P to another M (`preempt.rs`), as for a blocking section.
 
-use super::callback::{blocked_in, user_code};
+use super::callback::user_code;
 use super::cells::{Cells, CELL_CACHE_MAX};
 use super::g::{Action, GCache, GRef, GStatus, ParkFn, G};
 use super::m::{with_m, MLocal, MShared};
@@ -1053,23 +1053,30 @@ impl Sched {
         let mut cache = GCache::default();
         let mut allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
         let unstarted = self.abandon_unfinished(&mut allgs);
-        let mut kept: std::collections::HashSet<GRef> = free.iter().copied().collect();
-        for g in free {
-            cache.push(g);
-        }
-        // Goroutines that never ran have no frames: their records are reused, unless a
-        // detached M's P may still have them queued.
-        if !detached {
+        if detached {
+            // A detached M's P keeps its free list and may have goroutines queued: only the
+            // lists collected above go back, and the rest stays listed here, never freed, for
+            // the M to look at again when it exits.
+            let kept: std::collections::HashSet<GRef> = free.iter().copied().collect();
+            allgs.retain(|g| !kept.contains(g));
+            for g in free {
+                cache.push(g);
+            }
+        } else {
+            // Every Idle G is in the lists collected above. Goroutines that never ran have no
+            // frames: their records are reused too.
             for g in unstarted {
                 // SAFETY: cancelled by abandon_unfinished; the queues are drained.
                 let stack = unsafe { g.reset_unstarted() };
                 stacks.extend(stack.filter(|st| st.size() == self.stack_size));
-                kept.insert(g);
                 cache.push(g);
             }
+            for g in free {
+                cache.push(g);
+            }
+            // What stays (abandoned goroutines) is never freed: see above.
+            allgs.retain(|g| g.status() != GStatus::Idle);
         }
-        // What stays is never freed (see above); a detached M looks at it again when it exits.
-        allgs.retain(|g| !kept.contains(g));
         self.swept.store(true, Ordering::Release);
         drop(allgs);
         Warm {
@@ -1267,12 +1274,15 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
         match action {
             Action::Yield => {
                 // Go: gosched_m, but onto the local queue (see module docs).
+                g.follow_unwind(m);
                 g.set_status(GStatus::Runnable);
                 runqput(m, g, false);
                 return true;
             }
             Action::Park(unlock) => {
-                // Go: park_m. Waiting first, so that a goready made possible by unlock finds it.
+                // Go: park_m. Locked first if it unwinds, Waiting next, so that a goready made
+                // possible by unlock finds it so.
+                g.follow_unwind(m);
                 g.set_status(GStatus::Waiting);
                 if unlock.call() {
                     return true;
@@ -1294,6 +1304,9 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                 if g.id() == MAIN_GOID {
                     m.sched.begin_shutdown();
                 }
+                // Its unwind is over: a lock held for it ends here, so that the exit does not
+                // take the thread down as a `lock_os_thread` one does.
+                g.follow_unwind(m);
                 let was_locked = m.locked_g.get() == Some(g);
                 if was_locked {
                     // Go ends the thread of a goroutine that exits locked: the goroutine may
@@ -1330,11 +1343,6 @@ pub(crate) fn gosched() -> bool {
     // One TLS read for the whole yield: the M, and the G from it.
     let found = with_m(|m| {
         let g = m.curg.get()?;
-        if let Some(what) = m.system.get() {
-            blocked_in(what);
-        }
-        // Before take_next, which leaves a G locked for its unwind to g0.
-        g.follow_unwind();
         let next = take_next(m);
         if next.is_some() {
             m.handoff.set(Some(g));
@@ -1357,10 +1365,11 @@ pub(crate) fn gosched() -> bool {
 
 /// The direct-switch fast paths' half (yield and park): the P's next G to switch to without
 /// going through g0, marked Running and made `curg`, inside a runtime entry that the G taking
-/// over leaves in `resumed`. None when g0 must choose: a locked M or G, shutdown, or the tick
+/// over leaves in `resumed`. None when g0 must choose: a locked M or G, shutdown, an unwinding G, or the tick
 /// on which the global queue gets its turn (which also runs the P's timers).
 fn take_next(m: &MLocal) -> Option<GRef> {
-    if m.locked_g.get().is_some() || m.sched.is_shut_down() {
+    // g0 keeps std's panic state with an unwinding G (GRef::follow_unwind).
+    if m.locked_g.get().is_some() || m.sched.is_shut_down() || std::thread::panicking() {
         return None;
     }
     // One runtime entry (preempt.rs) for the whole handoff: it lasts through the switch, and
@@ -1405,9 +1414,6 @@ fn take_next(m: &MLocal) -> Option<GRef> {
 /// do it (see `take_next`).
 pub(crate) fn park_next(g: GRef, unlock: ParkFn) -> Result<GRef, ParkFn> {
     with_m(move |m| {
-        if let Some(what) = m.system.get() {
-            blocked_in(what);
-        }
         if m.curg.get() != Some(g) {
             return Err(unlock);
         }

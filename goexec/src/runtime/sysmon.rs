@@ -58,6 +58,8 @@ pub(crate) struct SyscallSlot {
 /// Runs `f` as a blocking section on the current goroutine's M; see the module docs.
 pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     if !entersyscall() {
+        // Not from g0's stack, though (callback.rs).
+        super::callback::check_may_block();
         return f();
     }
     // Leaves the section however `f` ends (a panic unwinds through here too).
