@@ -478,7 +478,7 @@ impl Sched {
         for e in due {
             match e.action {
                 timers::Action::Ready(g) => super::park::goready(g),
-                timers::Action::Call(f) => f(),
+                timers::Action::Call(c) => c.fire(),
                 timers::Action::Wake(w) => w.fire(),
                 timers::Action::Fire(t, gen) => {
                     if let Some(next) = t.fire(gen, e.when, now) {
