@@ -23,3 +23,21 @@ pub fn watchdog(test: &'static str, secs: u64) -> Watchdog {
 pub fn rt(procs: usize) -> goexec::Runtime {
     goexec::Runtime::builder().procs(procs).build().unwrap()
 }
+
+/// A command running this test binary again; under a cross runner (qemu-aarch64 in CI) the
+/// child goes through the same runner.
+pub fn this_binary() -> std::process::Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let runner = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
+        .ok()
+        .filter(|_| cfg!(target_arch = "aarch64"));
+    match runner {
+        Some(r) => {
+            let mut parts = r.split_whitespace();
+            let mut c = std::process::Command::new(parts.next().expect("empty runner"));
+            c.args(parts).arg(exe);
+            c
+        }
+        None => std::process::Command::new(exe),
+    }
+}

@@ -523,9 +523,11 @@ impl<T> Chan<T> {
     ///
     /// A goroutine gets a timer whose callback, if the record is still queued, takes it off
     /// under the lock and completes it with TIMEOUT: exactly one of the timer and the
-    /// channel's other side dequeues it. The callback finds the record by address, and only
-    /// while `active`, which the owner clears (under the same lock the callback holds) before
-    /// its frame can go: a stale timer never matches a later record at the same address.
+    /// channel's other side dequeues it. The callback finds the record by address; the owner
+    /// cancels the timer before its frame can go, and the cancel waits for a callback that is
+    /// running (it runs under the timer's lock, `timers::CallTimer`), so a stale callback
+    /// never matches a later record at the same address. Cancelling also drops the
+    /// callback's `Arc` to the channel now instead of at the deadline.
     /// A thread waits with a timeout and takes its own record off on expiry.
     fn wait_until(
         self: &Arc<Self>,
@@ -539,24 +541,19 @@ impl<T> Chan<T> {
         T: Send + 'static,
     {
         let addr = sg as *const Sudog<T> as usize;
-        let active = Arc::new(Mutex::new(true));
-        let (armed, chan) = (active.clone(), self.clone());
+        let chan = self.clone();
         let fire = move || {
-            let armed = armed.lock().unwrap_or_else(|e| e.into_inner());
-            if !*armed {
-                return;
-            }
             let mut st = chan.lock();
             if let Some(sg) = st.unqueue(send, addr) {
                 drop(st);
                 // SAFETY: dequeued under the lock while its owner is parked on it (it cannot
-                // deactivate us and leave before `done` is set).
+                // cancel us and leave before `done` is set).
                 unsafe { complete(sg, TIMEOUT) };
             }
         };
-        if crate::time::call_at(deadline, Box::new(fire)) {
+        if let Some(timer) = crate::time::call_at(deadline, fire) {
             let done = sg.wait(st, reason);
-            *active.lock().unwrap_or_else(|e| e.into_inner()) = false;
+            drop(timer);
             return done;
         }
         // A plain thread.

@@ -291,19 +291,19 @@ impl Netpoll {
         let seq = st.seq;
         st.side(dir).waiters.push((seq, Waiter::current()));
         self.waiters.fetch_add(1, Ordering::AcqRel);
-        if let Some(d) = deadline {
-            // On a goroutine, a timer wakes this wait if it is still this wait; a thread
-            // waits with a timeout below instead (call_at adds nothing there).
+        // On a goroutine, a timer wakes this wait if it is still this wait; a thread waits
+        // with a timeout below instead (call_at adds nothing there). The wait cancels it when
+        // it ends (outside the descriptor's lock, which the callback takes under the timer's).
+        let timer = deadline.and_then(|d| {
             let (desc2, np) = (desc.clone(), self.clone());
-            let fire = move || {
+            crate::time::call_at(d, move || {
                 let waiter = desc2.lock().side(dir).take_wait(seq);
                 if let Some(waiter) = waiter {
                     np.waiters.fetch_sub(1, Ordering::AcqRel);
                     waiter.wake();
                 }
-            };
-            crate::time::call_at(d, Box::new(fire));
-        }
+            })
+        });
         let is_g = super::m::current_g().is_some();
         if is_g {
             super::park::block_on_guard(st, super::g::WaitReason::IoWait);
@@ -327,6 +327,7 @@ impl Netpoll {
                 }
             }
         }
+        drop(timer);
         if desc.lock().closed {
             return Err(closed_error());
         }

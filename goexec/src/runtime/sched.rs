@@ -485,7 +485,7 @@ impl Sched {
                 timers::Action::Ready(g) => super::park::goready(g),
                 // The others may run user code (a waker, a channel's waiter, the drop of a
                 // value the callback held): callback.rs.
-                timers::Action::Call(f) => user_code("a timer's callback", f),
+                timers::Action::Call(c) => user_code("a timer's callback", || c.fire()),
                 timers::Action::Wake(w) => {
                     user_code("a Waker::wake called by the timers", || w.fire())
                 }

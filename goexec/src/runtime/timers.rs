@@ -56,16 +56,17 @@ pub(crate) enum Action {
     /// Fire this timer if it is still at generation `gen` (a stopped or reset timer has moved
     /// on, and its old entries are dropped when they surface).
     Fire(Arc<TimerShared>, u64),
-    /// Call this (a channel operation's deadline: `chan::hchan`). It runs on whichever M runs
-    /// the timers, outside the heap's lock.
-    Call(Box<dyn FnOnce() + Send>),
+    /// Run this callback unless it was cancelled first (the deadline of a channel operation or
+    /// a socket wait: `time::call_at`). It runs on whichever M runs the timers, outside the
+    /// heap's lock.
+    Call(Arc<dyn Callback>),
     /// Wake this task's waker (`time::Sleep`), unless the Sleep was dropped first.
     Wake(Arc<WakeTimer>),
 }
 
 impl Action {
     /// Whether firing would do nothing: a stopped or reset Timer's old entry, a dropped
-    /// Sleep's. Such entries are swept out of the heap lazily (`TimerHeap::push`).
+    /// Sleep's, a cancelled callback's. Such entries are swept out of the heap lazily (`TimerHeap::push`).
     fn is_dead(&self) -> bool {
         match self {
             Action::Fire(t, gen) => {
@@ -73,8 +74,80 @@ impl Action {
                 st.gen != *gen || !st.pending
             }
             Action::Wake(w) => w.is_cancelled(),
-            Action::Ready(_) | Action::Call(_) => false,
+            Action::Call(c) => c.is_cancelled(),
+            Action::Ready(_) => false,
         }
+    }
+}
+
+/// A callback timer's shared half, in its heap entry and its owner's [`CallTimer`].
+pub(crate) trait Callback: Send + Sync {
+    /// Runs the callback, unless it ran or was cancelled already, holding the timer's lock
+    /// while it runs.
+    fn fire(&self);
+
+    /// Whether the callback is gone (ran or was cancelled). One whose lock is held (a cancel
+    /// under way) counts as live: a sweep, under the heap's lock, does not wait for it.
+    fn is_cancelled(&self) -> bool;
+
+    /// Takes the callback out, waiting for it if it is running, and drops it outside the
+    /// lock (it may hold the last reference to user values).
+    fn cancel(&self);
+}
+
+/// The callback and its lock, in one allocation.
+struct CallSlot<F> {
+    f: Mutex<Option<F>>,
+}
+
+impl<F: FnOnce() + Send> Callback for CallSlot<F> {
+    fn fire(&self) {
+        let mut f = self.f.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = f.take() {
+            f();
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        match self.f.try_lock() {
+            Ok(f) => f.is_none(),
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().is_none(),
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
+    }
+
+    fn cancel(&self) {
+        let f = self.f.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(f);
+    }
+}
+
+/// The owner's handle of a callback timer (`time::call_at`): dropping it cancels the call.
+///
+/// Once the drop returns, the callback has either run to its end or will never run: it runs
+/// holding the lock that the cancel takes. So a callback may act on state that its owner
+/// frees after the drop (a channel waiter's record on its stack). The cancelled entry stays
+/// in the heap, dead, until a sweep or its deadline; the callback, with what it captured, is
+/// dropped at once.
+#[must_use = "dropping the handle cancels the call"]
+pub(crate) struct CallTimer(Arc<dyn Callback>);
+
+impl CallTimer {
+    pub(crate) fn new(f: impl FnOnce() + Send + 'static) -> CallTimer {
+        CallTimer(Arc::new(CallSlot {
+            f: Mutex::new(Some(f)),
+        }))
+    }
+
+    /// The action of the timer's heap entry.
+    pub(crate) fn action(&self) -> Action {
+        Action::Call(self.0.clone())
+    }
+}
+
+impl Drop for CallTimer {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
@@ -143,9 +216,12 @@ pub(crate) struct Entry {
 pub(crate) struct TimerHeap {
     heap: Vec<Entry>,
     seq: u64,
-    /// The size at which the next push sweeps dead entries out first (twice the size after
-    /// the last sweep): a server arming a 30 s timeout per request and dropping it a
-    /// millisecond later keeps its heap at about the live timers, at O(1) amortised.
+    /// The size at which the next push sweeps dead entries out first: twice the size after
+    /// the last sweep, or after the last pop if that is less (a heap that fired a peak of
+    /// timers does not let that many dead ones gather after it). A server arming a 30 s
+    /// timeout per request and dropping it a millisecond later keeps its heap at about the
+    /// live timers (at most twice, or `SWEEP_MIN`), at O(1) amortised: a sweep of n entries
+    /// comes at least n/2 pushes after the last.
     sweep_at: usize,
 }
 
@@ -182,6 +258,7 @@ impl TimerHeap {
         if !self.heap.is_empty() {
             self.sift_down(0);
         }
+        self.sweep_at = self.sweep_at.min(2 * self.heap.len());
         e
     }
 
@@ -367,6 +444,56 @@ mod tests {
             let e = h.pop_due(u64::MAX).expect("a live entry");
             assert_eq!(e.when, 1_000 + i);
         }
+    }
+
+    /// Cancelled callbacks are dropped at once, their entries swept as the heap grows, even
+    /// after a peak of live timers has fired; the live ones still run.
+    #[test]
+    fn cancelled_calls_are_dropped_and_swept() {
+        let mut h = TimerHeap::default();
+        for i in 0..10_000u64 {
+            h.push(i, Action::Ready(dummy_g()));
+        }
+        while h.pop_due(u64::MAX).is_some() {}
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let live: Vec<CallTimer> = (0..10)
+            .map(|i| {
+                let ran = ran.clone();
+                let t = CallTimer::new(move || {
+                    ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                });
+                h.push(1_000 + i, t.action());
+                t
+            })
+            .collect();
+        let captured = Arc::new(());
+        for i in 0..100_000u64 {
+            let held = captured.clone();
+            let t = CallTimer::new(move || drop(held));
+            h.push(10_000 + i, t.action());
+            drop(t); // the operation ended at once, as most do
+            assert_eq!(
+                Arc::strong_count(&captured),
+                1,
+                "a cancelled callback was kept"
+            );
+            assert!(
+                h.len() < 200,
+                "{} entries after {i} cancelled calls",
+                h.len()
+            );
+        }
+        // The live ones are all still there, in order, and run.
+        for i in 0..10 {
+            let e = h.pop_due(u64::MAX).expect("a live entry");
+            assert_eq!(e.when, 1_000 + i);
+            let Action::Call(c) = e.action else {
+                panic!("not a call")
+            };
+            c.fire();
+        }
+        assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 10);
+        drop(live);
     }
 
     fn dummy_g() -> GRef {

@@ -24,7 +24,7 @@ use crate::runtime::g::WaitReason;
 use crate::runtime::m::{current_g, with_m};
 use crate::runtime::park::gopark;
 use crate::runtime::sched::Sched;
-use crate::runtime::timers::{self, Action, TimerShared};
+use crate::runtime::timers::{self, Action, CallTimer, TimerShared};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,18 +79,18 @@ fn sleep_until_ns(when: u64, d: Duration) {
 }
 
 /// Adds a timer that calls `f` at `when` ([`timers::nanotime`] units) to the calling
-/// goroutine's P (P 0's without one). False on a plain thread, where nothing is added.
-pub(crate) fn call_at(when: u64, f: Box<dyn FnOnce() + Send>) -> bool {
-    let mut f = Some(f);
+/// goroutine's P (P 0's without one). The operation it times out drops the handle when it
+/// ends: that cancels the call, and `f` with what it holds goes then, not at the deadline.
+/// None on a plain thread, where nothing is added.
+pub(crate) fn call_at(when: u64, f: impl FnOnce() + Send + 'static) -> Option<CallTimer> {
     with_m(|m| {
         m.curg.get()?;
         let id = m.with_p(|p| p.id).unwrap_or(0);
-        let f = f.take()?;
-        m.sched.addtimer(id, when, Action::Call(f));
-        Some(())
+        let timer = CallTimer::new(f);
+        m.sched.addtimer(id, when, timer.action());
+        Some(timer)
     })
     .flatten()
-    .is_some()
 }
 
 /// Adds a timer waking `w` at `when` ([`timers::nanotime`] units) to the calling goroutine's
