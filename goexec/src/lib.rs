@@ -70,23 +70,52 @@
 //!
 //! # Soundness
 //!
-//! A goroutine can be suspended on one OS thread and resumed on another. Rust compilers assume
-//! a function never changes threads, so they may compute the address of a `thread_local!` once
-//! and reuse it after a call that, in goexec, switched threads underneath. goexec's own code
-//! never keeps a thread-local address across a switch (all of its thread-local state goes
-//! through `#[inline(never)]` accessors). In your goroutines:
+//! A goroutine can stop at a switch point on one OS thread and go on from it on another.
+//! Rust compilers assume a function runs on one thread from start to end, so they may compute
+//! a thread-local's address once and use it on both sides of a call that, in goexec, changed
+//! threads underneath: the code after the switch then works on the old thread's value, while
+//! that thread runs other code. In a goroutine, then:
 //!
-//! - do not hold a reference obtained from a thread-local (`LOCAL.with(|x| ...)` borrowing
-//!   across a blocking call) over anything that can switch goroutines: a channel operation, a
-//!   lock, a sleep, I/O, `yield_now`;
-//! - when a goroutine must see one thread's locals throughout (a C library with per-thread
-//!   state, a `RefCell` in TLS that lives across calls), pin it with
-//!   `goexec::lock_os_thread()` first;
-//! - for state that belongs to the goroutine rather than the thread, use `goexec::local!`.
+//! - a function that crosses a switch point must not touch a thread-local, before the switch
+//!   or after it: not in the closures written in it, nor in the code the compiler inlines into
+//!   it (a `RefCell` in a `thread_local!`, `rand::thread_rng()`, the thread-locals of std, of
+//!   `tracing`, of an allocator, ...);
+//! - no thread-affine value may be held across a switch point: an `Rc` obtained from a
+//!   thread-local, a `std::sync::MutexGuard` (released on the thread that took it), a value
+//!   of a C library with per-thread state.
+//!
+//! Breaking either rule is undefined behaviour, and the compiler cannot catch it: a goroutine
+//! starts from a `Send` closure, but nothing tells the compiler that the goroutine's own stack,
+//! and what it holds, moves between threads.
+//!
+//! The switch points are the operations that can park or yield the goroutine: a channel send
+//! or receive that waits (with or without a timeout; not the `try_` ones), a `select!`
+//! without `default`, the waits of [`sync`] (`Mutex::lock`, `RwLock`, `WaitGroup::wait`,
+//! `Once`, `Cond::wait`, `Semaphore::acquire`), [`time::sleep`] and the receives of timers
+//! and tickers, [`JoinHandle::join`], [`block_on`] and [`spawn_future`] between two polls,
+//! `goexec-net`'s socket operations, [`yield_now`], and the end of a [`blocking`] section: the
+//! code inside one stays on one thread (unless it reaches a switch point itself), but if its
+//! P was handed on meanwhile, the goroutine may wait on the run queue and continue on another
+//! thread. Spawning, waking another goroutine (a send to a waiting receiver, an
+//! unlock) and running long without a switch point (the goroutine keeps its thread, losing only
+//! its P) are not switch points.
+//!
+//! goexec guarantees that its own code keeps no thread-local address across a switch (a
+//! goroutine reaches goexec's thread-local state only through `#[inline(never)]` accessors,
+//! and each poll of a future runs in a frame of its own); that std's panic state stays with the goroutine (a goroutine that parks while
+//! unwinding stays on its thread until the unwinding ends); and that [`local!`] values belong
+//! to the goroutine, safe to use across switch points. What to do instead of a thread-local:
+//!
+//! - state that belongs to the goroutine: [`local!`];
+//! - code that relies on thread-affine libraries: call [`lock_os_thread`] first; the goroutine
+//!   then runs only on that thread, and the thread only it, until [`unlock_os_thread`];
+//! - any other thread-local: reach it only from `#[inline(never)]` functions that do not
+//!   switch themselves, and return no reference into it or thread-affine value from them.
 //!
 //! The low-level [`runtime::Coroutine`] is not `Send`. Used from plain threads it always
 //! resumes on the thread that created it, so none of this applies to it; one owned by a
-//! goroutine moves with that goroutine, and code running inside it follows the rules above.
+//! goroutine moves with that goroutine, and code running inside it follows the rules above,
+//! the coroutine's own yields counting as switch points.
 //!
 //! Stacks are fixed-size (Rust cannot move a stack, so goexec cannot grow it as Go does).
 //! Running off the end hits a guard page, and the process aborts with

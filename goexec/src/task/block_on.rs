@@ -8,7 +8,7 @@ use crate::runtime::g::{GRef, WaitReason};
 use crate::runtime::m::current_g;
 use crate::runtime::park::goready;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -85,7 +85,7 @@ impl Wake for Signal {
 /// });
 /// ```
 pub fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
+    let mut fut = pin!(Some(fut));
     let me = current_g();
     let signal = Arc::new(Signal {
         who: match me {
@@ -98,7 +98,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     loop {
         signal.state.store(POLLING, Ordering::Release);
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+        if let Poll::Ready(v) = poll_once(fut.as_mut(), &mut cx) {
             signal.state.store(DONE, Ordering::Release);
             return v;
         }
@@ -122,6 +122,31 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             }
         }
     }
+}
+
+/// Polls the future in `slot` once, in a frame of its own, and drops it there when it is ready
+/// or its poll panics. The future's code must not be inlined into `block_on`'s loop: the
+/// compiler could compute a thread-local's address in one poll (the future's own, or one of a
+/// library it uses) and reuse it after a park that resumed the goroutine on another thread.
+#[inline(never)]
+fn poll_once<F: Future>(slot: Pin<&mut Option<F>>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    struct DropFuture<'a, F>(Pin<&'a mut Option<F>>);
+    impl<F> Drop for DropFuture<'_, F> {
+        fn drop(&mut self) {
+            self.0.set(None);
+        }
+    }
+    let mut slot = DropFuture(slot);
+    let poll = match slot.0.as_mut().as_pin_mut() {
+        Some(fut) => fut.poll(cx),
+        // block_on polls no more once the future is ready.
+        None => return Poll::Pending,
+    };
+    if poll.is_pending() {
+        // Keep the future: `slot` only borrows it.
+        std::mem::forget(slot);
+    }
+    poll
 }
 
 /// Runs `fut` as a new goroutine (which drives it with [`block_on`]) and returns its
