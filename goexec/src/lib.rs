@@ -102,15 +102,24 @@
 //!
 //! goexec guarantees that its own code keeps no thread-local address across a switch (a
 //! goroutine reaches goexec's thread-local state only through `#[inline(never)]` accessors,
-//! and each poll of a future runs in a frame of its own); that std's panic state stays with the goroutine (a goroutine that parks while
-//! unwinding stays on its thread until the unwinding ends); and that [`local!`] values belong
-//! to the goroutine, safe to use across switch points. What to do instead of a thread-local:
+//! and each poll of a future runs in a frame of its own); that std's panic state stays with
+//! the goroutine (a goroutine that parks while unwinding stays on its thread until the
+//! unwinding ends); and that [`local!`] values belong to the goroutine, safe to use across
+//! switch points. What to do instead of a thread-local:
 //!
 //! - state that belongs to the goroutine: [`local!`];
 //! - code that relies on thread-affine libraries: call [`lock_os_thread`] first; the goroutine
 //!   then runs only on that thread, and the thread only it, until [`unlock_os_thread`];
 //! - any other thread-local: reach it only from `#[inline(never)]` functions that do not
 //!   switch themselves, and return no reference into it or thread-affine value from them.
+//!
+//! Some user code runs on the scheduler's own stack, outside any goroutine: a `Waker::wake`
+//! called by the timers or the network poller (a future polled with that waker was waiting on
+//! a goexec timer or socket), and a `tracing` subscriber seeing the scheduler's events. It
+//! must neither block on goexec (a channel operation, lock, join, sleep or I/O wait) nor
+//! panic: either ends the process with a fatal error that names the callback, since the
+//! scheduler cannot go on. Hand such work to a goroutine (a `try_send` on a buffered
+//! channel never blocks).
 //!
 //! The low-level [`runtime::Coroutine`] is not `Send`. Used from plain threads it always
 //! resumes on the thread that created it, so none of this applies to it; one owned by a
