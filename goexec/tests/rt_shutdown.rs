@@ -328,3 +328,98 @@ fn goroutine_running_at_shutdown_spawns_after_the_runtime_is_dropped() {
         },
     );
 }
+
+/// Runs in this process, not in a quarantined child: a dump reads records without crashing
+/// even when they are freed, so only memcheck (CI runs this file under valgrind) sees the
+/// reads of freed records that this checks for.
+#[test]
+fn dump_from_a_goroutine_left_running_after_the_runtime_is_dropped() {
+    let _w = common::watchdog("dump_from_a_goroutine_left_running", 120);
+    {
+        {
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<usize>();
+            let go_rx = std::sync::Mutex::new(go_rx);
+            let rt = rt(2);
+            rt.run(move || {
+                // Many finished goroutines: records a dump lists, enough that one dump lasts
+                // through shutdown and the Runtime's drop.
+                let hs: Vec<_> = (0..20_000).map(|_| goexec::spawn(|| ())).collect();
+                for h in hs {
+                    h.join().unwrap();
+                }
+                let (started_tx, started_rx) = chan::bounded::<()>(1);
+                goexec::spawn(move || {
+                    started_tx.send(()).unwrap();
+                    // No scheduling point (dump is none): run detaches this thread.
+                    let go_rx = go_rx.lock().unwrap();
+                    let mut n = 0;
+                    loop {
+                        n += goexec::runtime::dump().len();
+                        if go_rx.try_recv().is_ok() {
+                            break;
+                        }
+                    }
+                    // Once more after the Runtime is gone.
+                    n += goexec::runtime::dump().len();
+                    done_tx.send(n).unwrap();
+                });
+                started_rx.recv().unwrap();
+            });
+            drop(rt);
+            go_tx.send(()).unwrap();
+            assert!(done_rx.recv().unwrap() > 0);
+        }
+    }
+}
+
+#[test]
+fn a_panicking_drop_at_shutdown_does_not_leave_other_joins_hanging() {
+    isolated(
+        "a_panicking_drop_at_shutdown_does_not_leave_other_joins_hanging",
+        || {
+            struct PanicOnDrop;
+            impl Drop for PanicOnDrop {
+                fn drop(&mut self) {
+                    panic!("a capture's drop panics");
+                }
+            }
+            let (htx, hrx) = std::sync::mpsc::channel();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt(1).run(move || {
+                    // Two finished goroutines leave their records in the free list, X then Y;
+                    // the next two spawns reuse Y, then X, so the goroutine whose drop panics
+                    // comes first in teardown's list.
+                    let (ytx, yrx) = chan::bounded::<()>(0);
+                    let x = goexec::spawn(|| ());
+                    let y = goexec::spawn(move || yrx.recv().unwrap());
+                    x.join().unwrap();
+                    ytx.send(()).unwrap();
+                    y.join().unwrap();
+                    // Parked for good (Y's record).
+                    let (tx, rx) = chan::bounded::<()>(0);
+                    std::mem::forget(tx);
+                    let (rtx, rrx) = chan::bounded::<()>(0);
+                    let parked = goexec::spawn(move || {
+                        rtx.send(()).unwrap();
+                        let _ = rx.recv();
+                    });
+                    rrx.recv().unwrap();
+                    htx.send(parked).unwrap();
+                    let p = PanicOnDrop;
+                    // Never runs (X's record): its function, with `p`, is dropped at shutdown.
+                    drop(goexec::spawn(move || drop(p)));
+                })
+            }));
+            let msg = r.expect_err("run re-raises the drop's panic");
+            assert_eq!(msg.downcast_ref::<&str>(), Some(&"a capture's drop panics"));
+            let parked = hrx.recv().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || tx.send(parked.join().map_err(|e| e.is_abandoned())));
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(5)).expect("join hangs"),
+                Err(true)
+            );
+        },
+    );
+}

@@ -730,51 +730,43 @@ impl GRef {
             .set((!self.locked_m().is_null()).then_some(*self));
     }
 
-    /// Tells the handle of a goroutine that started and will never run again (its runtime
-    /// shut down while it was parked or queued) that it is abandoned; its record, stack and
-    /// task stay allocated for good. No-op for a goroutine between tasks.
+    /// The task of a goroutine that started and will never run again (its runtime shut down
+    /// while it was parked or queued), to tell its handle ([`TaskPtr::abandon`]); its record,
+    /// stack and task stay allocated for good. None for a goroutine between tasks, or one
+    /// already taken.
     ///
     /// # Safety
     ///
     /// The G is Waiting or Runnable, has started (its entry is taken), no M will ever run it
     /// again, and the caller is the only one looking at it this way (teardown, under the
     /// `allgs` lock).
-    pub(crate) unsafe fn abandon(&self) {
+    pub(crate) unsafe fn take_abandoned_task(&self) -> Option<TaskPtr> {
         // SAFETY: the G can never run again (the caller's promise), so `task` is stable: it is
         // its running task (alive: its frames, which hold it, are never resumed) or None.
-        if let Some(t) = unsafe { (*self.g().task.get()).take() } {
-            // SAFETY: as above: the task's goroutine side is alive and will never run again.
-            unsafe { t.abandon() };
-        }
+        unsafe { (*self.g().task.get()).take() }
     }
 
-    /// If the goroutine never started (its runtime shut down first), drops its function and
-    /// tells its handle so; true if it did.
+    /// The function of a goroutine that never started (its runtime shut down first), taken
+    /// out to be cancelled; None if the G is not such a goroutine.
     ///
     /// # Safety
     ///
     /// No M will ever run the G (its runtime has shut down), and the caller is the only one
     /// looking at it this way (teardown, under the `allgs` lock).
-    pub(crate) unsafe fn cancel_unstarted(&self) -> bool {
+    pub(crate) unsafe fn take_unstarted(&self) -> Option<TaskRef> {
         if self.status() != GStatus::Runnable {
-            return false;
+            return None;
         }
         // SAFETY: Runnable and never to be dequeued by a running M: the entry is ours.
-        match unsafe { (*self.g().entry.get()).take() } {
-            Some(task) => {
-                task.cancel();
-                true
-            }
-            None => false,
-        }
+        unsafe { (*self.g().entry.get()).take() }
     }
 
-    /// Makes a G whose goroutine never started (see `cancel_unstarted`) a free G again, for a
+    /// Makes a G whose goroutine never started (see `take_unstarted`) a free G again, for a
     /// later run; its stack (a non-default size, allocated at spawn) is returned.
     ///
     /// # Safety
     ///
-    /// As `cancel_unstarted`, which has returned true; no queue names the G any more.
+    /// As `take_unstarted`, which has taken its function; no queue names the G any more.
     pub(crate) unsafe fn reset_unstarted(&self) -> Option<Stack> {
         debug_assert_eq!(self.status(), GStatus::Runnable);
         self.clear_name();

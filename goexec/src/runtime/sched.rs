@@ -697,8 +697,20 @@ impl Sched {
     }
 
     /// Runs `p` on an idle M, or a new one. `spinning`: the M starts out spinning (the caller
-    /// counted it in nmspinning). Go: `startm`.
+    /// counted it in nmspinning). Go: `startm`. Not after shutdown (a `goready` from another
+    /// thread racing it): the P goes back, and no thread starts that nobody would join.
     fn startm(self: &Arc<Self>, p: Box<P>, spinning: bool) {
+        if self.is_shut_down() {
+            // Not pidleput: its queue may hold goroutines that will never run (shutdown
+            // drains it).
+            let mut s = self.lock();
+            s.pidle.push(p);
+            self.npidle.store(s.pidle.len(), Ordering::SeqCst);
+            if spinning {
+                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
         let idle = self.lock().midle.pop();
         match idle {
             Some(m) => m.hand_p(p, spinning),
@@ -1052,21 +1064,12 @@ impl Sched {
         }
         let mut cache = GCache::default();
         let mut allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
-        let unstarted = self.abandon_unfinished(&mut allgs);
-        if detached {
-            // A detached M's P keeps its free list and may have goroutines queued: only the
-            // lists collected above go back, and the rest stays listed here, never freed, for
-            // the M to look at again when it exits.
-            let kept: std::collections::HashSet<GRef> = free.iter().copied().collect();
-            allgs.retain(|g| !kept.contains(g));
-            for g in free {
-                cache.push(g);
-            }
-        } else {
-            // Every Idle G is in the lists collected above. Goroutines that never ran have no
-            // frames: their records are reused too.
-            for g in unstarted {
-                // SAFETY: cancelled by abandon_unfinished; the queues are drained.
+        let found = self.abandon_unfinished(&allgs);
+        if !detached {
+            // Every Idle G is in the lists collected above, and nothing else can name them.
+            // Goroutines that never ran have no frames: their records are reused too.
+            for &(g, _) in &found.unstarted {
+                // SAFETY: its function is taken (and cancelled below); the queues are drained.
                 let stack = unsafe { g.reset_unstarted() };
                 stacks.extend(stack.filter(|st| st.size() == self.stack_size));
                 cache.push(g);
@@ -1077,8 +1080,16 @@ impl Sched {
             // What stays (abandoned goroutines) is never freed: see above.
             allgs.retain(|g| g.status() != GStatus::Idle);
         }
+        // Else a detached M still runs: it may hold its P (with a free list and a queue) and
+        // look at any record (`dump`, a spawn): no record goes back, all stay listed here,
+        // never freed, for the M to look at again when it exits.
         self.swept.store(true, Ordering::Release);
         drop(allgs);
+        // Outside the lock: this runs user code. A panic there is re-raised once every handle
+        // has been told.
+        if let Err(p) = found.tell() {
+            std::panic::resume_unwind(p);
+        }
         Warm {
             gs: cache,
             stacks,
@@ -1086,45 +1097,97 @@ impl Sched {
         }
     }
 
-    /// Abandons every goroutine of this (shut down) runtime that started and will never run
-    /// again, and cancels those that never started; returns the latter. Idempotent. Called by
-    /// `shutdown` once its Ms have exited, and again by a detached M as it exits (its
-    /// goroutine may have parked, or spawned, after `shutdown` looked).
+    /// Finds every goroutine of this (shut down) runtime that started and will never run
+    /// again, and those that never started, and takes their tasks out, for
+    /// [`Abandoned::tell`] to tell their handles once the `allgs` lock is released (telling
+    /// runs user code: a waker, the drop of a goroutine's function). Idempotent: a task is
+    /// taken once. Called by `shutdown` once its Ms have exited, and again by a detached M as
+    /// it exits (its goroutine may have parked, or spawned, after `shutdown` looked).
     #[allow(unsafe_code)] // see the SAFETY notes
-    fn abandon_unfinished(&self, allgs: &mut [GRef]) -> Vec<GRef> {
+    fn abandon_unfinished(&self, allgs: &[GRef]) -> Abandoned {
         debug_assert!(
             self.is_shut_down(),
             "abandon_unfinished: the runtime is running"
         );
-        let mut unstarted = Vec::new();
-        for &g in allgs.iter() {
+        let mut found = Abandoned::default();
+        for &g in allgs {
             match g.status() {
                 GStatus::Waiting | GStatus::Runnable => {
                     // SAFETY: the runtime has shut down: no M dequeues or resumes a G any more
-                    // (a detached M only finishes the G it is running, which is Running), and
+                    // (a detached M only finishes the G it is running, which is Running, and
+                    // leaves a G that refuses to park after shutdown Waiting: `execute`), and
                     // the caller holds the `allgs` lock, so this is the only such look.
                     unsafe {
-                        if g.cancel_unstarted() {
-                            unstarted.push(g);
-                        } else {
-                            g.abandon();
+                        if let Some(task) = g.take_unstarted() {
+                            found.unstarted.push((g, task));
+                        } else if let Some(task) = g.take_abandoned_task() {
+                            found.started.push(task);
                         }
                     }
                 }
                 GStatus::Idle | GStatus::Running | GStatus::Dead => {}
             }
         }
-        unstarted
+        found
     }
 
     /// For an M exiting after `shutdown` finished (one it detached, or one started late):
     /// abandons what its goroutine may have parked or spawned meanwhile.
     fn abandon_late(&self) {
-        let mut allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
-        // Acquire: pairs with shutdown's Release, made under the same lock.
-        if self.swept.load(Ordering::Acquire) {
-            self.abandon_unfinished(&mut allgs);
+        let found = {
+            let allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
+            // Acquire: pairs with shutdown's Release, made under the same lock.
+            if !self.swept.load(Ordering::Acquire) {
+                return;
+            }
+            self.abandon_unfinished(&allgs)
+        };
+        // On this M's g0: a panic in the user code it runs is fatal (callback.rs).
+        if let Err(p) = found.tell() {
+            drop(p);
+            super::fatal(
+                "shutdown",
+                "a goroutine's function or a JoinHandle waker panicked as the goroutine was \
+                 abandoned (the message is above)",
+            );
         }
+    }
+}
+
+/// Goroutines a shut-down runtime will never run, with their tasks taken out of their Gs.
+#[derive(Default)]
+struct Abandoned {
+    /// Never started: the function, to drop, and the G.
+    unstarted: Vec<(GRef, crate::task::TaskRef)>,
+    /// Started: their handles are told they are abandoned.
+    started: Vec<crate::task::TaskPtr>,
+}
+
+impl Abandoned {
+    /// Tells every handle (a waiting `join` wakes). Runs user code: the drop of a function
+    /// that never ran, a waker in a join slot. Every handle is told even if some of that
+    /// panics; the first panic is returned.
+    #[allow(unsafe_code)] // TaskPtr::abandon, see below
+    fn tell(self) -> Result<(), Box<dyn std::any::Any + Send>> {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let mut first = Ok(());
+        let cancels = self
+            .unstarted
+            .into_iter()
+            .map(|(_, task)| Box::new(move || task.cancel()) as Box<dyn FnOnce()>);
+        let abandons = self.started.into_iter().map(|t| {
+            // SAFETY: taken by abandon_unfinished from a G that can never run again, whose
+            // frames (never resumed) keep the task alive.
+            Box::new(move || unsafe { t.abandon() }) as Box<dyn FnOnce()>
+        });
+        for tell in cancels.chain(abandons) {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(tell)) {
+                if first.is_ok() {
+                    first = Err(p);
+                }
+            }
+        }
+        first
     }
 }
 
@@ -1287,7 +1350,12 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                 if unlock.call() {
                     return true;
                 }
-                // The unlock refused to park (the condition came true meanwhile): run it again.
+                // The unlock refused to park (the condition came true meanwhile): run it again,
+                // unless the runtime has shut down meanwhile (this M was detached): its
+                // teardown may be abandoning the G right now, so it stays parked for good.
+                if m.sched.is_shut_down() {
+                    return true;
+                }
                 if !g.cas_status(GStatus::Waiting, GStatus::Running) {
                     super::fatal("execute", "a G that refused to park was readied");
                 }
