@@ -90,12 +90,34 @@ impl Registration {
     /// `ErrorKind::TimedOut` when the deadline passes first; `ErrorKind::NotConnected` if the
     /// registration was deregistered meanwhile.
     pub fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.wait(Dir::Read, deadline)
+        self.wait(Dir::Read, deadline, None)
+    }
+
+    /// A stamp of what the poller has reported for reading so far: every report moves it.
+    /// Take it just before a read; if that read found the source empty (a stream read
+    /// shorter than its buffer), [`wait_readable_since`](Registration::wait_readable_since)
+    /// with it waits without first trying a read that would only say `WouldBlock`.
+    pub fn read_stamp(&self) -> u64 {
+        self.desc.read_stamp()
+    }
+
+    /// As [`wait_readable`](Registration::wait_readable), for a caller whose read, started
+    /// after `stamp` was taken, found the source empty: returns at once if the poller reported
+    /// the source for reading since `stamp`, or ever reported it closed for reading or in
+    /// error (so an end of stream queued behind the data that read returned is seen, even
+    /// when its edge was spent on a wake); otherwise waits for the next report. Unlike
+    /// `wait_readable`, it does not depend on who spent the edges in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_readable`](Registration::wait_readable).
+    pub fn wait_readable_since(&self, stamp: u64, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait(Dir::Read, deadline, Some(stamp))
     }
 
     /// As [`wait_readable`](Registration::wait_readable), for writing.
     pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.wait(Dir::Write, deadline)
+        self.wait(Dir::Write, deadline, None)
     }
 
     /// The async form of [`wait_readable`](Registration::wait_readable): `Ready(Ok(()))` when
@@ -110,9 +132,9 @@ impl Registration {
         self.np.poll_ready(&self.desc, Dir::Write, cx)
     }
 
-    fn wait(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {
+    fn wait(&self, dir: Dir, deadline: Option<Instant>, since: Option<u64>) -> io::Result<()> {
         let when = deadline.map(instant_to_nanos);
-        if self.np.wait(&self.desc, dir, when)? {
+        if self.np.wait(&self.desc, dir, when, since)? {
             Ok(())
         } else {
             Err(io::Error::new(

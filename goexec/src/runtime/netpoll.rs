@@ -8,6 +8,11 @@
 //! Registration is edge-triggered, so a waiter retries its I/O after every wake and waits
 //! again on `WouldBlock`.
 //!
+//! The read side also keeps a stamp that every read report moves, and a mark, never cleared,
+//! that the source was reported closed for reading or in error: a reader that found the
+//! source empty waits for "anything since" instead of for the one-shot ready mark, which a
+//! wake or another waiter may have spent (see [`Netpoll::wait`]).
+//!
 //! Who polls (Go's places):
 //! - `find_runnable`, without blocking, when it has no local or global work and someone waits
 //!   on I/O; the goroutines made ready go to its P;
@@ -61,6 +66,9 @@ struct DescState {
     /// Numbers the waits, both sides together.
     seq: u64,
     closed: bool,
+    /// A report said read-closed (end of stream, both halves shut) or error. Final for a
+    /// stream socket; only `wait`'s `since` looks at it.
+    read_closed: bool,
 }
 
 impl DescState {
@@ -79,6 +87,8 @@ fn closed_error() -> io::Error {
 /// A registered source's waiter slots (Go: `pollDesc`).
 pub(crate) struct PollDesc {
     token: Token,
+    /// Moved by every report of the read side, under `state`'s lock; read without it.
+    read_stamp: AtomicU64,
     state: Mutex<DescState>,
 }
 
@@ -94,11 +104,22 @@ impl PollDesc {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The read side's stamp now; see [`Netpoll::wait`].
+    pub(crate) fn read_stamp(&self) -> u64 {
+        self.read_stamp.load(Ordering::Acquire)
+    }
+
     /// Marks the directions ready: moves their waiters to `out`, or leaves the readiness for
-    /// the next wait on a side nobody waits on.
-    fn ready(&self, read: bool, write: bool, out: &mut Vec<Waiter>) {
+    /// the next wait on a side nobody waits on. `read_closed`: the report said read-closed
+    /// or error.
+    fn ready(&self, read: bool, write: bool, read_closed: bool, out: &mut Vec<Waiter>) {
         let mut guard = self.lock();
         let st = &mut *guard;
+        if read {
+            let stamp = self.read_stamp.load(Ordering::Relaxed);
+            self.read_stamp.store(stamp + 1, Ordering::Release);
+            st.read_closed |= read_closed;
+        }
         for (yes, side) in [(read, &mut st.read), (write, &mut st.write)] {
             if !yes {
                 continue;
@@ -156,11 +177,13 @@ impl Netpoll {
         let token = Token(((gen as usize) << 32) | key);
         let desc = Arc::new(PollDesc {
             token,
+            read_stamp: AtomicU64::new(0),
             state: Mutex::new(DescState {
                 read: Side::default(),
                 write: Side::default(),
                 seq: 0,
                 closed: false,
+                read_closed: false,
             }),
         });
         self.registry
@@ -219,9 +242,10 @@ impl Netpoll {
             let Some((_, desc)) = descs.get(key).filter(|(_, d)| d.token == token) else {
                 continue; // a closed source's slot, reused since
             };
-            let read = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            let closed = ev.is_read_closed() || ev.is_error();
+            let read = ev.is_readable() || closed;
             let write = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            desc.ready(read, write, &mut ready);
+            desc.ready(read, write, closed, &mut ready);
         }
         drop(descs);
         self.waiters.fetch_sub(ready.len(), Ordering::AcqRel);
@@ -267,19 +291,28 @@ impl Netpoll {
     /// Waits until `dir` of `desc` is ready, or `deadline` (`nanotime` units) passes: Ok(true)
     /// when woken by readiness (retry the I/O), Ok(false) on the deadline, Err when the
     /// source was deregistered. On a goroutine only the goroutine parks.
+    ///
+    /// `since` (read side only): a stamp taken before a read that found the source empty.
+    /// Then the wait returns at once if the read side was reported since, or was ever
+    /// reported closed or in error; it ignores the ready mark, which is older than the stamp
+    /// if the stamp has not moved. So it sleeps only while nothing can have come since that
+    /// read, whoever spent the edges in between.
     pub(crate) fn wait(
         self: &Arc<Self>,
         desc: &Arc<PollDesc>,
         dir: Dir,
         deadline: Option<u64>,
+        since: Option<u64>,
     ) -> io::Result<bool> {
         let mut st = desc.lock();
         if st.closed {
             return Err(closed_error());
         }
+        let moved = since.map(|s| st.read_closed || desc.read_stamp() != s);
         let side = st.side(dir);
-        if side.ready {
-            side.ready = false;
+        let go = moved.unwrap_or(side.ready);
+        side.ready = false;
+        if go {
             return Ok(true);
         }
         if let Some(d) = deadline {
@@ -334,5 +367,70 @@ impl Netpoll {
             Some(d) if nanotime() >= d => Ok(false),
             _ => Ok(true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The read stamp, on a poller of the test's own, polled by hand.
+
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    fn registered(np: &Netpoll) -> (mio::net::UnixStream, Arc<PollDesc>, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut ours = mio::net::UnixStream::from_std(ours);
+        let desc = np.register(&mut ours).unwrap();
+        (ours, desc, peer)
+    }
+
+    fn in_ms(ms: u64) -> Option<u64> {
+        Some(nanotime() + ms * 1_000_000)
+    }
+
+    #[test]
+    fn netpoll_an_end_reported_before_a_short_read_is_seen_after_it() {
+        // Data and the close are reported while nobody waits; a wait spends the ready mark;
+        // the read after it returns the data, short, with the end behind it and no edge to
+        // come. A wait on the ready mark alone would sleep until its deadline.
+        let np = Arc::new(Netpoll::new().unwrap());
+        let (ours, desc, mut peer) = registered(&np);
+        peer.write_all(b"hi").unwrap();
+        drop(peer);
+        assert!(np.poll(Some(Duration::ZERO)).unwrap().is_empty());
+        assert!(np.wait(&desc, Dir::Read, None, None).unwrap());
+        let stamp = desc.read_stamp();
+        let mut buf = [0u8; 8];
+        assert_eq!((&ours).read(&mut buf).unwrap(), 2);
+        assert!(np.wait(&desc, Dir::Read, in_ms(5000), Some(stamp)).unwrap());
+        assert_eq!((&ours).read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn netpoll_a_wait_since_a_stamp_ignores_older_reports_and_sees_newer_ones() {
+        let np = Arc::new(Netpoll::new().unwrap());
+        let (ours, desc, mut peer) = registered(&np);
+        peer.write_all(b"a").unwrap();
+        assert!(np.poll(Some(Duration::ZERO)).unwrap().is_empty());
+        let stamp = desc.read_stamp();
+        let mut buf = [0u8; 8];
+        assert_eq!((&ours).read(&mut buf).unwrap(), 1);
+        // The ready mark is older than the stamp: nothing to read, so the wait sleeps (here
+        // until its deadline) instead of returning for a read that would say WouldBlock.
+        assert!(!np.wait(&desc, Dir::Read, in_ms(50), Some(stamp)).unwrap());
+        // A report after the stamp: the wait returns at once, or is woken by it.
+        let np2 = np.clone();
+        let poller = std::thread::spawn(move || {
+            peer.write_all(b"b").unwrap();
+            for w in np2.poll(Some(Duration::from_secs(5))).unwrap() {
+                w.wake();
+            }
+            peer
+        });
+        assert!(np.wait(&desc, Dir::Read, in_ms(5000), Some(stamp)).unwrap());
+        assert_eq!((&ours).read(&mut buf).unwrap(), 1);
+        drop(poller.join().unwrap());
     }
 }
