@@ -7,7 +7,10 @@
 //! goroutine each a handle.
 //!
 //! Sockets are made from a goroutine (they register with its runtime's poller) and can then
-//! be used from any goroutine or thread.
+//! be used from any goroutine, thread or async task, of any runtime, also after the `run`
+//! that made them returned: a poller whose runtime has stopped gets a thread of its own
+//! (`goexec-netpoll`) once someone waits on one of its sockets, until its last socket is
+//! dropped.
 //!
 //! A read that sees the peer's data and then its close (FIN, or RST: on Linux the data, then
 //! `ConnectionReset`, then `Ok(0)`) returns the data, and the next read the end, at once.

@@ -7,6 +7,11 @@
 //! until the poller sees the source ready, then try again: registration is edge-triggered, so
 //! a wake means "try", not "will succeed".
 //!
+//! A registered source can be waited on from any goroutine (of any runtime), thread or async
+//! task, also after the runtime it registered with has stopped: that runtime's poller is then
+//! polled by a thread of its own, `goexec-netpoll`, started by the first wait, until its last
+//! source is deregistered.
+//!
 //! ```
 //! use std::io::{ErrorKind, Read, Write};
 //!
@@ -55,6 +60,10 @@ use std::time::Instant;
 
 /// A source registered with a runtime's network poller (Go: a `pollDesc`). Deregister it
 /// before the source is closed; dropping it deregisters nothing (it does not own the source).
+///
+/// Its waits work from any goroutine, thread or task, also after the runtime's `run` has
+/// returned (see the [module docs](self)); a source left registered then keeps that poller's
+/// thread, once started, until the process ends.
 pub struct Registration {
     np: Arc<Netpoll>,
     desc: Arc<PollDesc>,

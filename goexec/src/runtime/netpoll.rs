@@ -20,7 +20,13 @@
 //!   next timer as the timeout. Anything that would wake it (a P handed to it, an earlier
 //!   timer, shutdown) goes through `MShared::unpark`, which also breaks the poll with the
 //!   `mio::Waker` (Go's `netpollBreak`);
-//! - sysmon, if nobody has polled for 10 ms.
+//! - sysmon, if nobody has polled for 10 ms;
+//! - once the runtime has shut down, while sources are still registered (sockets outlive
+//!   `run`): a fallback thread, `goexec-netpoll`, started when someone waits (a thread, a
+//!   task, a goroutine of another runtime; the dead runtime's goroutines are dropped from the
+//!   waits, as they never run again). It blocks in the poll and wakes the waiters, until the
+//!   last source is deregistered (which breaks its poll with the waker). Until someone
+//!   waits, edges queue in the kernel and nothing polls.
 //!
 //! Deadlines are timers (`timers::Action::Call`) that wake the waiter of the slot they were
 //! set for, identified by a per-slot sequence number, so a stale timer wakes nobody.
@@ -31,7 +37,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 /// The waker's token (never a slab key: keys stay below 2^32).
@@ -146,6 +152,12 @@ pub(crate) struct Netpoll {
     pub(crate) last_poll: AtomicU64,
     /// An M is blocked in the poll.
     pub(crate) blocked: AtomicBool,
+    /// Registered sources (the slab's length, readable without its lock).
+    sources: AtomicUsize,
+    /// The runtime has shut down: waits start the fallback thread (`orphan`).
+    orphaned: AtomicBool,
+    /// The fallback thread runs.
+    fallback: Mutex<bool>,
 }
 
 impl Netpoll {
@@ -162,6 +174,9 @@ impl Netpoll {
             waiters: AtomicUsize::new(0),
             last_poll: AtomicU64::new(0),
             blocked: AtomicBool::new(false),
+            sources: AtomicUsize::new(0),
+            orphaned: AtomicBool::new(false),
+            fallback: Mutex::new(false),
         })
     }
 
@@ -189,6 +204,7 @@ impl Netpoll {
         self.registry
             .register(src, token, Interest::READABLE | Interest::WRITABLE)?;
         entry.insert((gen, desc.clone()));
+        self.sources.fetch_add(1, Ordering::SeqCst);
         Ok(desc)
     }
 
@@ -200,6 +216,14 @@ impl Netpoll {
             let mut descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
             if descs.get(key).is_some_and(|(_, d)| d.token == desc.token) {
                 descs.remove(key);
+                // The last one: a fallback thread blocked in the poll wakes and exits. SeqCst,
+                // as the thread's load of `sources` and `orphan`'s store: one of the two sees
+                // the other.
+                if self.sources.fetch_sub(1, Ordering::SeqCst) == 1
+                    && self.orphaned.load(Ordering::SeqCst)
+                {
+                    let _ = self.waker.wake();
+                }
             }
         }
         let woken: Vec<Waiter> = {
@@ -222,7 +246,16 @@ impl Netpoll {
     /// Polls once, waiting at most `timeout` (None: until an event or a wake). Returns the
     /// waiters made ready; None if another M is polling now.
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> Option<Vec<Waiter>> {
-        let mut guard = self.poll.try_lock().ok()?;
+        let guard = self.poll.try_lock().ok()?;
+        Some(self.poll_locked(guard, timeout))
+    }
+
+    /// `poll`, for the caller holding the poll.
+    fn poll_locked(
+        &self,
+        mut guard: MutexGuard<'_, (Poll, Events)>,
+        timeout: Option<Duration>,
+    ) -> Vec<Waiter> {
         let (poll, events) = &mut *guard;
         if let Err(e) = poll.poll(events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -249,14 +282,60 @@ impl Netpoll {
         }
         drop(descs);
         self.waiters.fetch_sub(ready.len(), Ordering::AcqRel);
-        Some(ready)
+        ready
+    }
+
+    /// The runtime has shut down (its Ms have exited; its goroutines never run again): drops
+    /// the waits of goroutines whose runtime has shut down, and from now on, while a source is
+    /// registered and someone waits, a fallback thread polls (`start_fallback`).
+    pub(crate) fn orphan(self: &Arc<Self>) {
+        // Before the descriptors are visited: a wait registered after its descriptor was
+        // visited sees the flag (through the descriptor's lock) and starts the thread itself;
+        // one registered before is counted here. SeqCst: see `deregister`.
+        self.orphaned.store(true, Ordering::SeqCst);
+        let (mut left, mut dropped) = (0, 0);
+        let descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, (_, desc)) in descs.iter() {
+            let mut guard = desc.lock();
+            let st = &mut *guard;
+            for side in [&mut st.read, &mut st.write] {
+                let before = side.waiters.len();
+                side.waiters
+                    .retain(|(_, w)| !matches!(w, Waiter::G(g) if g.sched().is_shut_down()));
+                dropped += before - side.waiters.len();
+                left += side.waiters.len();
+            }
+        }
+        drop(descs);
+        self.waiters.fetch_sub(dropped, Ordering::AcqRel);
+        if left > 0 {
+            self.start_fallback();
+        }
+    }
+
+    /// Starts the fallback thread unless it runs: for the waits `orphan` found, and for each
+    /// new wait on an orphaned poller.
+    fn start_fallback(self: &Arc<Self>) {
+        let mut running = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
+        if *running {
+            return;
+        }
+        let np = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("goexec-netpoll".into())
+            .spawn(move || fallback(np));
+        if let Err(e) = spawned {
+            // Go too ends the program when it cannot make a thread.
+            super::fatal("netpoll", &format!("cannot start the fallback poller: {e}"));
+        }
+        *running = true;
     }
 
     /// The poll-based wait (async I/O): Ready(Ok) if `dir` of `desc` may be ready (an edge
     /// came since the last wait: retry the I/O), else registers the task's waker, replacing
     /// the one an earlier poll of the same task left, and returns Pending.
     pub(crate) fn poll_ready(
-        &self,
+        self: &Arc<Self>,
         desc: &PollDesc,
         dir: Dir,
         cx: &mut std::task::Context<'_>,
@@ -284,6 +363,10 @@ impl Netpoll {
                 .waiters
                 .push((seq, Waiter::Task(waker.clone())));
             self.waiters.fetch_add(1, Ordering::AcqRel);
+            // Under the descriptor's lock: see `orphan`.
+            if self.orphaned.load(Ordering::Acquire) {
+                self.start_fallback();
+            }
         }
         std::task::Poll::Pending
     }
@@ -319,6 +402,11 @@ impl Netpoll {
             if nanotime() >= d {
                 return Ok(false);
             }
+        }
+        // Under the descriptor's lock, with the waiter added before it is released: see
+        // `orphan`.
+        if self.orphaned.load(Ordering::Acquire) {
+            self.start_fallback();
         }
         st.seq += 1;
         let seq = st.seq;
@@ -366,6 +454,25 @@ impl Netpoll {
         match deadline {
             Some(d) if nanotime() >= d => Ok(false),
             _ => Ok(true),
+        }
+    }
+}
+
+/// The fallback thread of a poller whose runtime has shut down: polls it and wakes the waiters
+/// (threads unpark, tasks are woken, goroutines of live runtimes are readied), until its last
+/// source is deregistered (which breaks the poll) or, between polls, the poller is gone.
+fn fallback(weak: Weak<Netpoll>) {
+    while let Some(np) = weak.upgrade() {
+        {
+            let mut running = np.fallback.lock().unwrap_or_else(|e| e.into_inner());
+            if np.sources.load(Ordering::SeqCst) == 0 {
+                *running = false;
+                return;
+            }
+        }
+        let guard = np.poll.lock().unwrap_or_else(|e| e.into_inner());
+        for w in np.poll_locked(guard, None) {
+            w.wake();
         }
     }
 }

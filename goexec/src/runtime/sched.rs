@@ -993,6 +993,10 @@ impl Sched {
             }
             join_or_detach(threads);
         }
+        // Sockets may outlive the run; their poller polls on its own from now on.
+        if let Some(np) = self.netpoll.get() {
+            np.orphan();
+        }
         // Every M has exited: nothing runs Gs any more. Drain the queues (their Gs are freed
         // below with the rest) and free every G.
         let gs = std::mem::take(&mut *self.allgs.lock().unwrap_or_else(|e| e.into_inner()));
