@@ -7,7 +7,13 @@
 //! goroutine each a handle.
 //!
 //! Sockets are made from a goroutine (they register with its runtime's poller) and can then
-//! be used from any goroutine or thread.
+//! be used from any goroutine, thread or async task, of any runtime, also after the `run`
+//! that made them returned: a poller whose runtime has stopped gets a thread of its own
+//! (`goexec-netpoll`) once someone waits on one of its sockets, until its last socket is
+//! dropped.
+//!
+//! A read that sees the peer's data and then its close (FIN, or RST: on Linux the data, then
+//! `ConnectionReset`, then `Ok(0)`) returns the data, and the next read the end, at once.
 
 #[macro_use]
 mod macros;
@@ -23,7 +29,7 @@ use goexec::mio;
 use goexec::netpoll::Registration;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -137,20 +143,44 @@ where
 {
     /// Reads, waiting at most the read timeout / until the read deadline.
     ///
-    /// A read that returned less than it asked for emptied the socket's receive buffer, so
-    /// the next read waits for readiness before it tries (tokio does the same): a `recv` that
-    /// would only say `WouldBlock` costs a system call per message. Waiting first is safe
-    /// because data arriving after that read raises a new edge, which either marked the side
-    /// ready already (the wait returns at once) or wakes the wait.
+    /// A `recv` that returned less than it asked for (and not 0) left the receive queue
+    /// empty, so the next read waits before it tries (tokio does the same): a `recv` that
+    /// would only say `WouldBlock` costs a system call per message. The wait is
+    /// `wait_readable_since` with the stamp read just before that `recv`, and it sleeps only
+    /// while nothing is there:
+    /// - data, FIN or RST arriving after the `recv` raises an edge that the poller reports
+    ///   after the stamp was read (the kernel orders that `recv` before the arrival, both
+    ///   under the socket's lock, and the stamp read before the `recv`), so the stamp moves
+    ///   or the sleeper is woken;
+    /// - a FIN or RST already queued behind the data that `recv` returned (both in the event
+    ///   that woke the reader, which spent the edge) was reported either after the stamp was
+    ///   read (it moved) or before, as read-closed or error (epoll: `EPOLLRDHUP`, `EPOLLHUP`,
+    ///   `EPOLLERR`), and that mark is never cleared.
+    ///
+    /// Nothing else can be pending after such a `recv`, but for two cases where the kernel
+    /// stops a `recv` short of queued data, both a peer's doing that these sockets do not
+    /// support (tokio, which saves the same call, has them too): TCP urgent data (the `recv`
+    /// stops at its mark) and a Unix message carrying descriptors (it stops after it). There
+    /// the next read waits for the next edge or its deadline. The argument is about the
+    /// socket, not the reader, so any stamp from such a `recv` serves any later read, on any
+    /// handle.
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = self.limits().0.deadline();
-        if !buf.is_empty() && self.io.drained.load(Ordering::Relaxed) {
-            self.io.drained.store(false, Ordering::Relaxed);
-            self.io.wait_readable(deadline)?;
+        let reg = &self.io.reg;
+        if !buf.is_empty() {
+            let stamp = self.io.drained.load(Ordering::Relaxed);
+            if stamp != NOT_DRAINED {
+                self.io.drained.store(NOT_DRAINED, Ordering::Relaxed);
+                reg.wait_readable_since(stamp, deadline)?;
+            }
         }
-        let n = self.io.retry(Dir::Read, deadline, |mut s| s.read(buf))?;
+        let mut stamp = NOT_DRAINED;
+        let n = self.io.retry(Dir::Read, deadline, |mut s| {
+            stamp = reg.read_stamp();
+            s.read(buf)
+        })?;
         if n > 0 && n < buf.len() {
-            self.io.drained.store(true, Ordering::Relaxed);
+            self.io.drained.store(stamp, Ordering::Relaxed);
         }
         Ok(n)
     }
@@ -159,12 +189,11 @@ where
         self.retry(Dir::Write, |mut s| s.write(buf))
     }
 
-    /// `AsyncRead`'s read: the I/O first, then on `WouldBlock` the task's waker in the
-    /// poll descriptor (the same registration the blocking calls use).
     /// `AsyncRead`'s read: the system call first, then on `WouldBlock` the task's waker in
-    /// the poll descriptor. (Unlike the blocking `read`, no short-read shortcut: a task may
-    /// hold a registered waker while it runs, and an edge spent waking it would be missed;
-    /// an attempt at it lost wakeups under load.)
+    /// the poll descriptor. Every poll starts with the `recv`, so an end of stream queued
+    /// behind data is read by the next poll. (No short-read shortcut here: an earlier one,
+    /// on the one-shot ready mark, lost wakeups; the blocking `read`'s stamp would not, but
+    /// `poll_read_ready` has no form that takes one.)
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.io.poll_io(Dir::Read, cx, |mut s| s.read(buf))
     }
@@ -185,10 +214,13 @@ enum Dir {
 struct Pollable<S: mio::event::Source> {
     source: S,
     reg: Registration,
-    /// The last stream read was short: the receive buffer was empty after it (`Conn::read`).
-    /// A hint only; a wrong value costs a system call or an early wait, never a lost wake.
-    drained: AtomicBool,
+    /// The read stamp taken before the last stream `recv`, if that `recv` was short: the
+    /// receive queue was empty after it (`Conn::read`); else [`NOT_DRAINED`].
+    drained: AtomicU64,
 }
+
+/// `Pollable::drained` when the last stream read was not short (no stamp reaches it).
+const NOT_DRAINED: u64 = u64::MAX;
 
 impl<S: mio::event::Source> Pollable<S> {
     fn new(mut source: S) -> io::Result<Pollable<S>> {
@@ -196,7 +228,7 @@ impl<S: mio::event::Source> Pollable<S> {
         Ok(Pollable {
             source,
             reg,
-            drained: AtomicBool::new(false),
+            drained: AtomicU64::new(NOT_DRAINED),
         })
     }
 

@@ -7,6 +7,11 @@
 //! until the poller sees the source ready, then try again: registration is edge-triggered, so
 //! a wake means "try", not "will succeed".
 //!
+//! A registered source can be waited on from any goroutine (of any runtime), thread or async
+//! task, also after the runtime it registered with has stopped: that runtime's poller is then
+//! polled by a thread of its own, `goexec-netpoll`, started by the first wait, until its last
+//! source is deregistered.
+//!
 //! ```
 //! use std::io::{ErrorKind, Read, Write};
 //!
@@ -55,6 +60,10 @@ use std::time::Instant;
 
 /// A source registered with a runtime's network poller (Go: a `pollDesc`). Deregister it
 /// before the source is closed; dropping it deregisters nothing (it does not own the source).
+///
+/// Its waits work from any goroutine, thread or task, also after the runtime's `run` has
+/// returned (see the [module docs](self)); a source left registered then keeps that poller's
+/// thread, once started, until the process ends.
 pub struct Registration {
     np: Arc<Netpoll>,
     desc: Arc<PollDesc>,
@@ -90,12 +99,34 @@ impl Registration {
     /// `ErrorKind::TimedOut` when the deadline passes first; `ErrorKind::NotConnected` if the
     /// registration was deregistered meanwhile.
     pub fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.wait(Dir::Read, deadline)
+        self.wait(Dir::Read, deadline, None)
+    }
+
+    /// A stamp of what the poller has reported for reading so far: every report moves it.
+    /// Take it just before a read; if that read found the source empty (a stream read
+    /// shorter than its buffer), [`wait_readable_since`](Registration::wait_readable_since)
+    /// with it waits without first trying a read that would only say `WouldBlock`.
+    pub fn read_stamp(&self) -> u64 {
+        self.desc.read_stamp()
+    }
+
+    /// As [`wait_readable`](Registration::wait_readable), for a caller whose read, started
+    /// after `stamp` was taken, found the source empty: returns at once if the poller reported
+    /// the source for reading since `stamp`, or ever reported it closed for reading or in
+    /// error (so an end of stream queued behind the data that read returned is seen, even
+    /// when its edge was spent on a wake); otherwise waits for the next report. Unlike
+    /// `wait_readable`, it does not depend on who spent the edges in between.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_readable`](Registration::wait_readable).
+    pub fn wait_readable_since(&self, stamp: u64, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait(Dir::Read, deadline, Some(stamp))
     }
 
     /// As [`wait_readable`](Registration::wait_readable), for writing.
     pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.wait(Dir::Write, deadline)
+        self.wait(Dir::Write, deadline, None)
     }
 
     /// The async form of [`wait_readable`](Registration::wait_readable): `Ready(Ok(()))` when
@@ -110,9 +141,9 @@ impl Registration {
         self.np.poll_ready(&self.desc, Dir::Write, cx)
     }
 
-    fn wait(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {
+    fn wait(&self, dir: Dir, deadline: Option<Instant>, since: Option<u64>) -> io::Result<()> {
         let when = deadline.map(instant_to_nanos);
-        if self.np.wait(&self.desc, dir, when)? {
+        if self.np.wait(&self.desc, dir, when, since)? {
             Ok(())
         } else {
             Err(io::Error::new(

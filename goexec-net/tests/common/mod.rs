@@ -41,3 +41,36 @@ pub fn this_binary() -> std::process::Command {
         None => std::process::Command::new(exe),
     }
 }
+/// The calling thread's id (Linux).
+pub fn tid() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").unwrap();
+    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// Waits (at most 10 s) until thread `tid` of this process sleeps in the kernel: a thread
+/// blocked in a read that waits for the poller.
+pub fn wait_until_sleeping(tid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        // "tid (name) S ...": the state follows the name, which may hold spaces.
+        let state = stat.rsplit_once(')').unwrap().1.split_whitespace().next();
+        if state == Some("S") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "thread {tid} never slept"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// The names of this process's threads.
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_string())
+        .collect()
+}

@@ -8,6 +8,11 @@
 //! Registration is edge-triggered, so a waiter retries its I/O after every wake and waits
 //! again on `WouldBlock`.
 //!
+//! The read side also keeps a stamp that every read report moves, and a mark, never cleared,
+//! that the source was reported closed for reading or in error: a reader that found the
+//! source empty waits for "anything since" instead of for the one-shot ready mark, which a
+//! wake or another waiter may have spent (see [`Netpoll::wait`]).
+//!
 //! Who polls (Go's places):
 //! - `find_runnable`, without blocking, when it has no local or global work and someone waits
 //!   on I/O; the goroutines made ready go to its P;
@@ -15,7 +20,13 @@
 //!   next timer as the timeout. Anything that would wake it (a P handed to it, an earlier
 //!   timer, shutdown) goes through `MShared::unpark`, which also breaks the poll with the
 //!   `mio::Waker` (Go's `netpollBreak`);
-//! - sysmon, if nobody has polled for 10 ms.
+//! - sysmon, if nobody has polled for 10 ms;
+//! - once the runtime has shut down, while sources are still registered (sockets outlive
+//!   `run`): a fallback thread, `goexec-netpoll`, started when someone waits (a thread, a
+//!   task, a goroutine of another runtime; the dead runtime's goroutines are dropped from the
+//!   waits, as they never run again). It blocks in the poll and wakes the waiters, until the
+//!   last source is deregistered (which breaks its poll with the waker). Until someone
+//!   waits, edges queue in the kernel and nothing polls.
 //!
 //! Deadlines are timers (`timers::Action::Call`) that wake the waiter of the slot they were
 //! set for, identified by a per-slot sequence number, so a stale timer wakes nobody.
@@ -26,7 +37,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 /// The waker's token (never a slab key: keys stay below 2^32).
@@ -61,6 +72,9 @@ struct DescState {
     /// Numbers the waits, both sides together.
     seq: u64,
     closed: bool,
+    /// A report said read-closed (end of stream, both halves shut) or error. Final for a
+    /// stream socket; only `wait`'s `since` looks at it.
+    read_closed: bool,
 }
 
 impl DescState {
@@ -79,6 +93,8 @@ fn closed_error() -> io::Error {
 /// A registered source's waiter slots (Go: `pollDesc`).
 pub(crate) struct PollDesc {
     token: Token,
+    /// Moved by every report of the read side, under `state`'s lock; read without it.
+    read_stamp: AtomicU64,
     state: Mutex<DescState>,
 }
 
@@ -94,11 +110,22 @@ impl PollDesc {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The read side's stamp now; see [`Netpoll::wait`].
+    pub(crate) fn read_stamp(&self) -> u64 {
+        self.read_stamp.load(Ordering::Acquire)
+    }
+
     /// Marks the directions ready: moves their waiters to `out`, or leaves the readiness for
-    /// the next wait on a side nobody waits on.
-    fn ready(&self, read: bool, write: bool, out: &mut Vec<Waiter>) {
+    /// the next wait on a side nobody waits on. `read_closed`: the report said read-closed
+    /// or error.
+    fn ready(&self, read: bool, write: bool, read_closed: bool, out: &mut Vec<Waiter>) {
         let mut guard = self.lock();
         let st = &mut *guard;
+        if read {
+            let stamp = self.read_stamp.load(Ordering::Relaxed);
+            self.read_stamp.store(stamp + 1, Ordering::Release);
+            st.read_closed |= read_closed;
+        }
         for (yes, side) in [(read, &mut st.read), (write, &mut st.write)] {
             if !yes {
                 continue;
@@ -125,6 +152,12 @@ pub(crate) struct Netpoll {
     pub(crate) last_poll: AtomicU64,
     /// An M is blocked in the poll.
     pub(crate) blocked: AtomicBool,
+    /// Registered sources (the slab's length, readable without its lock).
+    sources: AtomicUsize,
+    /// The runtime has shut down: waits start the fallback thread (`orphan`).
+    orphaned: AtomicBool,
+    /// The fallback thread runs.
+    fallback: Mutex<bool>,
 }
 
 impl Netpoll {
@@ -141,6 +174,9 @@ impl Netpoll {
             waiters: AtomicUsize::new(0),
             last_poll: AtomicU64::new(0),
             blocked: AtomicBool::new(false),
+            sources: AtomicUsize::new(0),
+            orphaned: AtomicBool::new(false),
+            fallback: Mutex::new(false),
         })
     }
 
@@ -156,16 +192,19 @@ impl Netpoll {
         let token = Token(((gen as usize) << 32) | key);
         let desc = Arc::new(PollDesc {
             token,
+            read_stamp: AtomicU64::new(0),
             state: Mutex::new(DescState {
                 read: Side::default(),
                 write: Side::default(),
                 seq: 0,
                 closed: false,
+                read_closed: false,
             }),
         });
         self.registry
             .register(src, token, Interest::READABLE | Interest::WRITABLE)?;
         entry.insert((gen, desc.clone()));
+        self.sources.fetch_add(1, Ordering::SeqCst);
         Ok(desc)
     }
 
@@ -177,6 +216,14 @@ impl Netpoll {
             let mut descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
             if descs.get(key).is_some_and(|(_, d)| d.token == desc.token) {
                 descs.remove(key);
+                // The last one: a fallback thread blocked in the poll wakes and exits. SeqCst,
+                // as the thread's load of `sources` and `orphan`'s store: one of the two sees
+                // the other.
+                if self.sources.fetch_sub(1, Ordering::SeqCst) == 1
+                    && self.orphaned.load(Ordering::SeqCst)
+                {
+                    let _ = self.waker.wake();
+                }
             }
         }
         let woken: Vec<Waiter> = {
@@ -199,7 +246,16 @@ impl Netpoll {
     /// Polls once, waiting at most `timeout` (None: until an event or a wake). Returns the
     /// waiters made ready; None if another M is polling now.
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> Option<Vec<Waiter>> {
-        let mut guard = self.poll.try_lock().ok()?;
+        let guard = self.poll.try_lock().ok()?;
+        Some(self.poll_locked(guard, timeout))
+    }
+
+    /// `poll`, for the caller holding the poll.
+    fn poll_locked(
+        &self,
+        mut guard: MutexGuard<'_, (Poll, Events)>,
+        timeout: Option<Duration>,
+    ) -> Vec<Waiter> {
         let (poll, events) = &mut *guard;
         if let Err(e) = poll.poll(events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -219,20 +275,67 @@ impl Netpoll {
             let Some((_, desc)) = descs.get(key).filter(|(_, d)| d.token == token) else {
                 continue; // a closed source's slot, reused since
             };
-            let read = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            let closed = ev.is_read_closed() || ev.is_error();
+            let read = ev.is_readable() || closed;
             let write = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            desc.ready(read, write, &mut ready);
+            desc.ready(read, write, closed, &mut ready);
         }
         drop(descs);
         self.waiters.fetch_sub(ready.len(), Ordering::AcqRel);
-        Some(ready)
+        ready
+    }
+
+    /// The runtime has shut down (its Ms have exited; its goroutines never run again): drops
+    /// the waits of goroutines whose runtime has shut down, and from now on, while a source is
+    /// registered and someone waits, a fallback thread polls (`start_fallback`).
+    pub(crate) fn orphan(self: &Arc<Self>) {
+        // Before the descriptors are visited: a wait registered after its descriptor was
+        // visited sees the flag (through the descriptor's lock) and starts the thread itself;
+        // one registered before is counted here. SeqCst: see `deregister`.
+        self.orphaned.store(true, Ordering::SeqCst);
+        let (mut left, mut dropped) = (0, 0);
+        let descs = self.descs.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, (_, desc)) in descs.iter() {
+            let mut guard = desc.lock();
+            let st = &mut *guard;
+            for side in [&mut st.read, &mut st.write] {
+                let before = side.waiters.len();
+                side.waiters
+                    .retain(|(_, w)| !matches!(w, Waiter::G(g) if g.sched().is_shut_down()));
+                dropped += before - side.waiters.len();
+                left += side.waiters.len();
+            }
+        }
+        drop(descs);
+        self.waiters.fetch_sub(dropped, Ordering::AcqRel);
+        if left > 0 {
+            self.start_fallback();
+        }
+    }
+
+    /// Starts the fallback thread unless it runs: for the waits `orphan` found, and for each
+    /// new wait on an orphaned poller.
+    fn start_fallback(self: &Arc<Self>) {
+        let mut running = self.fallback.lock().unwrap_or_else(|e| e.into_inner());
+        if *running {
+            return;
+        }
+        let np = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("goexec-netpoll".into())
+            .spawn(move || fallback(np));
+        if let Err(e) = spawned {
+            // Go too ends the program when it cannot make a thread.
+            super::fatal("netpoll", &format!("cannot start the fallback poller: {e}"));
+        }
+        *running = true;
     }
 
     /// The poll-based wait (async I/O): Ready(Ok) if `dir` of `desc` may be ready (an edge
     /// came since the last wait: retry the I/O), else registers the task's waker, replacing
     /// the one an earlier poll of the same task left, and returns Pending.
     pub(crate) fn poll_ready(
-        &self,
+        self: &Arc<Self>,
         desc: &PollDesc,
         dir: Dir,
         cx: &mut std::task::Context<'_>,
@@ -260,6 +363,10 @@ impl Netpoll {
                 .waiters
                 .push((seq, Waiter::Task(waker.clone())));
             self.waiters.fetch_add(1, Ordering::AcqRel);
+            // Under the descriptor's lock: see `orphan`.
+            if self.orphaned.load(Ordering::Acquire) {
+                self.start_fallback();
+            }
         }
         std::task::Poll::Pending
     }
@@ -267,25 +374,39 @@ impl Netpoll {
     /// Waits until `dir` of `desc` is ready, or `deadline` (`nanotime` units) passes: Ok(true)
     /// when woken by readiness (retry the I/O), Ok(false) on the deadline, Err when the
     /// source was deregistered. On a goroutine only the goroutine parks.
+    ///
+    /// `since` (read side only): a stamp taken before a read that found the source empty.
+    /// Then the wait returns at once if the read side was reported since, or was ever
+    /// reported closed or in error; it ignores the ready mark, which is older than the stamp
+    /// if the stamp has not moved. So it sleeps only while nothing can have come since that
+    /// read, whoever spent the edges in between.
     pub(crate) fn wait(
         self: &Arc<Self>,
         desc: &Arc<PollDesc>,
         dir: Dir,
         deadline: Option<u64>,
+        since: Option<u64>,
     ) -> io::Result<bool> {
         let mut st = desc.lock();
         if st.closed {
             return Err(closed_error());
         }
+        let moved = since.map(|s| st.read_closed || desc.read_stamp() != s);
         let side = st.side(dir);
-        if side.ready {
-            side.ready = false;
+        let go = moved.unwrap_or(side.ready);
+        side.ready = false;
+        if go {
             return Ok(true);
         }
         if let Some(d) = deadline {
             if nanotime() >= d {
                 return Ok(false);
             }
+        }
+        // Under the descriptor's lock, with the waiter added before it is released: see
+        // `orphan`.
+        if self.orphaned.load(Ordering::Acquire) {
+            self.start_fallback();
         }
         st.seq += 1;
         let seq = st.seq;
@@ -335,5 +456,93 @@ impl Netpoll {
             Some(d) if nanotime() >= d => Ok(false),
             _ => Ok(true),
         }
+    }
+}
+
+/// The fallback thread of a poller whose runtime has shut down: polls it and wakes the waiters
+/// (threads unpark, tasks are woken, goroutines of live runtimes are readied), until its last
+/// source is deregistered (which breaks the poll) or, between polls, the poller is gone.
+fn fallback(weak: Weak<Netpoll>) {
+    while let Some(np) = weak.upgrade() {
+        {
+            let mut running = np.fallback.lock().unwrap_or_else(|e| e.into_inner());
+            if np.sources.load(Ordering::SeqCst) == 0 {
+                *running = false;
+                return;
+            }
+        }
+        let guard = np.poll.lock().unwrap_or_else(|e| e.into_inner());
+        for w in np.poll_locked(guard, None) {
+            // A waker is user code: it must not block this thread (callback.rs).
+            super::callback::user_code(
+                "a Waker::wake called by the network poller (fallback thread)",
+                || w.wake(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The read stamp, on a poller of the test's own, polled by hand.
+
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    fn registered(np: &Netpoll) -> (mio::net::UnixStream, Arc<PollDesc>, UnixStream) {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut ours = mio::net::UnixStream::from_std(ours);
+        let desc = np.register(&mut ours).unwrap();
+        (ours, desc, peer)
+    }
+
+    fn in_ms(ms: u64) -> Option<u64> {
+        Some(nanotime() + ms * 1_000_000)
+    }
+
+    #[test]
+    fn netpoll_an_end_reported_before_a_short_read_is_seen_after_it() {
+        // Data and the close are reported while nobody waits; a wait spends the ready mark;
+        // the read after it returns the data, short, with the end behind it and no edge to
+        // come. A wait on the ready mark alone would sleep until its deadline.
+        let np = Arc::new(Netpoll::new().unwrap());
+        let (ours, desc, mut peer) = registered(&np);
+        peer.write_all(b"hi").unwrap();
+        drop(peer);
+        assert!(np.poll(Some(Duration::ZERO)).unwrap().is_empty());
+        assert!(np.wait(&desc, Dir::Read, None, None).unwrap());
+        let stamp = desc.read_stamp();
+        let mut buf = [0u8; 8];
+        assert_eq!((&ours).read(&mut buf).unwrap(), 2);
+        assert!(np.wait(&desc, Dir::Read, in_ms(5000), Some(stamp)).unwrap());
+        assert_eq!((&ours).read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn netpoll_a_wait_since_a_stamp_ignores_older_reports_and_sees_newer_ones() {
+        let np = Arc::new(Netpoll::new().unwrap());
+        let (ours, desc, mut peer) = registered(&np);
+        peer.write_all(b"a").unwrap();
+        assert!(np.poll(Some(Duration::ZERO)).unwrap().is_empty());
+        let stamp = desc.read_stamp();
+        let mut buf = [0u8; 8];
+        assert_eq!((&ours).read(&mut buf).unwrap(), 1);
+        // The ready mark is older than the stamp: nothing to read, so the wait sleeps (here
+        // until its deadline) instead of returning for a read that would say WouldBlock.
+        assert!(!np.wait(&desc, Dir::Read, in_ms(50), Some(stamp)).unwrap());
+        // A report after the stamp: the wait returns at once, or is woken by it.
+        let np2 = np.clone();
+        let poller = std::thread::spawn(move || {
+            peer.write_all(b"b").unwrap();
+            for w in np2.poll(Some(Duration::from_secs(5))).unwrap() {
+                w.wake();
+            }
+            peer
+        });
+        assert!(np.wait(&desc, Dir::Read, in_ms(5000), Some(stamp)).unwrap());
+        assert_eq!((&ours).read(&mut buf).unwrap(), 1);
+        drop(poller.join().unwrap());
     }
 }

@@ -1023,8 +1023,12 @@ impl Sched {
             }
             detached |= join_or_detach(threads);
         }
-        // Every M has exited but detached ones (hogs), which keep their P: nothing else runs
-        // Gs any more. Drain the queues and collect the free lists.
+        // Sockets may outlive the run; their poller polls on its own from now on.
+        if let Some(np) = self.netpoll.get() {
+            np.orphan();
+        }
+        // Every M has exited but detached ones (hogs), which may keep their P: nothing else
+        // runs Gs any more. Drain the queues and collect the free lists.
         let (free, mut stacks, cells) = {
             let mut s = self.lock();
             // A P handed to an M that had already stopped (sysmon retaking a hog's P as the
