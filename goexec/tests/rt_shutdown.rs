@@ -423,3 +423,26 @@ fn a_panicking_drop_at_shutdown_does_not_leave_other_joins_hanging() {
         },
     );
 }
+
+#[test]
+fn socket_waits_after_run() {
+    isolated("socket_waits_after_run", || {
+        use std::io::Write;
+        // A goroutine parked on a socket's readiness when run returns; then the socket
+        // becomes readable and a plain thread waits on it: the poller, on its own now, must
+        // not touch the abandoned goroutine.
+        let (sock, mut peer) = abandon_then_wake(|| {
+            let (mut ours, peer) = goexec::mio::net::UnixStream::pair().unwrap();
+            let reg = goexec::netpoll::Registration::new(&mut ours).unwrap();
+            let sock = Arc::new((ours, reg));
+            let s2 = sock.clone();
+            goexec::spawn(move || s2.1.wait_readable(None));
+            (sock, peer)
+        });
+        peer.write_all(b"x").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        sock.1.wait_readable(Some(deadline)).expect("readable");
+        // The abandoned goroutine keeps its clone of the socket for good.
+        assert_eq!(Arc::strong_count(&sock), 2);
+    });
+}
