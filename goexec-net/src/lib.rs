@@ -57,7 +57,8 @@ struct Limits {
 impl Limits {
     /// The deadline for an operation starting now: the earlier of the two.
     fn deadline(&self) -> Option<Instant> {
-        let from_timeout = self.timeout.map(|t| Instant::now() + t);
+        // A timeout too large for an Instant waits for ever, as std's does.
+        let from_timeout = self.timeout.and_then(|t| Instant::now().checked_add(t));
         match (from_timeout, self.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -165,14 +166,17 @@ where
     /// socket, not the reader, so any stamp from such a `recv` serves any later read, on any
     /// handle.
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // As std's sockets: an empty buffer reads nothing, at once (a non-blocking `recv` of
+        // no bytes says WouldBlock while nothing is queued, and we would wait for data).
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let deadline = self.limits().0.deadline();
         let reg = &self.io.reg;
-        if !buf.is_empty() {
-            let stamp = self.io.drained.load(Ordering::Relaxed);
-            if stamp != NOT_DRAINED {
-                self.io.drained.store(NOT_DRAINED, Ordering::Relaxed);
-                reg.wait_readable_since(stamp, deadline)?;
-            }
+        let stamp = self.io.drained.load(Ordering::Relaxed);
+        if stamp != NOT_DRAINED {
+            self.io.drained.store(NOT_DRAINED, Ordering::Relaxed);
+            reg.wait_readable_since(stamp, deadline)?;
         }
         let mut stamp = NOT_DRAINED;
         let n = self.io.retry(Dir::Read, deadline, |mut s| {

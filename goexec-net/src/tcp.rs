@@ -106,7 +106,7 @@ impl TcpStream {
 
     /// `connect` that gives up after `timeout` with `ErrorKind::TimedOut`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        Self::connect_inner(addr, Some(Instant::now() + timeout))
+        Self::connect_inner(addr, Instant::now().checked_add(timeout))
     }
 
     fn connect_inner(addr: impl ToSocketAddrs, deadline: Option<Instant>) -> io::Result<TcpStream> {

@@ -195,3 +195,22 @@ fn unix_close_alone_reaches_a_waiting_read_as_end() {
     let _w = watchdog("unix_close_alone", 120);
     unix_rounds("close", Peer::Close);
 }
+
+/// As std's sockets: reading into an empty buffer returns Ok(0) at once, data queued or not;
+/// a timeout too large for an `Instant` waits for ever instead of panicking.
+#[test]
+fn empty_reads_and_duration_max_timeouts() {
+    let _w = common::watchdog("empty_reads_and_duration_max_timeouts", 30);
+    common::rt(1).run(|| {
+        use std::io::{Read, Write};
+        let l = goexec_net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        assert_eq!(s.read(&mut []).unwrap(), 0);
+        s.set_read_timeout(Some(std::time::Duration::MAX)).unwrap();
+        peer.write_all(b"hi").unwrap();
+        let mut buf = [0u8; 2];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
+    });
+}

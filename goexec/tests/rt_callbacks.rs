@@ -229,3 +229,35 @@ fn wakers_run_by_goroutines_may_block() {
             assert_eq!(rx.recv(), Ok(1));
         });
 }
+
+#[test]
+fn a_panicking_local_destructor_is_a_fatal_error_that_says_so() {
+    if let Some(err) = fatal_in_child(
+        "a_panicking_local_destructor_is_a_fatal_error_that_says_so",
+        || {
+            struct P;
+            impl Drop for P {
+                fn drop(&mut self) {
+                    panic!("local destructor panics")
+                }
+            }
+            goexec::local! {
+                static L: std::cell::RefCell<Option<P>> = std::cell::RefCell::new(None);
+            }
+            // One P: the goroutine's exit, locals and all, comes before main runs again.
+            goexec::Runtime::builder()
+                .procs(1)
+                .build()
+                .unwrap()
+                .run(|| {
+                    let _ = goexec::spawn(|| L.with(|l| *l.borrow_mut() = Some(P))).join();
+                });
+        },
+    ) {
+        assert!(err.contains("local destructor panics"), "{err}");
+        assert!(
+            err.contains("goexec: fatal: local!: the destructor of a goroutine-local value"),
+            "{err}"
+        );
+    }
+}

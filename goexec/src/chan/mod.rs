@@ -166,7 +166,7 @@ impl<T> Sender<T> {
     where
         T: Send + 'static,
     {
-        self.send_deadline(v, Instant::now() + timeout)
+        self.send_deadline(v, crate::time::deadline_in(timeout))
     }
 
     /// Sends `v`, waiting until `deadline` at the latest.
@@ -238,7 +238,7 @@ impl<T> Receiver<T> {
     where
         T: Send + 'static,
     {
-        self.recv_deadline(Instant::now() + timeout)
+        self.recv_deadline(crate::time::deadline_in(timeout))
     }
 
     /// Receives a value, waiting until `deadline` at the latest.

@@ -861,13 +861,23 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
             // SAFETY: as above.
             f.run(|| unsafe { *g.g().task.get() = None });
         }
-        // Goroutine-local values die with the goroutine (their destructors may use TLS or
-        // park, so they run here, on the goroutine, not on g0), all of them: the G record is
-        // reused.
-        super::local::drop_locals(g);
     }));
     if ok.is_err() {
         super::fatal("g_root", "a goroutine's panic escaped its own catch");
+    }
+    // Goroutine-local values die with the goroutine (their destructors may use TLS or park,
+    // so they run here, on the goroutine, not on g0), all of them: the G record is reused.
+    // A destructor that panics ends the process, as one of a std thread-local does.
+    let ok = panic::catch_unwind(AssertUnwindSafe(|| super::local::drop_locals(g)));
+    if ok.is_err() {
+        super::fatal(
+            "local!",
+            &format!(
+                "the destructor of a goroutine-local value of goroutine {} panicked (the \
+                 message is above)",
+                g.id()
+            ),
+        );
     }
     // Nothing on this frame needs dropping from here on: g0 may discard the stack as soon as
     // we are switched out. `g` is the heap record, valid on whichever M we ended up on.

@@ -241,9 +241,14 @@ impl Runtime {
     /// [`is_abandoned`](crate::JoinError::is_abandoned) for those that had started). An
     /// abandoned goroutine's frames are never resumed nor unwound: its locals are not dropped,
     /// and its stack and record are never freed, so anything that still names it (a channel
-    /// it waits on, a lock, a future's waker) stays safe to use; waking it does nothing. A
-    /// goroutine inside a [`blocking`](crate::blocking) section is waited for; one running
-    /// without a scheduling point keeps its thread (see the crate docs, "Threads").
+    /// it waits on, a lock, a future's waker) stays safe to use; waking it does nothing. What
+    /// was handed to it is lost with it: a value sent to it as a parked receiver, a lock or a
+    /// semaphore permit handed to it as a waiter (a `sync::Mutex` in starvation mode hands
+    /// itself over). Each abandoned goroutine keeps its record and the stack pages it touched
+    /// (a few KiB) for the life of the process, so a program that calls `run` again and again
+    /// should not leave goroutines parked each time. A goroutine inside a
+    /// [`blocking`](crate::blocking) section is waited for; one running without a scheduling
+    /// point keeps its thread (see the crate docs, "Threads").
     ///
     /// Each call starts a fresh scheduler; a `Runtime` can run any number of times, from any
     /// number of threads.

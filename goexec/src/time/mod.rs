@@ -78,6 +78,14 @@ fn sleep_until_ns(when: u64, d: Duration) {
     });
 }
 
+/// The instant `d` from now; a `d` too large for an `Instant` (`Duration::MAX`, as a "never")
+/// gives one 30 years away, as tokio's `far_future` does, instead of std's overflow panic.
+pub(crate) fn deadline_in(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
+}
+
 /// Adds a timer that calls `f` at `when` ([`timers::nanotime`] units) to the calling
 /// goroutine's P (P 0's without one). The operation it times out drops the handle when it
 /// ends: that cancels the call, and `f` with what it holds goes then, not at the deadline.

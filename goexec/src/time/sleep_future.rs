@@ -37,7 +37,7 @@ pub struct Sleep {
 /// });
 /// ```
 pub fn sleep_async(d: Duration) -> Sleep {
-    sleep_until_async(Instant::now() + d)
+    sleep_until_async(super::deadline_in(d))
 }
 
 /// A future completing at `deadline`.
