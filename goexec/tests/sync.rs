@@ -27,14 +27,20 @@ fn wait_for_reason(reason: &str, n: usize) {
 #[test]
 fn mutex_hundred_goroutines_ten_thousand_increments_each() {
     let _w = watchdog("mutex_hundred_goroutines_ten_thousand_increments_each", 300);
+    // A million contended locks take a minute under valgrind; a tenth still queues everyone.
+    let each = if common::under_valgrind() {
+        1_000
+    } else {
+        10_000
+    };
     for procs in [1, 2] {
-        let total = rt(procs).run(|| {
+        let total = rt(procs).run(move || {
             let n = Arc::new(Mutex::new(0u64));
             let hs: Vec<_> = (0..100)
                 .map(|_| {
                     let n = n.clone();
                     goexec::spawn(move || {
-                        for i in 0..10_000 {
+                        for i in 0..each {
                             let mut g = n.lock();
                             *g += 1;
                             if i % 100 == 0 {
@@ -48,7 +54,7 @@ fn mutex_hundred_goroutines_ten_thousand_increments_each() {
             let v = *n.lock();
             v
         });
-        assert_eq!(total, 1_000_000, "procs {procs}");
+        assert_eq!(total, 100 * each, "procs {procs}");
     }
 }
 

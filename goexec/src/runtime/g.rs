@@ -486,6 +486,7 @@ impl GRef {
                 size: s.size(),
                 id: g.id.load(Ordering::Relaxed),
             };
+            s.renew_for_valgrind();
             // Cache colouring: see STACK_COLORS.
             let color = (g.id.load(Ordering::Relaxed) as usize % STACK_COLORS) * 64;
             (*g.ctx.get()).sp = arch::init_stack(s.top().sub(color), g_root);

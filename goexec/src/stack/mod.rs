@@ -293,6 +293,18 @@ impl Stack {
         unsafe { self.bottom.as_ptr().add(self.size) }
     }
 
+    /// Tells valgrind that a new context is about to start on this stack: every byte of it is
+    /// addressable again, and none is initialised. memcheck remembers the bytes below the last
+    /// stack pointer of the stack's previous context as inaccessible; a goroutine's first frame
+    /// may lie lower than that (its colour offset, see `STACK_COLORS` in runtime/g.rs), and
+    /// would be reported as an invalid write. Natively nothing is asked: the stack's valgrind id
+    /// is 0 there, and valgrind numbers the stacks it is told of from 1 (0 is the main stack).
+    pub(crate) fn renew_for_valgrind(&self) {
+        if self.valgrind_id != 0 {
+            valgrind::make_mem_undefined(self.bottom.as_ptr() as usize, self.size);
+        }
+    }
+
     /// The guard range `[lo, hi)` below this stack, for the overflow handler.
     #[cfg(test)]
     pub(crate) fn guard_range(&self) -> (usize, usize) {

@@ -4,10 +4,12 @@
 //! result register; run natively, the default result (0) comes back unchanged.
 //!
 //! The request numbers and instruction sequences are valgrind's published ABI
-//! (`valgrind.h`: `VG_USERREQ__STACK_REGISTER` = 0x1501, `..._DEREGISTER` = 0x1502).
+//! (`valgrind.h`: `VG_USERREQ__STACK_REGISTER` = 0x1501, `..._DEREGISTER` = 0x1502;
+//! `memcheck.h`: `VG_USERREQ__MAKE_MEM_UNDEFINED` = `VG_USERREQ_TOOL_BASE('M','C') + 1`).
 
 const STACK_REGISTER: usize = 0x1501;
 const STACK_DEREGISTER: usize = 0x1502;
+const MAKE_MEM_UNDEFINED: usize = 0x4d43_0001;
 
 /// Tells valgrind that `[lo, hi)` is a stack; returns its id (0 natively).
 pub(super) fn stack_register(lo: usize, hi: usize) -> usize {
@@ -17,6 +19,12 @@ pub(super) fn stack_register(lo: usize, hi: usize) -> usize {
 /// Forgets a stack registered by [`stack_register`].
 pub(super) fn stack_deregister(id: usize) {
     client_request(0, [STACK_DEREGISTER, id, 0, 0, 0, 0]);
+}
+
+/// Tells memcheck that `[lo, lo + len)` is addressable and holds nothing initialised. Other
+/// tools ignore the request.
+pub(super) fn make_mem_undefined(lo: usize, len: usize) {
+    client_request(0, [MAKE_MEM_UNDEFINED, lo, len, 0, 0, 0]);
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -21,6 +21,13 @@ pub fn watchdog(test: &'static str, secs: u64) -> Watchdog {
     Watchdog(tx)
 }
 
+/// Whether the tests run under valgrind, where threads run one at a time and tens of times
+/// slower: stress loops meant for native runs shrink there. CI sets `GOEXEC_TEST_VALGRIND`
+/// for its valgrind run.
+pub fn under_valgrind() -> bool {
+    std::env::var_os("GOEXEC_TEST_VALGRIND").is_some()
+}
+
 /// A command running this test binary again; under a cross runner (qemu-aarch64 in CI) the
 /// child goes through the same runner.
 pub fn this_binary() -> Command {
