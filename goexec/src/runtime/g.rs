@@ -852,8 +852,9 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
     };
     // SAFETY: we are this G, Running: its entry is ours to take.
     let f = unsafe { (*g.g().entry.get()).take() };
-    // The task catches its own panics (it delivers them to the JoinHandle); this is the
-    // backstop that keeps any unwind from reaching the switch.
+    // Goroutine-local values die with the goroutine (their destructors may use TLS or park,
+    // so they run here, on the goroutine, not on g0), all of them: the G record is reused.
+    let mut in_locals = false;
     let ok = panic::catch_unwind(AssertUnwindSafe(|| {
         if let Some(f) = f {
             // SAFETY: we are this G, Running: `task` is ours to write; teardown reads it only
@@ -862,23 +863,24 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
             // SAFETY: as above.
             f.run(|| unsafe { *g.g().task.get() = None });
         }
+        in_locals = true;
+        super::local::drop_locals(g);
     }));
     if ok.is_err() {
+        if in_locals {
+            // As a std thread-local's destructor that panics, it ends the process.
+            super::fatal(
+                "local!",
+                &format!(
+                    "the destructor of a goroutine-local value of goroutine {} panicked (the \
+                     message is above)",
+                    g.id()
+                ),
+            );
+        }
+        // The task catches its own panics (it delivers them to the JoinHandle): this is the
+        // backstop that keeps any unwind from reaching the switch.
         super::fatal("g_root", "a goroutine's panic escaped its own catch");
-    }
-    // Goroutine-local values die with the goroutine (their destructors may use TLS or park,
-    // so they run here, on the goroutine, not on g0), all of them: the G record is reused.
-    // A destructor that panics ends the process, as one of a std thread-local does.
-    let ok = panic::catch_unwind(AssertUnwindSafe(|| super::local::drop_locals(g)));
-    if ok.is_err() {
-        super::fatal(
-            "local!",
-            &format!(
-                "the destructor of a goroutine-local value of goroutine {} panicked (the \
-                 message is above)",
-                g.id()
-            ),
-        );
     }
     // Nothing on this frame needs dropping from here on: g0 may discard the stack as soon as
     // we are switched out. `g` is the heap record, valid on whichever M we ended up on.
