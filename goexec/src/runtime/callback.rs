@@ -21,8 +21,8 @@ use std::panic::{self, AssertUnwindSafe};
 /// Runs `f`, user code called by the runtime as `what` (say "a Waker::wake called by the
 /// timers"), with blocking calls fatal meanwhile; a panic in it is fatal too.
 pub(crate) fn user_code<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
-    // On an M the mark goes in the M (the goroutine park path reads it there at no cost);
-    // elsewhere (sysmon, a plain thread) in the thread's TLS.
+    // On an M the mark goes in the M, with `curg` cleared so that the M counts as g0;
+    // elsewhere (sysmon, the fallback poller, a plain thread) in the thread's TLS.
     let prev_m = with_m(|m| (m.system.replace(Some(what)), m.curg.replace(None)));
     let prev_tls = match prev_m {
         Some(_) => None,

@@ -287,7 +287,7 @@ pub(crate) type Locals = Vec<(usize, Box<dyn Any>)>;
 const STACK_COLORS: usize = 32;
 
 /// A shared reference to a G, as run queues and waiter records hold it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct GRef(NonNull<G>);
 
 // SAFETY: a G is built to be shared across threads: its fields are atomics, a mutex, or
