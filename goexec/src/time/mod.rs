@@ -9,7 +9,9 @@
 //!
 //! On a plain thread (outside any goroutine), `sleep` sleeps the thread. `Timer` and `Ticker`
 //! need a runtime to fire them: they are made inside a goroutine, and may then be received
-//! from any goroutine or thread.
+//! from any goroutine or thread, while that runtime runs. Once its `run` has returned, its
+//! timers never fire: a `Timer::recv` or `Ticker::recv` then waits for ever, and the channel
+//! of an [`after`] reports it closed.
 //!
 //! [`after`], [`tick`] and the `receiver()` of a [`Timer`] or [`Ticker`] are channel
 //! receivers (`goexec::chan`): a timer sends on its channel when it fires, as in Go, so they
