@@ -25,6 +25,8 @@ fn fatal_in_child(name: &str, body: fn()) -> Option<String> {
     let out = common::this_binary()
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
+        // The panic reports stay short (and quick under emulation).
+        .env("RUST_BACKTRACE", "0")
         .output()
         .expect("run the child");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -244,13 +246,16 @@ fn a_panicking_local_destructor_is_a_fatal_error_that_says_so() {
             goexec::local! {
                 static L: std::cell::RefCell<Option<P>> = std::cell::RefCell::new(None);
             }
-            // One P: the goroutine's exit, locals and all, comes before main runs again.
             goexec::Runtime::builder()
                 .procs(1)
                 .build()
                 .unwrap()
                 .run(|| {
                     let _ = goexec::spawn(|| L.with(|l| *l.borrow_mut() = Some(P))).join();
+                    // The join returns as the goroutine's task ends, before its locals go;
+                    // and a slow panic report can cost the goroutine its P (sysmon): main
+                    // waits here, so that only the fatal error ends the process.
+                    goexec::time::sleep(Duration::from_secs(15));
                 });
         },
     ) {
