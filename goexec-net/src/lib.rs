@@ -91,6 +91,16 @@ impl<S: mio::event::Source> Conn<S> {
         })
     }
 
+    /// A connection accepted from `listener`: on the listener's poller, so that accepting
+    /// works wherever the listener does (any thread, after its runtime stopped).
+    fn accepted<L: mio::event::Source>(listener: &Pollable<L>, mut s: S) -> io::Result<Conn<S>> {
+        let reg = listener.reg.alongside(&mut s)?;
+        Ok(Conn {
+            io: Arc::new(Pollable::with(s, reg)),
+            limits: Default::default(),
+        })
+    }
+
     fn share(&self) -> Conn<S> {
         Conn {
             io: self.io.clone(),
@@ -229,11 +239,16 @@ const NOT_DRAINED: u64 = u64::MAX;
 impl<S: mio::event::Source> Pollable<S> {
     fn new(mut source: S) -> io::Result<Pollable<S>> {
         let reg = Registration::new(&mut source)?;
-        Ok(Pollable {
+        Ok(Pollable::with(source, reg))
+    }
+
+    /// `source`, registered as `reg`.
+    fn with(source: S, reg: Registration) -> Pollable<S> {
+        Pollable {
             source,
             reg,
             drained: AtomicU64::new(NOT_DRAINED),
-        })
+        }
     }
 
     /// The source, for I/O (mio's sockets do I/O through `&S`, from any number of threads).

@@ -56,10 +56,13 @@ impl TcpListener {
     }
 
     /// Accepts a connection, parking the goroutine until one arrives. Errors such as
-    /// `EMFILE` (too many open files) are returned, not fatal: back off and call again.
+    /// `EMFILE` (too many open files) are returned, not fatal: back off and call again. The
+    /// connection joins the listener's poller, so this works from any goroutine or thread,
+    /// also after the listener's runtime stopped.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
-        Ok((TcpStream::from_mio(s)?, addr))
+        let conn = Conn::accepted(&self.io, s)?;
+        Ok((TcpStream { conn }, addr))
     }
 
     /// The address this listener is bound to.

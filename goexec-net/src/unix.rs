@@ -45,10 +45,13 @@ impl UnixListener {
         })
     }
 
-    /// Accepts a connection, parking the goroutine until one arrives.
+    /// Accepts a connection, parking the goroutine until one arrives. The connection joins
+    /// the listener's poller, so this works from any goroutine or thread, also after the
+    /// listener's runtime stopped.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
-        Ok((UnixStream::from_mio(s)?, addr))
+        let conn = Conn::accepted(&self.io, s)?;
+        Ok((UnixStream { conn }, addr))
     }
 
     /// The address this listener is bound to.

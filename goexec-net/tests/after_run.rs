@@ -140,3 +140,23 @@ fn a_socket_of_a_stopped_runtime_wakes_a_goroutine_of_another() {
     });
     assert_eq!(got.map_err(|e| e.kind()), Ok(b"other runtime".to_vec()));
 }
+
+/// A listener made inside `run` accepts on a plain thread afterwards: the connection joins
+/// the listener's poller (no runtime is needed to register it), and reads work.
+#[test]
+fn a_listener_accepts_on_a_plain_thread_after_run() {
+    let _w = common::watchdog("a_listener_accepts_on_a_plain_thread_after_run", 60);
+    let l = common::rt(1).run(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = l.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"hello").unwrap();
+        c
+    });
+    let (mut s, _) = l.accept().expect("accept on a plain thread");
+    let _peer = peer.join().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hello");
+}

@@ -91,6 +91,21 @@ impl Registration {
         Ok(Registration { np, desc })
     }
 
+    /// Registers `source` with the same poller as this registration, from any thread, also
+    /// after that poller's runtime has stopped (its sources are then polled by a thread of
+    /// their own): a connection accepted from a listener belongs with the listener.
+    ///
+    /// # Errors
+    ///
+    /// The poller's errors.
+    pub fn alongside(&self, source: &mut impl mio::event::Source) -> io::Result<Registration> {
+        let desc = self.np.register(source)?;
+        Ok(Registration {
+            np: self.np.clone(),
+            desc,
+        })
+    }
+
     /// Waits until the source may be readable (or hit an error or end of stream), or until
     /// `deadline`. Then retry the read.
     ///
