@@ -18,7 +18,7 @@
 //! # Ok::<(), goexec::runtime::BuildError>(())
 //! ```
 //!
-//! What is here today, bottom up (DESIGN.md has the whole plan):
+//! What is here, bottom up:
 //!
 //! - [`stack`]: guarded goroutine stacks from large arenas (`MADV_GUARD_INSTALL` on Linux >=
 //!   6.13, so a million stacks need no extra kernel mappings) or per-stack mappings elsewhere,

@@ -11,7 +11,7 @@
 //!   context again, with the value they handed over.
 //! - `transfer(link, save, to, to_link)` saves the running context and continues another
 //!   suspended one under the same parent, without a round trip through the parent (a direct
-//!   goroutine-to-goroutine switch; DESIGN.md: "Every Go switch crosses g0 twice").
+//!   goroutine-to-goroutine switch, where Go crosses g0 twice on every switch).
 //! - `goexec_trampoline`, the resume address [`init_stack`] gives a fresh stack: the first
 //!   `resume` (or transfer) of such a stack calls its entry function there.
 //!
