@@ -247,7 +247,7 @@ impl Runtime {
     /// itself over). Each abandoned goroutine keeps its record and the stack pages it touched
     /// (a few KiB) for the life of the process, so a program that calls `run` again and again
     /// should not leave goroutines parked each time. A goroutine inside a
-    /// [`blocking`](crate::blocking) section is waited for; one running without a scheduling
+    /// [`blocking`] section is waited for; one running without a scheduling
     /// point keeps its thread (see the crate docs, "Threads").
     ///
     /// Each call starts a fresh scheduler; a `Runtime` can run any number of times, from any
