@@ -1175,21 +1175,22 @@ impl Abandoned {
     fn tell(self) -> Result<(), Box<dyn std::any::Any + Send>> {
         use std::panic::{catch_unwind, AssertUnwindSafe};
         let mut first = Ok(());
-        let cancels = self
-            .unstarted
-            .into_iter()
-            .map(|(_, task)| Box::new(move || task.cancel()) as Box<dyn FnOnce()>);
-        let abandons = self.started.into_iter().map(|t| {
-            // SAFETY: taken by abandon_unfinished from a G that can never run again, whose
-            // frames (never resumed) keep the task alive.
-            Box::new(move || unsafe { t.abandon() }) as Box<dyn FnOnce()>
-        });
-        for tell in cancels.chain(abandons) {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(tell)) {
+        let mut keep_first = |r: std::thread::Result<()>| {
+            if let Err(p) = r {
                 if first.is_ok() {
                     first = Err(p);
                 }
             }
+        };
+        for (_, task) in self.unstarted {
+            keep_first(catch_unwind(AssertUnwindSafe(move || task.cancel())));
+        }
+        for t in self.started {
+            // SAFETY: taken by abandon_unfinished from a G that can never run again, whose
+            // frames (never resumed) keep the task alive.
+            keep_first(catch_unwind(AssertUnwindSafe(move || unsafe {
+                t.abandon()
+            })));
         }
         first
     }
@@ -1437,8 +1438,9 @@ pub(crate) fn gosched() -> bool {
 
 /// The direct-switch fast paths' half (yield and park): the P's next G to switch to without
 /// going through g0, marked Running and made `curg`, inside a runtime entry that the G taking
-/// over leaves in `resumed`. None when g0 must choose: a locked M or G, shutdown, an unwinding G, or the tick
-/// on which the global queue gets its turn (which also runs the P's timers).
+/// over leaves in `resumed`. None when g0 must choose: a locked M or G, shutdown, an
+/// unwinding G, or the tick on which the global queue gets its turn (which also runs the P's
+/// timers).
 fn take_next(m: &MLocal) -> Option<GRef> {
     // g0 keeps std's panic state with an unwinding G (GRef::follow_unwind).
     if m.locked_g.get().is_some() || m.sched.is_shut_down() || std::thread::panicking() {

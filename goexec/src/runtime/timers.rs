@@ -66,7 +66,8 @@ pub(crate) enum Action {
 
 impl Action {
     /// Whether firing would do nothing: a stopped or reset Timer's old entry, a dropped
-    /// Sleep's, a cancelled callback's. Such entries are swept out of the heap lazily (`TimerHeap::push`).
+    /// Sleep's, a cancelled callback's. Such entries are swept out of the heap lazily
+    /// (`TimerHeap::push`).
     fn is_dead(&self) -> bool {
         match self {
             Action::Fire(t, gen) => {
