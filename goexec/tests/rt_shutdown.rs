@@ -291,43 +291,55 @@ fn join_in_a_second_run_of_a_goroutine_abandoned_by_the_first() {
     );
 }
 
+/// Runs a runtime at procs 2 whose main goroutine first runs `finished` goroutines of `body`
+/// to completion (their records fill the Ps' free lists), then starts `hog`, which must reach
+/// no scheduling point until the `released` check it gets says true. `run` returns with the
+/// hog's thread detached, the `Runtime` is dropped (freeing what it kept), and only then is
+/// the hog released.
+fn hog_outliving_its_runtime(
+    finished: usize,
+    body: fn(),
+    hog: impl FnOnce(&dyn Fn() -> bool) + Send + 'static,
+) {
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let rt = rt(2);
+    rt.run(move || {
+        let hs: Vec<_> = (0..finished).map(|_| goexec::spawn(body)).collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let (started_tx, started_rx) = chan::bounded::<()>(1);
+        goexec::spawn(move || {
+            started_tx.send(()).unwrap();
+            let go_rx = go_rx.lock().unwrap();
+            hog(&|| match go_rx.try_recv() {
+                Ok(()) => true,
+                Err(std::sync::mpsc::TryRecvError::Empty) => false,
+                Err(e) => panic!("{e}"),
+            });
+        });
+        started_rx.recv().unwrap();
+    });
+    drop(rt);
+    go_tx.send(()).unwrap();
+}
+
 #[test]
 fn goroutine_running_at_shutdown_spawns_after_the_runtime_is_dropped() {
     isolated(
         "goroutine_running_at_shutdown_spawns_after_the_runtime_is_dropped",
         || {
-            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
             let (hs_tx, hs_rx) = std::sync::mpsc::channel();
-            let go_rx = std::sync::Mutex::new(go_rx);
-            let rt = rt(2);
-            rt.run(move || {
-                // Fill both Ps' free lists.
-                let hs: Vec<_> = (0..64)
-                    .map(|_| goexec::spawn(|| goexec::time::sleep(Duration::from_millis(1))))
-                    .collect();
-                for h in hs {
-                    h.join().unwrap();
+            // Sleeping goroutines spread over both Ps' free lists.
+            let body = || goexec::time::sleep(Duration::from_millis(1));
+            hog_outliving_its_runtime(64, body, move |released| {
+                while !released() {
+                    std::hint::spin_loop();
                 }
-                let (started_tx, started_rx) = chan::bounded::<()>(1);
-                goexec::spawn(move || {
-                    started_tx.send(()).unwrap();
-                    // No scheduling point until the runtime is gone: run detaches this thread.
-                    let go_rx = go_rx.lock().unwrap();
-                    loop {
-                        match go_rx.try_recv() {
-                            Ok(()) => break,
-                            Err(std::sync::mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
-                            Err(e) => panic!("{e}"),
-                        }
-                    }
-                    let hs: Vec<_> = (0..8).map(|i| goexec::spawn(move || i)).collect();
-                    hs_tx.send(hs).unwrap();
-                });
-                started_rx.recv().unwrap();
+                let hs: Vec<_> = (0..8).map(|i| goexec::spawn(move || i)).collect();
+                hs_tx.send(hs).unwrap();
             });
-            // run returned with the hog detached; dropping the Runtime frees what it kept.
-            drop(rt);
-            go_tx.send(()).unwrap();
             let hs = hs_rx.recv().expect("the hog spawned");
             for h in hs {
                 let e = h.join().expect_err("spawned after shutdown: never runs");
@@ -343,42 +355,26 @@ fn goroutine_running_at_shutdown_spawns_after_the_runtime_is_dropped() {
 #[test]
 fn dump_from_a_goroutine_left_running_after_the_runtime_is_dropped() {
     let _w = common::watchdog("dump_from_a_goroutine_left_running", 120);
-    {
-        {
-            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<usize>();
-            let go_rx = std::sync::Mutex::new(go_rx);
-            let rt = rt(2);
-            rt.run(move || {
-                // Many finished goroutines: records a dump lists, enough that one dump lasts
-                // through shutdown and the Runtime's drop.
-                let hs: Vec<_> = (0..20_000).map(|_| goexec::spawn(|| ())).collect();
-                for h in hs {
-                    h.join().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<usize>();
+    // Many finished goroutines: records a dump lists, enough that one dump lasts through
+    // shutdown and the Runtime's drop. A dump is no scheduling point.
+    hog_outliving_its_runtime(
+        20_000,
+        || (),
+        move |released| {
+            let mut n = 0;
+            loop {
+                n += goexec::runtime::dump().len();
+                if released() {
+                    break;
                 }
-                let (started_tx, started_rx) = chan::bounded::<()>(1);
-                goexec::spawn(move || {
-                    started_tx.send(()).unwrap();
-                    // No scheduling point (dump is none): run detaches this thread.
-                    let go_rx = go_rx.lock().unwrap();
-                    let mut n = 0;
-                    loop {
-                        n += goexec::runtime::dump().len();
-                        if go_rx.try_recv().is_ok() {
-                            break;
-                        }
-                    }
-                    // Once more after the Runtime is gone.
-                    n += goexec::runtime::dump().len();
-                    done_tx.send(n).unwrap();
-                });
-                started_rx.recv().unwrap();
-            });
-            drop(rt);
-            go_tx.send(()).unwrap();
-            assert!(done_rx.recv().unwrap() > 0);
-        }
-    }
+            }
+            // Once more after the Runtime is gone.
+            n += goexec::runtime::dump().len();
+            done_tx.send(n).unwrap();
+        },
+    );
+    assert!(done_rx.recv().unwrap() > 0);
 }
 
 #[test]
