@@ -17,9 +17,9 @@
 //! the value. So a record leaves its queue before its owner can return and free it.
 #![allow(unsafe_code)] // queued pointers to waiters' stack records; see the module docs.
 
+use crate::runtime::current_g;
 use crate::runtime::g::GRef;
 use crate::runtime::g::WaitReason;
-use crate::runtime::m::current_g;
 use crate::runtime::park::{block_as, Waiter};
 use crate::runtime::timers::nanotime;
 use std::cell::{Cell, UnsafeCell};

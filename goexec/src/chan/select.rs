@@ -22,10 +22,9 @@
 use super::hchan::{self, Chan, SelState, State, Sudog, TryRecv, TrySend};
 use super::{Receiver, RecvError, SendError, Sender};
 use crate::runtime::g::WaitReason;
-use crate::runtime::m::{current_g, with_m};
 use crate::runtime::park::gopark;
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::runtime::{current_g, fastrand};
+use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 
 mod sealed {
@@ -337,28 +336,6 @@ impl Order {
             &mut self.inline[..self.n]
         }
     }
-}
-
-/// Seeds the random sources of threads that are not Ms, each differently.
-static SEED: AtomicU64 = AtomicU64::new(0x2545_F491_4F6C_DD1D);
-
-thread_local! {
-    /// The random source of selects on threads that are not Ms.
-    static RNG: Cell<u64> =
-        Cell::new(SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) | 1);
-}
-
-fn fastrand() -> u64 {
-    with_m(|m| m.fastrand()).unwrap_or_else(|| {
-        RNG.with(|r| {
-            let mut x = r.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            r.set(x);
-            x
-        })
-    })
 }
 
 /// Locks every case's channel in lock order, each channel once.

@@ -4,8 +4,8 @@
 //! `Waker` is woken; waking readies the goroutine (`goready`). Only that goroutine waits: its
 //! M runs others meanwhile. On a plain thread, `block_on` parks the thread instead.
 
+use crate::runtime::current_g;
 use crate::runtime::g::{GRef, WaitReason};
-use crate::runtime::m::current_g;
 use crate::runtime::park::goready;
 use std::future::Future;
 use std::pin::{pin, Pin};

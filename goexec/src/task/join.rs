@@ -26,8 +26,8 @@
 #![allow(unsafe_code)] // a hand-made task cell shared by raw pointer; see the state word above
 
 use crate::runtime::cells;
+use crate::runtime::current_g;
 use crate::runtime::g::WaitReason;
-use crate::runtime::m::current_g;
 use crate::runtime::park::{gopark, Waiter};
 use std::alloc::Layout;
 use std::any::Any;
