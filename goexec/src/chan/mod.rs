@@ -18,7 +18,7 @@
 //! goroutine is woken by a runtime timer, a thread by its own timed park.
 //!
 //! [`select!`](crate::select!) waits on several operations at once (Go's `select`); its core
-//! is [`select`], over [`RecvCase`]s and [`SendCase`]s.
+//! is [`select()`], over [`RecvCase`]s and [`SendCase`]s.
 //!
 //! # Examples
 //!

@@ -252,7 +252,7 @@ pub(crate) struct G {
     entry: UnsafeCell<Option<TaskRef>>,
     /// The task whose function this goroutine is running, while it runs it (set and cleared
     /// by the G's own code in `g_root`), so that teardown can tell its handle if the goroutine
-    /// is abandoned. Read only when the G can never run again (see [`GRef::abandon`]).
+    /// is abandoned. Read only when the G can never run again (see [`GRef::take_abandoned_task`]).
     task: UnsafeCell<Option<TaskPtr>>,
     /// Owned per the status table.
     ctx: UnsafeCell<Ctx>,

@@ -511,7 +511,7 @@ impl Builder {
         Builder::default()
     }
 
-    /// A name, shown by [`dump`].
+    /// A name, shown by [`dump()`].
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
