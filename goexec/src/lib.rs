@@ -2,8 +2,9 @@
 //!
 //! Goroutines are stackful coroutines switched by goexec's own assembly, scheduled by Go's
 //! G-M-P scheduler (per-P work-stealing run queues, spinning Ms, `runnext`), with a netpoller
-//! that the scheduler will poll where Go's does. Code in a goroutine is ordinary blocking-style
-//! Rust: when it waits, only the goroutine parks, never its thread.
+//! that the scheduler polls where Go's does. Code in a goroutine is ordinary blocking-style
+//! Rust: when it waits, only the goroutine parks, never its thread. The design, layer by
+//! layer, is in the repository's `docs/ARCHITECTURE.md`.
 //!
 //! ```
 //! let rt = goexec::Runtime::builder().procs(2).build()?;
