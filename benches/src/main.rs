@@ -56,7 +56,7 @@ struct Workload {
     /// One row per worker count (false: a single row, the workload has no worker count).
     threaded: bool,
     better: Better,
-    /// Issue 9's goal for the cost ratio goexec/tokio.
+    /// The project's goal for the cost ratio goexec/tokio.
     goal: Option<f64>,
     how: How,
 }

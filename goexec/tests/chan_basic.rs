@@ -1,4 +1,4 @@
-//! Channels without `select!` (the select core comes with issue 6): Go's semantics for
+//! Channels without `select!` (select has tests of its own): Go's semantics for
 //! unbuffered and buffered channels, close, non-blocking operations, threads, and the timer
 //! channels (`time::after`, `time::tick`, `Timer::receiver`).
 

@@ -76,7 +76,7 @@ fn a_sleep_loop_keeps_its_latency_while_two_hogs_spin_at_procs_1() {
         worst
     });
     stop.store(true, Ordering::Relaxed);
-    // 60 ms is the bound (natively the worst is ~21 ms here). Under qemu-user, which
+    // 60 ms is the bound asked for (natively the worst is ~21 ms here). Under qemu-user, which
     // CI uses for aarch64 and which runs the spinning threads and the thread start-ups many
     // times slower, the bound is relaxed (CI sets GOEXEC_TEST_EMULATED there).
     let bound = if std::env::var_os("GOEXEC_TEST_EMULATED").is_some() {
