@@ -12,3 +12,29 @@ pub(crate) mod sync {
 pub(crate) mod sync {
     pub(crate) use loom::sync::atomic;
 }
+
+/// `UnsafeCell` with loom's closure API (`with_mut`), so that the model checks every access
+/// to the cell against the others; std's is a transparent wrapper that compiles to `get`.
+#[cfg(not(loom))]
+pub(crate) mod cell {
+    #[repr(transparent)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        #[inline]
+        pub(crate) const fn new(data: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(data))
+        }
+
+        /// Runs `f` with a pointer for writing the contents.
+        #[inline]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod cell {
+    pub(crate) use loom::cell::UnsafeCell;
+}

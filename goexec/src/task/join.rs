@@ -1,30 +1,15 @@
 //! A goroutine's function and result slot, and `JoinHandle`.
 //!
-//! One allocation per goroutine, a [`Cell`]: a header (state word, vtable, id, the joiner's
-//! waiter slot) and the stage (the function until the goroutine runs it, then its result until
-//! the handle takes it). The G holds a [`TaskRef`], the handle a [`JoinHandle`]; each owns one
-//! reference. No locks: one atomic state word orders everything (as tokio's task state does).
-//!
-//! # The state word
-//!
-//! `COMPLETE` (bit 0): the result is in the stage. `JOIN_WAITER` (bit 1): the handle has put a
-//! waiter in the slot. `ABANDONED` (bit 2): the goroutine started but will never finish, because
-//! its runtime shut down while it was parked or queued (see [`TaskPtr::abandon`]). The rest
-//! counts references (`REF_ONE` each).
-//!
-//! - The stage belongs to the goroutine side until it sets `COMPLETE` (Release), then to the
-//!   handle, which reads it after seeing `COMPLETE` (Acquire). An abandoned goroutine never sets
-//!   `COMPLETE`, and the handle never reads its stage.
-//! - The waiter slot belongs to the handle until it sets `JOIN_WAITER` (Release), then to the
-//!   side that *ends* the task, the first to set `COMPLETE` or `ABANDONED`, which takes it after
-//!   seeing `JOIN_WAITER` (Acquire) and wakes it. Whoever sets their bit second sees the other's:
-//!   if the handle finds the task ended already when it sets `JOIN_WAITER`, nobody has looked at
-//!   the slot and nobody will, so the handle takes its waiter back.
-//! - The last reference dropped frees the cell (and whatever the stage still holds). The
-//!   goroutine side of an abandoned task keeps its reference forever (its frames are never
-//!   resumed), so the cell outlives the handle, as the goroutine's stack does.
-#![allow(unsafe_code)] // a hand-made task cell shared by raw pointer; see the state word above
+//! One allocation per goroutine, a [`Cell`]: a header (the [`State`]: the state word and the
+//! joiner's waiter slot; the vtable; the id) and the stage (the function until the goroutine
+//! runs it, then its result until the handle takes it). The G holds a [`TaskRef`], the handle a
+//! [`JoinHandle`]; each owns one reference. No locks: the state word orders everything, as
+//! `state.rs` says. The goroutine side of an abandoned task (see [`TaskPtr::abandon`]) keeps its
+//! reference forever (its frames are never resumed), so the cell outlives the handle, as the
+//! goroutine's stack does.
+#![allow(unsafe_code)] // a hand-made task cell shared by raw pointer; see `state.rs`
 
+use super::state::State;
 use crate::runtime::cells;
 use crate::runtime::current_g;
 use crate::runtime::g::WaitReason;
@@ -37,25 +22,14 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-const COMPLETE: usize = 0b001;
-const JOIN_WAITER: usize = 0b010;
-const ABANDONED: usize = 0b100;
-/// The task has ended, one way or the other: `join` returns without waiting.
-const ENDED: usize = COMPLETE | ABANDONED;
-const REF_ONE: usize = 0b1000;
-const REF_MASK: usize = !(REF_ONE - 1);
 
 /// The type-independent part of a task, first in every [`Cell`].
 #[repr(C)]
 struct Header {
-    /// See the module docs.
-    state: AtomicUsize,
+    /// Who owns the stage and the waiter slot, and the references.
+    state: State<Waiter>,
     vtable: &'static Vtable,
     id: u64,
-    /// The joiner, while it waits; owned as the module docs say.
-    waiter: UnsafeCell<Option<Waiter>>,
 }
 
 /// The functions that know the cell's types.
@@ -167,10 +141,7 @@ where
 unsafe fn drop_ref(h: NonNull<Header>) {
     // SAFETY: our reference keeps the cell alive until this decrement.
     let header = unsafe { h.as_ref() };
-    // AcqRel: our writes happen before the free (Release), and the freeing side sees the
-    // other side's writes (Acquire), as Arc does.
-    let prev = header.state.fetch_sub(REF_ONE, Ordering::AcqRel);
-    if prev & REF_MASK == REF_ONE {
+    if header.state.drop_ref() {
         let dealloc = header.vtable.dealloc;
         // SAFETY: that was the last reference.
         unsafe { dealloc(h) };
@@ -197,10 +168,9 @@ where
     unsafe {
         cell.as_ptr().write(Cell {
             header: Header {
-                state: AtomicUsize::new(2 * REF_ONE),
+                state: State::new(),
                 vtable: &Cell::<F, T>::VTABLE,
                 id,
-                waiter: UnsafeCell::new(None),
             },
             stage: UnsafeCell::new(Stage::<F, T>::Pending(f)),
         })
@@ -249,15 +219,9 @@ impl TaskRef {
         unsafe {
             let header = h.as_ref();
             (header.vtable.finish)(h, cancel);
-            // AcqRel: publishes the stage (Release) and takes over the waiter slot if the
-            // handle has filled it (Acquire).
-            let prev = header.state.fetch_or(COMPLETE, Ordering::AcqRel);
-            if prev & (JOIN_WAITER | ABANDONED) == JOIN_WAITER {
-                // The handle gave up the slot when it set JOIN_WAITER and waits for this
-                // wake; our reference keeps the cell alive meanwhile.
-                if let Some(w) = (*header.waiter.get()).take() {
-                    w.wake();
-                }
+            // The handle waits for this wake; our reference keeps the cell alive meanwhile.
+            if let Some(w) = header.state.complete() {
+                w.wake();
             }
             ended();
             drop_ref(h);
@@ -292,15 +256,8 @@ impl TaskPtr {
     pub(crate) unsafe fn abandon(self) {
         // SAFETY: the goroutine side's reference keeps the cell alive (the caller's promise).
         let header = unsafe { self.0.as_ref() };
-        // AcqRel: takes over the waiter slot if the handle filled it (Acquire), and publishes
-        // the end to the handle (Release).
-        let prev = header.state.fetch_or(ABANDONED, Ordering::AcqRel);
-        if prev & (JOIN_WAITER | ENDED) == JOIN_WAITER {
-            // SAFETY: we ended the task first and the handle had given up the slot (module
-            // docs); nobody else touches it now.
-            if let Some(w) = unsafe { (*header.waiter.get()).take() } {
-                w.wake();
-            }
+        if let Some(w) = header.state.abandon() {
+            w.wake();
         }
     }
 }
@@ -342,7 +299,7 @@ impl<T> JoinHandle<T> {
     /// Whether the goroutine has finished (its result is ready), or will never finish because
     /// its runtime shut down first: either way, [`join`](JoinHandle::join) returns at once.
     pub fn is_finished(&self) -> bool {
-        self.header().state.load(Ordering::Acquire) & ENDED != 0
+        self.header().state.is_ended()
     }
 
     /// Waits for the goroutine to finish and returns its result. Inside a goroutine this parks
@@ -360,39 +317,9 @@ impl<T> JoinHandle<T> {
         self.take_output()
     }
 
-    /// Makes the waiter slot ours again if a poll left a waker in it: clears JOIN_WAITER
-    /// unless COMPLETE is set first (then the goroutine side owns the slot, and we must not
-    /// touch it). False if the goroutine has completed.
-    fn reclaim_slot(&self) -> bool {
-        let header = self.header();
-        let mut s = header.state.load(Ordering::Acquire);
-        loop {
-            if s & ENDED != 0 {
-                return false;
-            }
-            if s & JOIN_WAITER == 0 {
-                return true;
-            }
-            match header.state.compare_exchange(
-                s,
-                s & !JOIN_WAITER,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    // SAFETY: JOIN_WAITER is clear and the task had not ended: the ending side
-                    // will not look at the slot (it reads JOIN_WAITER as it ends the task).
-                    drop(unsafe { (*header.waiter.get()).take() });
-                    return true;
-                }
-                Err(now) => s = now,
-            }
-        }
-    }
-
     /// The result, once the task's end has been seen (Acquire).
     fn take_output(&self) -> Result<T, JoinError> {
-        if self.header().state.load(Ordering::Acquire) & COMPLETE == 0 {
+        if !self.header().state.is_complete() {
             // Abandoned: the stage is the frozen goroutine's; leave it alone.
             return Err(JoinError {
                 id: self.id(),
@@ -419,17 +346,19 @@ impl<T> JoinHandle<T> {
 
     /// Blocks until the task ends, with the caller as the registered waiter.
     fn wait(&self) {
-        if !self.reclaim_slot() {
+        let state = &self.header().state;
+        // SAFETY: we are the task's handle.
+        if !unsafe { state.reclaim_slot() } {
             return;
         }
-        let header = self.header();
-        // SAFETY: JOIN_WAITER is clear (reclaim_slot), so the slot is ours.
-        unsafe { *header.waiter.get() = Some(Waiter::current()) };
-        // Publishes the waiter (Release); if the task has ended already (Acquire), nobody
-        // looks at the slot, and nobody will wake us: do not sleep. The closure writes nothing
-        // after the fetch_or: it runs on g0, and from that instant the ending side may ready
-        // us, so our stack (its captures) may be in use elsewhere.
-        let publish = || header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & ENDED == 0;
+        // SAFETY: we are the handle, and reclaim_slot said the slot is ours.
+        unsafe { state.set_waiter(Waiter::current()) };
+        // If the task has ended already, nobody looks at the slot, and nobody will wake us:
+        // do not sleep. The closure writes nothing after publishing: it runs on g0, and from
+        // that instant the ending side may ready us, so our stack (its captures) may be in use
+        // elsewhere.
+        // SAFETY: we are the handle, and the slot is ours until this publishes it.
+        let publish = || unsafe { state.publish_waiter() };
         let slot_is_ours = if current_g().is_some() {
             // Runs on g0 after our context is saved: a wake can only find us Waiting. We are
             // running again either because the goroutine side had completed (it never looks
@@ -447,8 +376,8 @@ impl<T> JoinHandle<T> {
             true
         };
         if slot_is_ours {
-            // SAFETY: as above: the goroutine side does not touch the slot any more.
-            drop(unsafe { (*header.waiter.get()).take() });
+            // SAFETY: as above: the ending side does not touch the slot any more.
+            drop(unsafe { state.take_waiter() });
         }
         debug_assert!(self.is_finished());
     }
@@ -471,17 +400,19 @@ impl<T> std::future::Future for JoinHandle<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let this = self.get_mut();
-        if !this.reclaim_slot() {
+        let state = &this.header().state;
+        // SAFETY: we are the task's handle.
+        if !unsafe { state.reclaim_slot() } {
             return std::task::Poll::Ready(this.take_output());
         }
-        let header = this.header();
-        // SAFETY: JOIN_WAITER is clear (reclaim_slot): the slot is ours.
-        unsafe { *header.waiter.get() = Some(Waiter::Task(cx.waker().clone())) };
-        // Publishes the waker (Release); if the end came first (Acquire), nobody will look at
-        // the slot: take the waker back and finish now.
-        if header.state.fetch_or(JOIN_WAITER, Ordering::AcqRel) & ENDED != 0 {
-            // SAFETY: as the comment says.
-            drop(unsafe { (*header.waiter.get()).take() });
+        // SAFETY: we are the handle, and reclaim_slot said the slot is ours.
+        unsafe { state.set_waiter(Waiter::Task(cx.waker().clone())) };
+        // If the end came first, nobody will look at the slot: take the waker back and finish
+        // now.
+        // SAFETY: we are the handle, and the slot is ours until this publishes it.
+        if !unsafe { state.publish_waiter() } {
+            // SAFETY: publish_waiter said false: the slot is ours again.
+            drop(unsafe { state.take_waiter() });
             return std::task::Poll::Ready(this.take_output());
         }
         std::task::Poll::Pending

@@ -2,6 +2,7 @@
 
 mod block_on;
 mod join;
+mod state;
 
 pub use block_on::{block_on, spawn_future};
 pub(crate) use join::{task, TaskPtr, TaskRef};
