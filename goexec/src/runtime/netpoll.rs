@@ -31,6 +31,7 @@
 //! Deadlines are timers (`timers::Action::Call`) that wake the waiter of the slot they were
 //! set for, identified by a per-slot sequence number, so a stale timer wakes nobody.
 
+use super::m::with_m;
 use super::park::Waiter;
 use super::timers::nanotime;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -39,6 +40,16 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
+
+/// The poller of the calling goroutine's runtime, made on first use. None on a thread not
+/// running a goroutine.
+pub(crate) fn current() -> Option<io::Result<Arc<Netpoll>>> {
+    with_m(|m| {
+        m.curg.get()?;
+        Some(m.sched.netpoll().cloned())
+    })
+    .flatten()
+}
 
 /// The waker's token (never a slab key: keys stay below 2^32).
 const WAKER: Token = Token(usize::MAX);
