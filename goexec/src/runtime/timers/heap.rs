@@ -1,0 +1,253 @@
+//! A P's timer heap: entries by deadline, dead ones swept out as it grows.
+
+use super::Action;
+
+/// A heap entry.
+pub(crate) struct Entry {
+    pub(crate) when: u64,
+    /// Insertion order, so that equal deadlines fire first-in first-out.
+    seq: u64,
+    pub(crate) action: Action,
+}
+
+/// A 4-ary min-heap of entries by deadline (Go uses 4-ary heaps too: shallower than binary,
+/// and a parent's four children share a cache line or two).
+#[derive(Default)]
+pub(crate) struct TimerHeap {
+    heap: Vec<Entry>,
+    seq: u64,
+    /// The size at which the next push sweeps dead entries out first: twice the size after
+    /// the last sweep, or after the last pop if that is less (a heap that fired a peak of
+    /// timers does not let that many dead ones gather after it). A server arming a 30 s
+    /// timeout per request and dropping it a millisecond later keeps its heap at about the
+    /// live timers (at most twice, or `SWEEP_MIN`), at O(1) amortised: a sweep of n entries
+    /// comes at least n/2 pushes after the last.
+    sweep_at: usize,
+}
+
+/// The smallest heap worth sweeping.
+const SWEEP_MIN: usize = 64;
+
+impl TimerHeap {
+    /// The earliest deadline, or 0 when empty.
+    pub(crate) fn when0(&self) -> u64 {
+        self.heap.first().map_or(0, |e| e.when)
+    }
+
+    pub(crate) fn push(&mut self, when: u64, action: Action) {
+        if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
+            self.sweep();
+        }
+        self.seq += 1;
+        self.heap.push(Entry {
+            when,
+            seq: self.seq,
+            action,
+        });
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    /// Removes and returns the earliest entry if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: u64) -> Option<Entry> {
+        if self.heap.first()?.when > now {
+            return None;
+        }
+        let last = self.heap.len() - 1;
+        self.heap.swap(0, last);
+        let e = self.heap.pop();
+        if !self.heap.is_empty() {
+            self.sift_down(0);
+        }
+        self.sweep_at = self.sweep_at.min(2 * self.heap.len());
+        e
+    }
+
+    /// Drops the dead entries (Go: `adjusttimers` / `cleantimers`) and restores the heap.
+    fn sweep(&mut self) {
+        self.heap.retain(|e| !e.action.is_dead());
+        for i in (0..self.heap.len()).rev() {
+            self.sift_down(i);
+        }
+        self.sweep_at = 2 * self.heap.len();
+    }
+
+    /// The number of entries (live or not yet swept).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Takes every entry out (teardown).
+    pub(crate) fn drain(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.heap)
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        let (x, y) = (&self.heap[a], &self.heap[b]);
+        (x.when, x.seq) < (y.when, y.seq)
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 4;
+            if !self.less(i, parent) {
+                break;
+            }
+            self.heap.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let first = 4 * i + 1;
+            if first >= n {
+                return;
+            }
+            let mut min = first;
+            for c in first + 1..(first + 4).min(n) {
+                if self.less(c, min) {
+                    min = c;
+                }
+            }
+            if !self.less(min, i) {
+                return;
+            }
+            self.heap.swap(i, min);
+            i = min;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CallTimer, WakeTimer};
+    use super::*;
+    use crate::runtime::g::GRef;
+    use std::sync::Arc;
+
+    /// The heap pops in deadline order, equal deadlines first-in first-out, across random
+    /// pushes and partial drains.
+    #[test]
+    fn heap_pops_in_order() {
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut h = TimerHeap::default();
+        let mut model: Vec<(u64, u64)> = Vec::new();
+        let mut seq = 0;
+        for round in 0..200 {
+            for _ in 0..(next() % 20) {
+                let when = 1 + next() % 50;
+                seq += 1;
+                h.push(when, Action::Ready(dummy_g()));
+                model.push((when, seq));
+            }
+            let now = (round % 50) + 1;
+            model.sort();
+            let due: Vec<_> = model
+                .iter()
+                .copied()
+                .take_while(|&(w, _)| w <= now)
+                .collect();
+            model.retain(|&(w, _)| w > now);
+            for (w, s) in due {
+                let e = h.pop_due(now).expect("a due entry");
+                assert_eq!((e.when, e.seq), (w, s));
+            }
+            assert!(h.pop_due(now).is_none());
+            assert_eq!(h.when0(), model.first().map_or(0, |m| m.0));
+        }
+    }
+
+    /// Dropped Sleeps' entries are swept as the heap grows: it stays near the live count.
+    #[test]
+    fn dead_entries_are_swept() {
+        let mut h = TimerHeap::default();
+        let live: Vec<Arc<WakeTimer>> = (0..10).map(|_| Arc::default()).collect();
+        for (i, w) in live.iter().enumerate() {
+            h.push(1_000 + i as u64, Action::Wake(w.clone()));
+        }
+        for i in 0..100_000u64 {
+            let w = Arc::new(WakeTimer::default());
+            h.push(10_000 + i, Action::Wake(w.clone()));
+            w.cancel(); // dropped right away, as a request's timeout usually is
+        }
+        assert!(h.len() < 200, "{} entries left", h.len());
+        // The live ones are all still there, in order.
+        for i in 0..10 {
+            let e = h.pop_due(u64::MAX).expect("a live entry");
+            assert_eq!(e.when, 1_000 + i);
+        }
+    }
+
+    /// Cancelled callbacks are dropped at once, their entries swept as the heap grows, even
+    /// after a peak of live timers has fired; the live ones still run.
+    #[test]
+    fn cancelled_calls_are_dropped_and_swept() {
+        let mut h = TimerHeap::default();
+        for i in 0..10_000u64 {
+            h.push(i, Action::Ready(dummy_g()));
+        }
+        while h.pop_due(u64::MAX).is_some() {}
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let live: Vec<CallTimer> = (0..10)
+            .map(|i| {
+                let ran = ran.clone();
+                let t = CallTimer::new(move || {
+                    ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                });
+                h.push(1_000 + i, t.action());
+                t
+            })
+            .collect();
+        let captured = Arc::new(());
+        for i in 0..100_000u64 {
+            let held = captured.clone();
+            let t = CallTimer::new(move || drop(held));
+            h.push(10_000 + i, t.action());
+            drop(t); // the operation ended at once, as most do
+            assert_eq!(
+                Arc::strong_count(&captured),
+                1,
+                "a cancelled callback was kept"
+            );
+            assert!(
+                h.len() < 200,
+                "{} entries after {i} cancelled calls",
+                h.len()
+            );
+        }
+        // The live ones are all still there, in order, and run.
+        for i in 0..10 {
+            let e = h.pop_due(u64::MAX).expect("a live entry");
+            assert_eq!(e.when, 1_000 + i);
+            let Action::Call(c) = e.action else {
+                panic!("not a call")
+            };
+            c.fire();
+        }
+        assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 10);
+        drop(live);
+    }
+
+    fn dummy_g() -> GRef {
+        // Entries are only compared, never fired: any G pointer will do. One record, leaked.
+        static G: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let p = *G.get_or_init(|| {
+            let sched = crate::runtime::sched::Sched::new(
+                1,
+                crate::stack::DEFAULT_STACK_SIZE,
+                Default::default(),
+            )
+            .expect("sched");
+            GRef::alloc(sched).as_queue().as_ptr() as usize
+        });
+        GRef::from_queue(std::ptr::NonNull::new(p as *mut _).expect("non-null"))
+    }
+}
