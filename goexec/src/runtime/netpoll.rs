@@ -28,12 +28,12 @@
 //!   last source is deregistered (which breaks its poll with the waker). Until someone
 //!   waits, edges queue in the kernel and nothing polls.
 //!
-//! Deadlines are timers (`timers::Action::Call`) that wake the waiter of the slot they were
-//! set for, identified by a per-slot sequence number, so a stale timer wakes nobody.
+//! Deadlines are timers (`timers::call_at`) that wake the waiter of the slot they were set
+//! for, identified by a per-slot sequence number, so a stale timer wakes nobody.
 
 use super::m::with_m;
 use super::park::Waiter;
-use super::timers::nanotime;
+use super::timers::{self, nanotime};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
@@ -428,7 +428,7 @@ impl Netpoll {
         // it ends (outside the descriptor's lock, which the callback takes under the timer's).
         let timer = deadline.and_then(|d| {
             let (desc2, np) = (desc.clone(), self.clone());
-            crate::time::call_at(d, move || {
+            timers::call_at(d, move || {
                 let waiter = desc2.lock().side(dir).take_wait(seq);
                 if let Some(waiter) = waiter {
                     np.waiters.fetch_sub(1, Ordering::AcqRel);

@@ -1,4 +1,4 @@
-//! A P's timer heap: entries by deadline, dead ones swept out as it grows.
+//! A P's timer heap: entries by deadline, stale ones swept out as it grows.
 
 use super::Action;
 
@@ -6,7 +6,7 @@ use super::Action;
 pub(crate) struct Entry {
     pub(crate) when: u64,
     /// Insertion order, so that equal deadlines fire first-in first-out.
-    seq: u64,
+    order: u64,
     pub(crate) action: Action,
 }
 
@@ -15,7 +15,7 @@ pub(crate) struct Entry {
 #[derive(Default)]
 pub(crate) struct TimerHeap {
     heap: Vec<Entry>,
-    seq: u64,
+    order: u64,
     /// The size at which the next push sweeps dead entries out first: twice the size after
     /// the last sweep, or after the last pop if that is less (a heap that fired a peak of
     /// timers does not let that many dead ones gather after it). A server arming a 30 s
@@ -38,10 +38,10 @@ impl TimerHeap {
         if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
             self.sweep();
         }
-        self.seq += 1;
+        self.order += 1;
         self.heap.push(Entry {
             when,
-            seq: self.seq,
+            order: self.order,
             action,
         });
         self.sift_up(self.heap.len() - 1);
@@ -84,7 +84,7 @@ impl TimerHeap {
 
     fn less(&self, a: usize, b: usize) -> bool {
         let (x, y) = (&self.heap[a], &self.heap[b]);
-        (x.when, x.seq) < (y.when, y.seq)
+        (x.when, x.order) < (y.when, y.order)
     }
 
     fn sift_up(&mut self, mut i: usize) {
@@ -122,9 +122,10 @@ impl TimerHeap {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CallTimer, WakeTimer};
+    use super::super::{CallTimer, TimerFunc};
     use super::*;
     use crate::runtime::g::GRef;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::Arc;
 
     /// The heap pops in deadline order, equal deadlines first-in first-out, across random
@@ -140,13 +141,13 @@ mod tests {
         };
         let mut h = TimerHeap::default();
         let mut model: Vec<(u64, u64)> = Vec::new();
-        let mut seq = 0;
+        let mut order = 0;
         for round in 0..200 {
             for _ in 0..(next() % 20) {
                 let when = 1 + next() % 50;
-                seq += 1;
+                order += 1;
                 h.push(when, Action::Ready(dummy_g()));
-                model.push((when, seq));
+                model.push((when, order));
             }
             let now = (round % 50) + 1;
             model.sort();
@@ -156,27 +157,43 @@ mod tests {
                 .take_while(|&(w, _)| w <= now)
                 .collect();
             model.retain(|&(w, _)| w > now);
-            for (w, s) in due {
+            for (w, o) in due {
                 let e = h.pop_due(now).expect("a due entry");
-                assert_eq!((e.when, e.seq), (w, s));
+                assert_eq!((e.when, e.order), (w, o));
             }
             assert!(h.pop_due(now).is_none());
             assert_eq!(h.when0(), model.first().map_or(0, |m| m.0));
         }
     }
 
-    /// Dropped Sleeps' entries are swept as the heap grows: it stays near the live count.
-    #[test]
-    fn dead_entries_are_swept() {
-        let mut h = TimerHeap::default();
-        let live: Vec<Arc<WakeTimer>> = (0..10).map(|_| Arc::default()).collect();
-        for (i, w) in live.iter().enumerate() {
-            h.push(1_000 + i as u64, Action::Wake(w.clone()));
+    /// A function whose entries of older seqs are stale, as a reset `Timer`'s.
+    struct Seq(AtomicU64);
+
+    impl TimerFunc for Seq {
+        fn what(&self) -> &'static str {
+            "a test timer"
         }
+        fn fire(&self, _: u64, _: u64, _: u64) -> Option<u64> {
+            None
+        }
+        fn is_stale(&self, seq: u64) -> bool {
+            self.0.load(Ordering::Relaxed) != seq
+        }
+    }
+
+    /// Entries whose seq has moved on (reset timers') are swept as the heap grows: it stays
+    /// near the live count.
+    #[test]
+    fn stale_entries_are_swept() {
+        let mut h = TimerHeap::default();
+        let live: Arc<dyn TimerFunc> = Arc::new(Seq(AtomicU64::new(7)));
+        for i in 0..10 {
+            h.push(1_000 + i, Action::Call(live.clone(), 7));
+        }
+        let reset = Arc::new(Seq(AtomicU64::new(0)));
         for i in 0..100_000u64 {
-            let w = Arc::new(WakeTimer::default());
-            h.push(10_000 + i, Action::Wake(w.clone()));
-            w.cancel(); // dropped right away, as a request's timeout usually is
+            h.push(10_000 + i, Action::Call(reset.clone(), i));
+            reset.0.store(i + 1, Ordering::Relaxed); // reset right away
         }
         assert!(h.len() < 200, "{} entries left", h.len());
         // The live ones are all still there, in order.
@@ -186,8 +203,8 @@ mod tests {
         }
     }
 
-    /// Cancelled callbacks are dropped at once, their entries swept as the heap grows, even
-    /// after a peak of live timers has fired; the live ones still run.
+    /// Cancelled calls are dropped at once, their entries swept as the heap grows, even after
+    /// a peak of live timers has fired; the live ones still run.
     #[test]
     fn cancelled_calls_are_dropped_and_swept() {
         let mut h = TimerHeap::default();
@@ -195,12 +212,12 @@ mod tests {
             h.push(i, Action::Ready(dummy_g()));
         }
         while h.pop_due(u64::MAX).is_some() {}
-        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let live: Vec<CallTimer> = (0..10)
+        let ran = Arc::new(AtomicUsize::new(0));
+        let live: Vec<_> = (0..10)
             .map(|i| {
                 let ran = ran.clone();
                 let t = CallTimer::new(move || {
-                    ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ran.fetch_add(1, Ordering::Relaxed);
                 });
                 h.push(1_000 + i, t.action());
                 t
@@ -227,12 +244,12 @@ mod tests {
         for i in 0..10 {
             let e = h.pop_due(u64::MAX).expect("a live entry");
             assert_eq!(e.when, 1_000 + i);
-            let Action::Call(c) = e.action else {
+            let Action::Call(f, seq) = e.action else {
                 panic!("not a call")
             };
-            c.fire();
+            assert_eq!(f.fire(seq, e.when, e.when), None);
         }
-        assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 10);
+        assert_eq!(ran.load(Ordering::Relaxed), 10);
         drop(live);
     }
 
