@@ -50,8 +50,7 @@
 //! });
 //! ```
 
-use crate::runtime::m::with_m;
-use crate::runtime::netpoll::{Dir, Netpoll, PollDesc};
+use crate::runtime::netpoll::{self, Dir, Netpoll, PollDesc};
 use crate::runtime::timers::instant_to_nanos;
 use std::io;
 use std::sync::Arc;
@@ -78,15 +77,14 @@ impl Registration {
     /// The poller's errors, and `ErrorKind::Unsupported` on a thread that is not running a
     /// goroutine (there is no runtime to poll for it).
     pub fn new(source: &mut impl mio::event::Source) -> io::Result<Registration> {
-        let sched = with_m(|m| m.curg.get().map(|_| m.sched.clone())).flatten();
-        let Some(sched) = sched else {
+        let Some(np) = netpoll::current() else {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "goexec: network sources are registered from a goroutine (inside goexec::run); \
                  they can be used from anywhere afterwards",
             ));
         };
-        let np = sched.netpoll()?.clone();
+        let np = np?;
         let desc = np.register(source)?;
         Ok(Registration { np, desc })
     }

@@ -551,7 +551,7 @@ impl<T> Chan<T> {
                 unsafe { complete(sg, TIMEOUT) };
             }
         };
-        if let Some(timer) = crate::time::call_at(deadline, fire) {
+        if let Some(timer) = crate::runtime::timers::call_at(deadline, fire) {
             let done = sg.wait(st, reason);
             drop(timer);
             return done;

@@ -28,17 +28,28 @@
 //!   last source is deregistered (which breaks its poll with the waker). Until someone
 //!   waits, edges queue in the kernel and nothing polls.
 //!
-//! Deadlines are timers (`timers::Action::Call`) that wake the waiter of the slot they were
-//! set for, identified by a per-slot sequence number, so a stale timer wakes nobody.
+//! Deadlines are timers (`timers::call_at`) that wake the waiter of the slot they were set
+//! for, identified by a per-slot sequence number, so a stale timer wakes nobody.
 
+use super::m::with_m;
 use super::park::Waiter;
-use super::timers::nanotime;
+use super::timers::{self, nanotime};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
+
+/// The poller of the calling goroutine's runtime, made on first use. None on a thread not
+/// running a goroutine.
+pub(crate) fn current() -> Option<io::Result<Arc<Netpoll>>> {
+    with_m(|m| {
+        m.curg.get()?;
+        Some(m.sched.netpoll().cloned())
+    })
+    .flatten()
+}
 
 /// The waker's token (never a slab key: keys stay below 2^32).
 const WAKER: Token = Token(usize::MAX);
@@ -417,7 +428,7 @@ impl Netpoll {
         // it ends (outside the descriptor's lock, which the callback takes under the timer's).
         let timer = deadline.and_then(|d| {
             let (desc2, np) = (desc.clone(), self.clone());
-            crate::time::call_at(d, move || {
+            timers::call_at(d, move || {
                 let waiter = desc2.lock().side(dir).take_wait(seq);
                 if let Some(waiter) = waiter {
                     np.waiters.fetch_sub(1, Ordering::AcqRel);

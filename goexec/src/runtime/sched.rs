@@ -150,7 +150,7 @@ pub(crate) struct Sched {
     /// Default goroutine stack size. Immutable.
     pub(crate) stack_size: usize,
     /// The shared part of every P, indexed by P id. Immutable array of atomics.
-    allp: Box<[PShared]>,
+    pub(super) allp: Box<[PShared]>,
     synced: Mutex<Synced>,
     /// Length of the global queue, so that emptiness is checked without the lock. Written under
     /// the lock; SeqCst so it takes part in the Delicate dance (see module docs).
@@ -181,10 +181,10 @@ pub(crate) struct Sched {
     /// When the runtime started (coarse clock, ns), for wait durations.
     started_ns: u64,
     /// The timer sleeper (`timers.rs`): the idle M parked until the earliest timer.
-    sleeper: Mutex<Option<Arc<MShared>>>,
+    pub(super) sleeper: Mutex<Option<Arc<MShared>>>,
     /// The sleeper's deadline (`timers::nanotime` units), 0 when there is no sleeper. A timer
     /// added earlier than this wakes the sleeper. Written under `sleeper`'s lock.
-    sleep_until: AtomicU64,
+    pub(super) sleep_until: AtomicU64,
     /// Ms in a blocking section (`sysmon.rs`). AcqRel: sysmon watches closely while non-zero.
     pub(crate) nsyscall: AtomicUsize,
     /// How long a goroutine may run without a scheduling point before sysmon takes its P
@@ -429,93 +429,6 @@ impl Sched {
         handoffp(self, p);
     }
 
-    // ---- timers (timers.rs) ----
-
-    /// Adds a timer to P `id`'s heap, then makes sure some M will run it in time: the timer
-    /// sleeper is woken if it sleeps past `when`; with no sleeper, an idle M is started (it
-    /// becomes the sleeper when it finds nothing to do). Any thread. Go: `addtimer` and
-    /// `wakeNetPoller`.
-    pub(crate) fn addtimer(self: &Arc<Self>, id: usize, when: u64, action: timers::Action) {
-        let shared = &self.allp[id];
-        {
-            let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
-            heap.push(when, action);
-            // SeqCst: the timer's half of the Delicate dance. An M about to park reads every
-            // timer0 (SeqCst) after it stops spinning; we read nmspinning and npidle (in
-            // wakep, SeqCst) after this store: one of us sees the other.
-            shared.timer0.store(heap.when0(), Ordering::SeqCst);
-        }
-        // SeqCst: pairs with the sleeper's store of sleep_until and its re-read of the timers
-        // (stopm_loop): it sees our timer, or we see it and wake it.
-        let until = self.sleep_until.load(Ordering::SeqCst);
-        if until == 0 {
-            self.wakep();
-        } else if when < until {
-            if let Some(m) = self
-                .sleeper
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-            {
-                m.unpark();
-            }
-        }
-    }
-
-    /// Runs the due timers of P `id` (on the calling M, which must hold a P: readied
-    /// goroutines go to its queue). Returns how many fired.
-    pub(crate) fn runtimers(self: &Arc<Self>, id: usize, now: u64) -> usize {
-        let shared = &self.allp[id];
-        // Acquire: pairs with the Release stores of timer0.
-        let t0 = shared.timer0.load(Ordering::Acquire);
-        if t0 == 0 || t0 > now {
-            return 0;
-        }
-        let mut due = Vec::new();
-        {
-            let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
-            while let Some(e) = heap.pop_due(now) {
-                due.push(e);
-            }
-            shared.timer0.store(heap.when0(), Ordering::Release);
-        }
-        let n = due.len();
-        for e in due {
-            match e.action {
-                timers::Action::Ready(g) => super::park::goready(g),
-                // The others may run user code (a waker, a channel's waiter, the drop of a
-                // value the callback held): callback.rs.
-                timers::Action::Call(c) => user_code("a timer's callback", || c.fire()),
-                timers::Action::Wake(w) => {
-                    user_code("a Waker::wake called by the timers", || w.fire())
-                }
-                timers::Action::Fire(t, gen) => {
-                    let next = user_code("a Timer firing", || t.fire(gen, e.when, now));
-                    if let Some(next) = next {
-                        self.addtimer(id, next, timers::Action::Fire(t, gen));
-                    }
-                }
-            }
-        }
-        n
-    }
-
-    /// Runs every P's due timers. Returns how many fired.
-    fn runtimers_all(self: &Arc<Self>, now: u64) -> usize {
-        (0..self.procs).map(|id| self.runtimers(id, now)).sum()
-    }
-
-    /// The earliest timer of any P, 0 when there is none.
-    fn next_timer(&self) -> u64 {
-        self.allp
-            .iter()
-            // SeqCst: see addtimer.
-            .map(|p| p.timer0.load(Ordering::SeqCst))
-            .filter(|&t| t != 0)
-            .min()
-            .unwrap_or(0)
-    }
-
     /// One line of Go's `schedtrace` (`GODEBUG=schedtrace=X`), for `GOEXEC_SCHEDTRACE`:
     /// time since start, Ps and idle Ps, threads (Ms started, plus sysmon) and idle and
     /// spinning ones, the global queue's length, then each P's local queue (with runnext).
@@ -559,16 +472,6 @@ impl Sched {
                 .netpoll
                 .get()
                 .is_none_or(|np| np.waiters.load(Ordering::SeqCst) == 0)
-    }
-
-    /// A timer is overdue by more than `slack` and no M sleeps until it: the sleeper left to
-    /// run something else (a P taken for a due timer or the network) and no idle M took up
-    /// the role. sysmon then wakes an M for it (Go's sysmon does the same).
-    pub(crate) fn timers_stranded(&self, now: u64, slack: u64) -> bool {
-        let next = self.next_timer();
-        next != 0
-            && next.saturating_add(slack) < now
-            && self.sleep_until.load(Ordering::SeqCst) == 0
     }
 
     /// Makes `m` the timer sleeper with deadline `until` unless there is one already; a

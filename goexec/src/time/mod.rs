@@ -17,17 +17,14 @@
 //! receivers (`goexec::chan`): a timer sends on its channel when it fires, as in Go, so they
 //! can be received from anywhere and, with `select!`, combined with other channels.
 
+mod chan_timer;
 mod sleep_future;
 
 pub use sleep_future::{sleep_async, sleep_until_async, Sleep};
 
-use crate::chan::{Receiver, Sender};
-use crate::runtime::g::WaitReason;
-use crate::runtime::m::{current_g, with_m};
-use crate::runtime::park::gopark;
-use crate::runtime::sched::Sched;
-use crate::runtime::timers::{self, Action, CallTimer, TimerShared};
-use std::sync::Arc;
+use crate::chan::Receiver;
+use crate::runtime::timers;
+use chan_timer::Armed;
 use std::time::{Duration, Instant};
 
 /// Pauses the calling goroutine for at least `d` (Go: `time.Sleep`). Only the goroutine
@@ -63,21 +60,10 @@ pub fn sleep_until(deadline: Instant) {
 }
 
 fn sleep_until_ns(when: u64, d: Duration) {
-    let Some(g) = current_g() else {
+    if !timers::sleep(when) {
         crate::runtime::callback::check_may_block();
         std::thread::sleep(d);
-        return;
-    };
-    // The timer goes in only once we are parked (on g0, in the unlock step): it may fire on
-    // another M at once, and must find us Waiting.
-    gopark(WaitReason::Sleep, &mut || {
-        with_m(|m| {
-            // Our P's heap; without a P (in a blocking section), P 0's: any heap is run.
-            let id = m.with_p(|p| p.id).unwrap_or(0);
-            m.sched.addtimer(id, when, Action::Ready(g));
-        });
-        true
-    });
+    }
 }
 
 /// The instant `d` from now; a `d` too large for an `Instant` (`Duration::MAX`, as a "never")
@@ -86,102 +72,6 @@ pub(crate) fn deadline_in(d: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(d)
         .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 86_400))
-}
-
-/// Adds a timer that calls `f` at `when` ([`timers::nanotime`] units) to the calling
-/// goroutine's P (P 0's without one). The operation it times out drops the handle when it
-/// ends: that cancels the call, and `f` with what it holds goes then, not at the deadline.
-/// None on a plain thread, where nothing is added.
-pub(crate) fn call_at(when: u64, f: impl FnOnce() + Send + 'static) -> Option<CallTimer> {
-    with_m(|m| {
-        m.curg.get()?;
-        let id = m.with_p(|p| p.id).unwrap_or(0);
-        let timer = CallTimer::new(f);
-        m.sched.addtimer(id, when, timer.action());
-        Some(timer)
-    })
-    .flatten()
-}
-
-/// Adds a timer waking `w` at `when` ([`timers::nanotime`] units) to the calling goroutine's
-/// P. False on a plain thread, where nothing is added.
-pub(crate) fn wake_at(when: u64, w: Arc<crate::runtime::timers::WakeTimer>) -> bool {
-    let mut w = Some(w);
-    with_m(|m| {
-        m.curg.get()?;
-        let id = m.with_p(|p| p.id).unwrap_or(0);
-        m.sched.addtimer(id, when, Action::Wake(w.take()?));
-        Some(())
-    })
-    .flatten()
-    .is_some()
-}
-
-/// The running goroutine's scheduler, and the P to put a timer on: the caller's own.
-fn here(what: &str) -> (Arc<Sched>, usize) {
-    let found = with_m(|m| {
-        m.curg.get()?;
-        Some((m.sched.clone(), m.with_p(|p| p.id).unwrap_or(0)))
-    })
-    .flatten();
-    match found {
-        Some(h) => h,
-        None => panic!(
-            "goexec: {what} called outside a goroutine: timers are run by a runtime; make \
-             them inside goexec::run (or a Runtime's run) and receive from anywhere"
-        ),
-    }
-}
-
-/// A timer armed on the caller's runtime and P (Go: `timer`): its shared half, and where its
-/// entries go.
-struct Armed {
-    shared: Arc<TimerShared>,
-    sched: Arc<Sched>,
-    p: usize,
-}
-
-impl Armed {
-    /// A timer of the caller's runtime and P, not yet in any heap, sending on `tx`.
-    fn new(what: &str, tx: Sender<Instant>) -> Armed {
-        let (sched, p) = here(what);
-        Armed {
-            shared: TimerShared::new(tx),
-            sched,
-            p,
-        }
-    }
-
-    /// Puts a new entry in the heap; any older one is now stale. `drain` (under the timer's
-    /// lock, so that no fire slips in between) empties the channel of a value fired before.
-    /// True if the timer was pending.
-    fn arm(&self, when: u64, period: Option<u64>, drain: Option<&Receiver<Instant>>) -> bool {
-        let (gen, was_pending) = {
-            let mut st = self.shared.lock();
-            let was = st.pending;
-            st.gen += 1;
-            st.pending = true;
-            st.period = period;
-            if let Some(rx) = drain {
-                while rx.try_recv().is_ok() {}
-            }
-            (st.gen, was)
-        };
-        self.sched
-            .addtimer(self.p, when, Action::Fire(self.shared.clone(), gen));
-        was_pending
-    }
-
-    /// Stops the timer: bumps the generation (its heap entries are stale now) and empties the
-    /// channel. True if it was pending.
-    fn disarm(&self, rx: &Receiver<Instant>) -> bool {
-        let mut st = self.shared.lock();
-        let was = st.pending;
-        st.gen += 1;
-        st.pending = false;
-        while rx.try_recv().is_ok() {}
-        was
-    }
 }
 
 /// A single event at a deadline (Go: `time.Timer`). [`recv`](Timer::recv) waits for it;

@@ -1,11 +1,10 @@
 //! [`Sleep`]: a timer as a future, for async code running on goroutines (`block_on`,
 //! `spawn_future`) and for libraries that take a timer (hyper's `rt::Timer`).
 
-use crate::runtime::timers::{instant_to_nanos, nanotime, WakeTimer};
+use crate::runtime::timers::{call_at, instant_to_nanos, nanotime, Call, CallTimer};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// A future that completes at its deadline; see [`sleep_async`].
@@ -14,7 +13,19 @@ pub struct Sleep {
     deadline: Instant,
     /// The armed runtime timer (None until first polled pending, or after a reset). Dropping
     /// or resetting the Sleep cancels it, and the heap sweeps the entry out.
-    armed: Option<Arc<WakeTimer>>,
+    armed: Option<CallTimer<WakeCall>>,
+}
+
+/// What a Sleep's timer calls: wakes the waker of the task's latest poll (woken after the
+/// timer's lock is released, `Call::call`).
+struct WakeCall(Waker);
+
+impl Call for WakeCall {
+    const WHAT: &'static str = "a Waker::wake called by the timers";
+
+    fn call(self) -> Option<Waker> {
+        Some(self.0)
+    }
 }
 
 /// A future completing after `d` (tokio's `time::sleep`): a runtime timer wakes the task.
@@ -57,13 +68,7 @@ impl Sleep {
     /// Moves the deadline (the timer armed for the old one is cancelled).
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        self.disarm();
-    }
-
-    fn disarm(&mut self) {
-        if let Some(w) = self.armed.take() {
-            w.cancel();
-        }
+        self.armed = None;
     }
 
     /// Whether the deadline has passed.
@@ -79,32 +84,25 @@ impl Future for Sleep {
         let this = self.get_mut();
         let when = instant_to_nanos(this.deadline);
         if nanotime() >= when {
-            this.disarm();
+            this.armed = None;
             return Poll::Ready(());
         }
-        if let Some(w) = &this.armed {
-            if w.register(cx.waker()) {
+        if let Some(t) = &this.armed {
+            // The timer has fired if its call is gone.
+            if !t.update(|w| w.0.clone_from(cx.waker())) {
                 this.armed = None;
                 return Poll::Ready(());
             }
             return Poll::Pending;
         }
-        let w = Arc::new(WakeTimer::default());
-        w.register(cx.waker());
-        if !super::wake_at(when, w.clone()) {
+        let Some(t) = call_at(when, WakeCall(cx.waker().clone())) else {
             panic!(
                 "goexec: a Sleep was polled outside a goroutine: timers are run by a runtime; \
                  poll it inside goexec::block_on or spawn_future on a goroutine"
             );
-        }
-        this.armed = Some(w);
+        };
+        this.armed = Some(t);
         Poll::Pending
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        self.disarm();
     }
 }
 

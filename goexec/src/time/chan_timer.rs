@@ -1,0 +1,145 @@
+//! The runtime timer behind a [`Timer`](super::Timer), a [`Ticker`](super::Ticker),
+//! [`after`](super::after) and [`tick`](super::tick): firing sends the deadline on the timer's
+//! channel (Go: `sendTime`).
+
+use crate::chan::{Receiver, Sender, TrySendError};
+use crate::runtime::timers::{nanos_to_instant, Home, TimerFunc};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// What a timer shares with its heap entries: its generation (the entries' seq), and the
+/// sending end of its channel. Go: `timer` with `sendTime`.
+pub(super) struct TimerShared {
+    state: Mutex<TimerState>,
+}
+
+/// Under `TimerShared::state`. Stop, reset and fire all hold it, so a value is never sent for
+/// a generation that has been stopped (Go 1.23's guarantee: no stale value after Stop/Reset).
+pub(super) struct TimerState {
+    /// Bumped by every stop and reset: entries of older generations are stale.
+    gen: u64,
+    /// Whether an entry of the current generation is in some heap.
+    pub(super) pending: bool,
+    /// For a ticker: the period in ns; the entry is re-armed this far after each deadline.
+    period: Option<u64>,
+    /// The timer's channel (capacity 1: a fired value waits there until received).
+    tx: Sender<Instant>,
+}
+
+impl TimerShared {
+    fn new(tx: Sender<Instant>) -> Arc<TimerShared> {
+        Arc::new(TimerShared {
+            state: Mutex::new(TimerState {
+                gen: 0,
+                pending: false,
+                period: None,
+                tx,
+            }),
+        })
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, TimerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl TimerFunc for TimerShared {
+    fn what(&self) -> &'static str {
+        "a Timer firing"
+    }
+
+    /// Fires generation `gen` at deadline `when`: sends the deadline on the channel (dropped
+    /// if the last one was not received, as Go drops ticks for a slow reader), and for a
+    /// ticker returns the next deadline to re-arm at. A timer nobody can receive from any more
+    /// stops.
+    fn fire(&self, gen: u64, when: u64, now: u64) -> Option<u64> {
+        let mut st = self.lock();
+        if st.gen != gen || !st.pending {
+            return None;
+        }
+        if let Err(TrySendError::Closed(_)) = st.tx.try_send(nanos_to_instant(when)) {
+            st.pending = false;
+            return None;
+        }
+        match st.period {
+            Some(p) => {
+                // The next tick after `now`, skipping ticks that are already past.
+                let p = p.max(1);
+                let missed = now.saturating_sub(when) / p;
+                Some(when.saturating_add((missed + 1).saturating_mul(p)))
+            }
+            None => {
+                st.pending = false;
+                None
+            }
+        }
+    }
+
+    /// A stopped or reset timer's old entry.
+    fn is_stale(&self, gen: u64) -> bool {
+        let st = self.lock();
+        st.gen != gen || !st.pending
+    }
+}
+
+/// A timer armed on the caller's runtime and P (Go: `timer`): its shared half, and where its
+/// entries go.
+pub(super) struct Armed {
+    pub(super) shared: Arc<TimerShared>,
+    home: Home,
+}
+
+impl Armed {
+    /// A timer of the caller's runtime and P, not yet in any heap, sending on `tx`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a goroutine, naming `what` (timers are run by a runtime).
+    pub(super) fn new(what: &str, tx: Sender<Instant>) -> Armed {
+        let Some(home) = Home::here() else {
+            panic!(
+                "goexec: {what} called outside a goroutine: timers are run by a runtime; make \
+                 them inside goexec::run (or a Runtime's run) and receive from anywhere"
+            )
+        };
+        Armed {
+            shared: TimerShared::new(tx),
+            home,
+        }
+    }
+
+    /// Puts a new entry in the heap; any older one is now stale. `drain` (under the timer's
+    /// lock, so that no fire slips in between) empties the channel of a value fired before.
+    /// True if the timer was pending.
+    pub(super) fn arm(
+        &self,
+        when: u64,
+        period: Option<u64>,
+        drain: Option<&Receiver<Instant>>,
+    ) -> bool {
+        let (gen, was_pending) = {
+            let mut st = self.shared.lock();
+            let was = st.pending;
+            st.gen += 1;
+            st.pending = true;
+            st.period = period;
+            if let Some(rx) = drain {
+                while rx.try_recv().is_ok() {}
+            }
+            (st.gen, was)
+        };
+        self.home.add(when, self.shared.clone(), gen);
+        was_pending
+    }
+
+    /// Stops the timer: bumps the generation (its heap entries are stale now) and empties the
+    /// channel. True if it was pending.
+    pub(super) fn disarm(&self, rx: &Receiver<Instant>) -> bool {
+        let mut st = self.shared.lock();
+        let was = st.pending;
+        st.gen += 1;
+        st.pending = false;
+        while rx.try_recv().is_ok() {}
+        was
+    }
+}
