@@ -139,6 +139,7 @@ pub mod netpoll;
 pub mod runtime;
 pub mod stack;
 pub mod sync;
+mod sys;
 pub mod task;
 pub mod time;
 

@@ -93,15 +93,9 @@ use std::fmt;
 use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
-/// Reports a broken runtime invariant and aborts: `goexec: fatal: <func>: <what>`.
-///
-/// For states that cannot happen unless goexec itself is wrong; never for bad input, which
-/// gets an error value instead.
-#[cold]
-pub(crate) fn fatal(func: &str, what: &str) -> ! {
-    eprintln!("goexec: fatal: {func}: {what}");
-    std::process::abort()
-}
+/// Reports a broken runtime invariant and aborts (the bottom layer's; here so that the
+/// runtime's modules reach it as `super::fatal`).
+pub(crate) use crate::sys::fatal;
 
 /// The most Ps a runtime may have (Go's `_MaxGomaxprocs` is 1024 as well).
 pub const MAX_PROCS: usize = 1024;

@@ -186,19 +186,7 @@ pub fn guard_mode() -> GuardMode {
     })
 }
 
-/// The system page size.
-pub(crate) fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    *PAGE.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if n > 0 {
-            n as usize
-        } else {
-            4096
-        }
-    })
-}
+pub(crate) use crate::sys::page_size;
 
 /// Rounds `size` up to whole pages after checking it is within the accepted bounds.
 pub(crate) fn checked_size(size: usize) -> Result<usize, StackError> {
