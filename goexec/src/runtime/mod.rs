@@ -102,6 +102,7 @@ pub const MAX_PROCS: usize = 1024;
 
 /// Why a runtime could not be built.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BuildError {
     /// `procs(0)`: a runtime needs at least one P to run anything.
     ZeroProcs,
@@ -361,6 +362,7 @@ where
 
 /// Why a goroutine could not be started.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// Not called from a goroutine: there is no runtime to spawn on.
     NoRuntime,

@@ -69,6 +69,7 @@ pub const KEEP_RESIDENT: usize = 16 * 1024;
 /// );
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StackError {
     /// The requested size is below [`MIN_STACK_SIZE`].
     TooSmall {
