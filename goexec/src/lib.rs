@@ -28,7 +28,8 @@
 //!   [`runtime::Coroutine`] goroutines are built on;
 //! - [`task`]: [`JoinHandle`], which also works from plain threads and is a `Future`;
 //!   [`block_on`] runs a future on a goroutine (parking only it) and [`spawn_future`] runs
-//!   one as a goroutine, so async Rust and goroutines mix;
+//!   one as a goroutine, so async Rust and goroutines mix; the goroutine [`task::Builder`]
+//!   (also [`Builder`]);
 //! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`], [`time::after`],
 //!   [`time::tick`], [`time::timeout`] on per-P timer heaps, with microsecond precision on an
 //!   idle runtime;

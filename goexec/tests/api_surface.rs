@@ -27,3 +27,10 @@ fn errors_are_send_sync_and_box_into_dyn_error() {
     let payload = err.into_panic();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
 }
+
+#[test]
+fn the_goroutine_builder_is_also_task_builder() {
+    let via_task: goexec::task::Builder = goexec::Builder::new().name("w");
+    let h = goexec::run(move || via_task.spawn(|| 7).expect("spawn").join());
+    assert_eq!(h.unwrap(), 7);
+}
