@@ -130,6 +130,13 @@
 //! Stacks are fixed-size (Rust cannot move a stack, so goexec cannot grow it as Go does).
 //! Running off the end hits a guard page, and the process aborts with
 //! `goroutine N stack overflow (stack size S bytes)`.
+//!
+//! # Features
+//!
+//! - `bench-internals`: unstable, for goexec's benches package only. Makes the runtime's stack
+//!   cache (`stack::StackPool`, `stack::DEFAULT_POOL_CAPACITY`, `stack::KEEP_RESIDENT`) and a
+//!   hook for timing the bare context switch public; they are not part of the API and may
+//!   change or go in any release.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -278,7 +285,9 @@ pub use goexec_macros::test;
 /// always matches goexec's).
 pub use mio;
 
-/// Hooks for the benches package; not part of the API.
+/// Hooks for the benches package, with the unstable `bench-internals` feature; not part of the
+/// API.
+#[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support {
     /// Times `iters` round trips of the bare context switch (resume + suspend, a value each

@@ -224,9 +224,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         Ok(Coroutine::with_stack(Stack::new(size)?, f))
     }
 
-    /// Like [`Coroutine::new`], on a stack the caller provides (from a
-    /// [`StackPool`](crate::stack::StackPool), say). [`into_stack`](Coroutine::into_stack)
-    /// gives it back once the coroutine has finished.
+    /// Like [`Coroutine::new`], on a stack the caller provides (one kept from an earlier
+    /// coroutine, say). [`into_stack`](Coroutine::into_stack) gives it back once the coroutine
+    /// has finished.
     ///
     /// # Panics
     ///
