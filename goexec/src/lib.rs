@@ -138,6 +138,7 @@
 //!   hook for timing the bare context switch public; they are not part of the API and may
 //!   change or go in any release.
 #![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod arch;

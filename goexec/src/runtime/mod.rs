@@ -227,12 +227,20 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kept = self.warm.lock().map(|w| w.len()).unwrap_or(0);
-        f.debug_struct("Runtime")
-            .field("procs", &self.procs)
-            .field("stack_size", &self.stack_size)
-            .field("kept_goroutines_and_stacks", &kept)
-            .finish()
+        let mut d = f.debug_struct("Runtime");
+        d.field("procs", &self.procs)
+            .field("stack_size", &self.stack_size);
+        // try_lock: formatting never waits for a run that is taking or giving back its memory.
+        let kept = match self.warm.try_lock() {
+            Ok(w) => Some(w.len()),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().len()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        match kept {
+            Some(n) => d.field("kept_goroutines_and_stacks", &n),
+            None => d.field("kept_goroutines_and_stacks", &format_args!("<busy>")),
+        };
+        d.finish()
     }
 }
 

@@ -372,6 +372,24 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     }
 }
 
+impl<I, Y, R> std::fmt::Debug for Coroutine<I, Y, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("id", &self.id)
+            .field("stack_size", &self.stack.size())
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl<I, Y> std::fmt::Debug for Yielder<I, Y> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Yielder")
+            .field("coroutine", &self.running.id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The root frame of every coroutine, entered through the arch trampoline with a `Boot`.
 ///
 /// # Safety
