@@ -14,6 +14,7 @@
 //!
 //! A read that sees the peer's data and then its close (FIN, or RST: on Linux the data, then
 //! `ConnectionReset`, then `Ok(0)`) returns the data, and the next read the end, at once.
+#![warn(missing_debug_implementations)]
 
 #[macro_use]
 mod macros;

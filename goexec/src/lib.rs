@@ -29,7 +29,8 @@
 //!   [`runtime::Coroutine`] goroutines are built on;
 //! - [`task`]: [`JoinHandle`], which also works from plain threads and is a `Future`;
 //!   [`block_on`] runs a future on a goroutine (parking only it) and [`spawn_future`] runs
-//!   one as a goroutine, so async Rust and goroutines mix;
+//!   one as a goroutine, so async Rust and goroutines mix; the goroutine [`task::Builder`]
+//!   (also [`Builder`]);
 //! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`], [`time::after`],
 //!   [`time::tick`], [`time::timeout`] on per-P timer heaps, with microsecond precision on an
 //!   idle runtime;
@@ -130,7 +131,15 @@
 //! Stacks are fixed-size (Rust cannot move a stack, so goexec cannot grow it as Go does).
 //! Running off the end hits a guard page, and the process aborts with
 //! `goroutine N stack overflow (stack size S bytes)`.
+//!
+//! # Features
+//!
+//! - `bench-internals`: unstable, for goexec's benches package only. Makes the runtime's stack
+//!   cache (`stack::StackPool`, `stack::DEFAULT_POOL_CAPACITY`, `stack::KEEP_RESIDENT`) and a
+//!   hook for timing the bare context switch public; they are not part of the API and may
+//!   change or go in any release.
 #![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod arch;
@@ -140,6 +149,7 @@ pub mod netpoll;
 pub mod runtime;
 pub mod stack;
 pub mod sync;
+mod sys;
 pub mod task;
 pub mod time;
 
@@ -277,7 +287,9 @@ pub use goexec_macros::test;
 /// always matches goexec's).
 pub use mio;
 
-/// Hooks for the benches package; not part of the API.
+/// Hooks for the benches package, with the unstable `bench-internals` feature; not part of the
+/// API.
+#[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support {
     /// Times `iters` round trips of the bare context switch (resume + suspend, a value each

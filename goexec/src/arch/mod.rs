@@ -102,6 +102,7 @@ pub(crate) unsafe fn init_stack(top: *mut u8, entry: EntryFn) -> *mut u8 {
 
 /// Times `iters` bare resume/suspend round trips (a value each way) on a fresh heap stack, for
 /// the benches package's `switch` row; see `goexec::bench_support`.
+#[cfg(feature = "bench-internals")]
 pub(crate) fn raw_round_trips(iters: u64) -> std::time::Duration {
     /// The coroutine side: hands back every value plus one, forever.
     unsafe extern "C" fn echo_entry(arg: usize) -> ! {

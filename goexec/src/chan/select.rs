@@ -136,6 +136,12 @@ impl<'a, T> RecvCase<'a, T> {
     }
 }
 
+impl<T> std::fmt::Debug for RecvCase<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvCase").finish_non_exhaustive()
+    }
+}
+
 impl<T> sealed::Sealed for RecvCase<'_, T> {}
 
 impl<T> SelectCase for RecvCase<'_, T> {
@@ -226,6 +232,12 @@ impl<'a, T> SendCase<'a, T> {
         me.result
             .take()
             .expect("SendCase::result: select did not choose this case")
+    }
+}
+
+impl<T> std::fmt::Debug for SendCase<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendCase").finish_non_exhaustive()
     }
 }
 

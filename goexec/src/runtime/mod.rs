@@ -93,21 +93,16 @@ use std::fmt;
 use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
-/// Reports a broken runtime invariant and aborts: `goexec: fatal: <func>: <what>`.
-///
-/// For states that cannot happen unless goexec itself is wrong; never for bad input, which
-/// gets an error value instead.
-#[cold]
-pub(crate) fn fatal(func: &str, what: &str) -> ! {
-    eprintln!("goexec: fatal: {func}: {what}");
-    std::process::abort()
-}
+/// Reports a broken runtime invariant and aborts (the bottom layer's; here so that the
+/// runtime's modules reach it as `super::fatal`).
+pub(crate) use crate::sys::fatal;
 
 /// The most Ps a runtime may have (Go's `_MaxGomaxprocs` is 1024 as well).
 pub const MAX_PROCS: usize = 1024;
 
 /// Why a runtime could not be built.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BuildError {
     /// `procs(0)`: a runtime needs at least one P to run anything.
     ZeroProcs,
@@ -232,12 +227,20 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kept = self.warm.lock().map(|w| w.len()).unwrap_or(0);
-        f.debug_struct("Runtime")
-            .field("procs", &self.procs)
-            .field("stack_size", &self.stack_size)
-            .field("kept_goroutines_and_stacks", &kept)
-            .finish()
+        let mut d = f.debug_struct("Runtime");
+        d.field("procs", &self.procs)
+            .field("stack_size", &self.stack_size);
+        // try_lock: formatting never waits for a run that is taking or giving back its memory.
+        let kept = match self.warm.try_lock() {
+            Ok(w) => Some(w.len()),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().len()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        match kept {
+            Some(n) => d.field("kept_goroutines_and_stacks", &n),
+            None => d.field("kept_goroutines_and_stacks", &format_args!("<busy>")),
+        };
+        d.finish()
     }
 }
 
@@ -367,6 +370,7 @@ where
 
 /// Why a goroutine could not be started.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// Not called from a goroutine: there is no runtime to spawn on.
     NoRuntime,

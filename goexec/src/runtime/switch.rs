@@ -224,9 +224,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         Ok(Coroutine::with_stack(Stack::new(size)?, f))
     }
 
-    /// Like [`Coroutine::new`], on a stack the caller provides (from a
-    /// [`StackPool`](crate::stack::StackPool), say). [`into_stack`](Coroutine::into_stack)
-    /// gives it back once the coroutine has finished.
+    /// Like [`Coroutine::new`], on a stack the caller provides (one kept from an earlier
+    /// coroutine, say). [`into_stack`](Coroutine::into_stack) gives it back once the coroutine
+    /// has finished.
     ///
     /// # Panics
     ///
@@ -369,6 +369,24 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         // SAFETY: the coroutine has finished; nothing runs on or points into the stack, and
         // this is the only place the stack is dropped.
         unsafe { ManuallyDrop::drop(&mut self.stack) };
+    }
+}
+
+impl<I, Y, R> std::fmt::Debug for Coroutine<I, Y, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("id", &self.id)
+            .field("stack_size", &self.stack.size())
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl<I, Y> std::fmt::Debug for Yielder<I, Y> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Yielder")
+            .field("coroutine", &self.running.id)
+            .finish_non_exhaustive()
     }
 }
 

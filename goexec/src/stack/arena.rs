@@ -211,7 +211,7 @@ pub(super) fn free(slot: &Slot) {
     let mut synced = lock();
     match synced.arenas.get_mut(slot.arena as usize) {
         Some(arena) => arena.free.push(slot.index),
-        None => crate::runtime::fatal("arena::free", "slot names an arena that does not exist"),
+        None => crate::sys::fatal("arena::free", "slot names an arena that does not exist"),
     }
 }
 

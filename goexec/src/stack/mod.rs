@@ -15,9 +15,9 @@
 //!   kernel mappings, so about 32,000 stacks exhaust the default limit; that failure is reported
 //!   as [`StackError::MapCountExhausted`], naming the sysctl to raise. See `mapped.rs`.
 //!
-//! Freed stacks go back to their owner's [`StackPool`], which keeps them whole (a reused stack
-//! whose top pages are still resident spawns without page faults) and gives the pages beyond a
-//! resident top back to the kernel when asked to ([`StackPool::scrub`]), not on every free.
+//! Freed goroutine stacks go back to their P's pool (`pool.rs`), which keeps them whole (a reused
+//! stack whose top pages are still resident spawns without page faults) and gives the pages
+//! beyond a resident top back to the kernel when asked to (`scrub`), not on every free.
 //!
 //! Every stack is registered with valgrind (a no-op natively) so the suite runs under valgrind.
 #![allow(unsafe_code)] // stacks are raw memory: mmap, madvise, mprotect and the signal handler.
@@ -28,7 +28,11 @@ pub(crate) mod overflow;
 mod pool;
 mod valgrind;
 
-pub use pool::{StackPool, DEFAULT_POOL_CAPACITY};
+// The runtime's per-P stack caches; public only to the benches package (an unstable feature).
+#[cfg(not(feature = "bench-internals"))]
+pub(crate) use pool::{StackPool, DEFAULT_POOL_CAPACITY};
+#[cfg(feature = "bench-internals")]
+pub use pool::{StackPool, DEFAULT_POOL_CAPACITY, KEEP_RESIDENT};
 
 use std::fmt;
 use std::io;
@@ -49,10 +53,6 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// The largest stack size accepted: 1 GiB, Go's own maximum goroutine stack.
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 
-/// Bytes at the top of a pooled stack that stay resident across reuse: most goroutines never
-/// touch more, and a page's first touch costs 2–6 µs on the 2-vCPU VMs goexec is measured on.
-pub const KEEP_RESIDENT: usize = 16 * 1024;
-
 /// Why a stack could not be had. Its `Display` says what to do about it.
 ///
 /// # Examples
@@ -69,6 +69,7 @@ pub const KEEP_RESIDENT: usize = 16 * 1024;
 /// );
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StackError {
     /// The requested size is below [`MIN_STACK_SIZE`].
     TooSmall {
@@ -186,19 +187,7 @@ pub fn guard_mode() -> GuardMode {
     })
 }
 
-/// The system page size.
-pub(crate) fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    *PAGE.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions.
-        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if n > 0 {
-            n as usize
-        } else {
-            4096
-        }
-    })
-}
+pub(crate) use crate::sys::page_size;
 
 /// Rounds `size` up to whole pages after checking it is within the accepted bounds.
 pub(crate) fn checked_size(size: usize) -> Result<usize, StackError> {
@@ -222,8 +211,10 @@ enum Origin {
 /// A goroutine stack: `size` usable bytes above an inaccessible guard page.
 ///
 /// Dropping it returns the memory: an arena slot goes back to its arena's free list with its
-/// pages released, a mapped stack is unmapped. To reuse stacks cheaply, keep them in a
-/// [`StackPool`] instead.
+/// pages released, a mapped stack is unmapped. To reuse a stack cheaply, keep it instead (a
+/// finished coroutine gives its stack back: [`Coroutine::into_stack`]).
+///
+/// [`Coroutine::into_stack`]: crate::runtime::Coroutine::into_stack
 ///
 /// # Examples
 ///

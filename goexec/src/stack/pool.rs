@@ -10,8 +10,16 @@
 //! kept off the spawn path. The scheduler does not call it yet: like Go's scavenger, it belongs
 //! to a background pass (sysmon, with the timers issue), since a P that scrubs whenever it idles
 //! would fault its stacks back in on the next burst.
+//!
+//! The pool is public only with the unstable `bench-internals` feature, for the benches package.
+// Without it, `scrub` (with what only it uses) and `stack_size` are the benches' and the tests'.
+#![cfg_attr(not(feature = "bench-internals"), allow(dead_code))]
 
-use super::{checked_size, Stack, StackError, KEEP_RESIDENT};
+use super::{checked_size, Stack, StackError};
+
+/// Bytes at the top of a pooled stack that stay resident across reuse: most goroutines never
+/// touch more, and a page's first touch costs 2–6 µs on the 2-vCPU VMs goexec is measured on.
+pub const KEEP_RESIDENT: usize = 16 * 1024;
 
 /// Stacks a pool keeps before spilling half to the allocator: 64 default stacks are 16 MiB of
 /// address space and, scrubbed, 1 MiB of memory.
@@ -22,6 +30,8 @@ pub const DEFAULT_POOL_CAPACITY: usize = 64;
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "bench-internals")] // without it the pool is not public
+/// # {
 /// use goexec::stack::StackPool;
 ///
 /// let mut pool = StackPool::new(64 * 1024)?;
@@ -29,6 +39,7 @@ pub const DEFAULT_POOL_CAPACITY: usize = 64;
 /// let bottom = stack.bottom();
 /// pool.put(stack);
 /// assert_eq!(pool.get()?.bottom(), bottom); // the same stack, reused
+/// # }
 /// # Ok::<(), goexec::stack::StackError>(())
 /// ```
 #[derive(Debug)]

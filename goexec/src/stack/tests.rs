@@ -3,6 +3,7 @@
 //! Tests that must crash or exhaust a process-wide limit run in a child process: the test
 //! binary re-executes itself with `GOEXEC_TEST_CHILD` naming the scenario (see [`child`]).
 
+use super::pool::KEEP_RESIDENT;
 use super::*;
 use crate::runtime::{Coroutine, CoroutineResult};
 use std::process::{Command, Output};

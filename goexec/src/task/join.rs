@@ -94,7 +94,7 @@ where
         } else {
             panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| JoinError {
                 id,
-                repr: Repr::Panic(payload),
+                repr: Repr::Panic(Payload(payload)),
             })
         };
         // SAFETY: as above; the stage is Empty (replaced above), so nothing needs dropping.
@@ -438,13 +438,32 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// Why a goroutine produced no value.
+///
+/// It is `Send` and `Sync`, so `?` turns it into a `Box<dyn Error + Send + Sync>`:
+///
+/// ```
+/// use std::error::Error;
+///
+/// fn sum_of_squares() -> Result<u64, Box<dyn Error + Send + Sync>> {
+///     goexec::run(|| {
+///         let handles: Vec<_> = (1..=3u64).map(|i| goexec::spawn(move || i * i)).collect();
+///         let mut sum = 0;
+///         for h in handles {
+///             sum += h.join()?;
+///         }
+///         Ok(sum)
+///     })
+/// }
+///
+/// assert_eq!(sum_of_squares().unwrap(), 14);
+/// ```
 pub struct JoinError {
     id: u64,
     repr: Repr,
 }
 
 enum Repr {
-    Panic(Box<dyn Any + Send + 'static>),
+    Panic(Payload),
     /// Never ran: the runtime shut down first.
     Cancelled,
     /// Started, and was parked or queued when the runtime shut down: it will never finish.
@@ -482,11 +501,25 @@ impl JoinError {
     ///
     /// If the error is not a panic ([`JoinError::is_panic`]).
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic()
+            .unwrap_or_else(|e| panic!("JoinError::into_panic: goroutine {} did not panic", e.id))
+    }
+
+    /// The panic payload if the goroutine panicked, or the error itself if it did not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// goexec::run(|| {
+    ///     let err = goexec::spawn(|| panic!("boom")).join().unwrap_err();
+    ///     let payload = err.try_into_panic().expect("it panicked");
+    ///     assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    /// });
+    /// ```
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => p,
-            Repr::Cancelled | Repr::Abandoned => {
-                panic!("JoinError::into_panic: goroutine {} did not panic", self.id)
-            }
+            Repr::Panic(p) => Ok(p.0),
+            Repr::Cancelled | Repr::Abandoned => Err(self),
         }
     }
 
@@ -528,3 +561,20 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+/// A panic payload that a shared `&JoinError` may hold: `Box<dyn Any + Send>` is not `Sync`,
+/// so through `&Payload` only its `Sync` types can be seen (the `&str` and `String` messages),
+/// and the box itself leaves only by value.
+struct Payload(Box<dyn Any + Send + 'static>);
+
+// SAFETY: a shared `&Payload` reaches the boxed value only through `downcast_ref`, which gives a
+// `&T` only for `T: Sync`, safe to share between threads; the `Any::type_id` call it makes is
+// std's blanket impl, which does not read the value. Everything else takes the Payload by value.
+unsafe impl Sync for Payload {}
+
+impl Payload {
+    /// The payload as a `T`, for the `Sync` types only (see the `Sync` impl).
+    fn downcast_ref<T: Any + Sync>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
