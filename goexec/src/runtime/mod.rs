@@ -57,6 +57,12 @@ pub use dump::dump;
 pub use local::LocalKey;
 pub use switch::{Coroutine, CoroutineResult, Yielder};
 
+use crate::stack::{self, StackError};
+use crate::task::{task, JoinHandle};
+use std::fmt;
+use std::panic::{self, Location};
+use std::sync::{Arc, Mutex};
+
 // The surface the layers above (chan, sync, time, task, netpoll) use; the scheduler's own
 // modules (m, p, sched, cells) stay private to the runtime.
 pub(crate) use m::current_g;
@@ -64,34 +70,8 @@ pub(crate) use m::current_g;
 /// A pseudo-random number: the calling M's generator, or a per-thread one on a plain thread
 /// (select's case order).
 pub(crate) fn fastrand() -> u64 {
-    m::with_m(|m| m.fastrand()).unwrap_or_else(|| {
-        RNG.with(|r| {
-            let mut x = r.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            r.set(x);
-            x
-        })
-    })
+    m::with_m(|m| m.fastrand()).unwrap_or_else(crate::sys::tls::thread_rand)
 }
-
-/// Seeds the random sources of threads that are not Ms, each differently.
-static SEED: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(0x2545_F491_4F6C_DD1D);
-
-thread_local! {
-    /// The random source of threads that are not Ms.
-    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(
-        SEED.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed) | 1,
-    );
-}
-
-use crate::stack::{self, StackError};
-use crate::task::{task, JoinHandle};
-use std::fmt;
-use std::panic::{self, Location};
-use std::sync::{Arc, Mutex};
 
 /// Reports a broken runtime invariant and aborts (the bottom layer's; here so that the
 /// runtime's modules reach it as `super::fatal`).

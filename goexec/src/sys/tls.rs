@@ -56,7 +56,16 @@ thread_local! {
 
     /// This thread's alternate signal stack, if goexec had to make one.
     static ALT_STACK: RefCell<AltStack> = const { RefCell::new(AltStack::empty()) };
+
+    /// The random source of a thread that is not an M (an M has its own): xorshift state,
+    /// seeded differently per thread.
+    static RNG: Cell<u64> =
+        Cell::new(RNG_SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) | 1);
 }
+
+/// Seeds the random sources of threads that are not Ms, each differently.
+static RNG_SEED: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0x2545_F491_4F6C_DD1D);
 
 /// Runs `f` between compiler fences, so that no TLS access in it moves out into the caller,
 /// where it could be hoisted over a switch (module docs). Only the `#[inline(never)]`
@@ -127,4 +136,17 @@ pub(crate) fn system_code() -> Option<&'static str> {
 #[inline(never)]
 pub(crate) fn set_system_code(what: Option<&'static str>) -> Option<&'static str> {
     fenced(|| SYSTEM_CODE.replace(what))
+}
+
+/// The next number of the calling thread's random source (xorshift64).
+#[inline(never)]
+pub(crate) fn thread_rand() -> u64 {
+    fenced(|| {
+        let mut x = RNG.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        RNG.set(x);
+        x
+    })
 }
