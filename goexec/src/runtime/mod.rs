@@ -45,6 +45,7 @@ pub(crate) mod park;
 mod preempt;
 pub(crate) mod runq;
 pub(crate) mod sched;
+mod shutdown;
 mod switch;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
