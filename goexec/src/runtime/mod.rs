@@ -37,6 +37,7 @@ pub(crate) mod cells;
 mod deadlock;
 mod dump;
 pub(crate) mod g;
+mod idle;
 mod local;
 pub(crate) mod m;
 pub(crate) mod netpoll;

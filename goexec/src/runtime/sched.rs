@@ -64,6 +64,7 @@
 use super::callback::user_code;
 use super::cells::{Cells, CELL_CACHE_MAX};
 use super::g::{Action, GCache, GRef, GStatus, ParkFn, G};
+use super::idle::{handoffp, reset_spinning, startlockedm, stoplockedm, stopm, Idle, IdleLists};
 use super::m::{with_m, MLocal, MShared};
 use super::p::{PShared, GFREE_MAX, P};
 use super::park::Waiter;
@@ -89,27 +90,21 @@ const STEAL_ROUNDS: usize = 4;
 /// which is likely just about to run it, the chance to (Go sleeps 3 µs there).
 const RUNNEXT_GRACE_SPINS: u32 = 1000;
 
-/// Most threads a runtime may start (Go: `maxmcount`); running past it is fatal, as in Go.
-const MAX_THREADS: usize = 10_000;
-
 /// The main goroutine's id: the first goroutine of every runtime.
 pub(crate) const MAIN_GOID: u64 = 1;
 
 /// State under `Sched::synced`. Functions that need the lock take `&mut Synced` as proof.
 pub(super) struct Synced {
-    /// Ps without an M (Go: `sched.pidle`). Boxed: a P moves between Ms and this list as one
-    /// owned allocation, never copied.
-    #[allow(clippy::vec_box)] // see above: the Box is the unit of ownership handed around
-    pub(super) pidle: Vec<Box<P>>,
-    /// Ms without a P, parked in `stopm` (Go: `sched.midle`).
-    pub(super) midle: Vec<Arc<MShared>>,
+    /// Idle Ps and Ms (idle.rs).
+    pub(super) idle: IdleLists,
     /// The global run queue (Go: `sched.runq`).
     pub(super) runq: VecDeque<GRef>,
     /// Free Gs spilled from Ps (Go: `sched.gFree`).
     pub(super) gfree: Vec<GRef>,
     /// Every thread started, to join at teardown (shutdown.rs).
     pub(super) threads: Threads,
-    /// Every M, to wake them all at teardown.
+    /// Every M (Go: `allm`): to find the M a goroutine is locked to, for sysmon, and to wake
+    /// them all at teardown.
     pub(super) allm: Vec<Arc<MShared>>,
     /// Free default-size stacks shared by all Ps: filled from the `Runtime`'s warm cache at
     /// start, refilling Ps whose pools run dry, and handed back at teardown.
@@ -154,19 +149,15 @@ pub(crate) struct Sched {
     synced: Mutex<Synced>,
     /// Length of the global queue, so that emptiness is checked without the lock. Written under
     /// the lock; SeqCst so it takes part in the Delicate dance (see module docs).
-    runqsize: AtomicUsize,
-    /// Idle Ps (length of `pidle`). Written under the lock; read anywhere as a hint.
-    npidle: AtomicUsize,
-    /// Spinning Ms. SeqCst: the Delicate dance.
-    nmspinning: AtomicUsize,
+    pub(super) runqsize: AtomicUsize,
+    /// Idle Ps and spinning Ms, and the timer sleeper (idle.rs).
+    pub(super) idle: Idle,
     /// Goroutines started from outside any P (the main goroutine). Each P counts its own
     /// starts and exits (`PShared::gcount`); the sum is the number of live goroutines (Go
     /// derives `gcount` from per-P lists too). Relaxed: a count for display.
     ngoroutines_ext: AtomicIsize,
     /// Next goroutine id; the main goroutine is 1. Relaxed: uniqueness only.
     next_goid: AtomicU64,
-    /// Threads started. Relaxed: a limit check.
-    mcount: AtomicUsize,
     /// Whether the runtime is stopping (shutdown.rs).
     pub(super) teardown: Teardown,
     /// Names given with `Builder::name`, by goroutine id, while the goroutine lives (kept
@@ -176,11 +167,6 @@ pub(crate) struct Sched {
     pub(super) allgs: Mutex<Vec<GRef>>,
     /// When the runtime started (coarse clock, ns), for wait durations.
     started_ns: u64,
-    /// The timer sleeper (`timers.rs`): the idle M parked until the earliest timer.
-    sleeper: Mutex<Option<Arc<MShared>>>,
-    /// The sleeper's deadline (`timers::nanotime` units), 0 when there is no sleeper. A timer
-    /// added earlier than this wakes the sleeper. Written under `sleeper`'s lock.
-    sleep_until: AtomicU64,
     /// Ms in a blocking section (`sysmon.rs`). AcqRel: sysmon watches closely while non-zero.
     pub(crate) nsyscall: AtomicUsize,
     /// How long a goroutine may run without a scheduling point before sysmon takes its P
@@ -218,8 +204,7 @@ impl Sched {
             stack_size,
             allp: allp.into_boxed_slice(),
             synced: Mutex::new(Synced {
-                pidle,
-                midle: Vec::new(),
+                idle: IdleLists::new(pidle),
                 runq: VecDeque::new(),
                 gfree: Vec::new(),
                 threads: Vec::new(),
@@ -228,17 +213,13 @@ impl Sched {
                 cells: warm.cells,
             }),
             runqsize: AtomicUsize::new(0),
-            npidle: AtomicUsize::new(procs),
-            nmspinning: AtomicUsize::new(0),
+            idle: Idle::new(procs),
             ngoroutines_ext: AtomicIsize::new(0),
             next_goid: AtomicU64::new(MAIN_GOID),
-            mcount: AtomicUsize::new(0),
             teardown: Teardown::default(),
             names: Mutex::new(HashMap::new()),
             allgs: Mutex::new(Vec::new()),
             started_ns: coarse_now_ns(),
-            sleeper: Mutex::new(None),
-            sleep_until: AtomicU64::new(0),
             nsyscall: AtomicUsize::new(0),
             hog_ns: AtomicU64::new(super::preempt::HOG_NS),
             netpoll: OnceLock::new(),
@@ -330,16 +311,6 @@ impl Sched {
         }
     }
 
-    /// Every M started so far.
-    pub(crate) fn all_ms(&self) -> Vec<Arc<MShared>> {
-        self.lock().allm.clone()
-    }
-
-    /// An idle P, if there is one.
-    pub(crate) fn pidleget_locked(&self) -> Option<Box<P>> {
-        self.pidleget(&mut self.lock())
-    }
-
     /// The runtime's network poller, made on first use.
     pub(crate) fn netpoll(&self) -> std::io::Result<&Arc<super::netpoll::Netpoll>> {
         if let Some(np) = self.netpoll.get() {
@@ -365,7 +336,7 @@ impl Sched {
     /// (`next`; 0: none), or a wake (`MShared::unpark` breaks the poll). Returns what the poll
     /// readied (the caller takes a P to run it, or queues it); None if it did not poll (park
     /// as usual).
-    fn netpoll_block(&self, m: &MLocal, next: u64) -> Option<Vec<Waiter>> {
+    pub(super) fn netpoll_block(&self, m: &MLocal, next: u64) -> Option<Vec<Waiter>> {
         let np = self.netpoll.get()?;
         if np.waiters.load(Ordering::Acquire) == 0 || (next != 0 && next <= timers::nanotime()) {
             return None;
@@ -404,22 +375,6 @@ impl Sched {
         Some(ready.unwrap_or_default())
     }
 
-    /// An idle M takes itself off the idle list and takes an idle P, to run work it found
-    /// itself (a due timer, the network). None if there is no idle P, or if someone took
-    /// the M off the list first: a P is then on its way to it (`hand_p`).
-    fn acquire_idle_p(&self, m: &MLocal) -> Option<Box<P>> {
-        let mut s = self.lock();
-        let pos = s.midle.iter().position(|x| Arc::ptr_eq(x, &m.shared))?;
-        let p = self.pidleget(&mut s)?;
-        s.midle.swap_remove(pos);
-        Some(p)
-    }
-
-    /// `handoffp` for sysmon.
-    pub(crate) fn handoffp_pub(self: &Arc<Self>, p: Box<P>) {
-        handoffp(self, p);
-    }
-
     // ---- timers (timers.rs) ----
 
     /// Adds a timer to P `id`'s heap, then makes sure some M will run it in time: the timer
@@ -438,11 +393,12 @@ impl Sched {
         }
         // SeqCst: pairs with the sleeper's store of sleep_until and its re-read of the timers
         // (stopm_loop): it sees our timer, or we see it and wake it.
-        let until = self.sleep_until.load(Ordering::SeqCst);
+        let until = self.idle.sleep_until.load(Ordering::SeqCst);
         if until == 0 {
             self.wakep();
         } else if when < until {
             if let Some(m) = self
+                .idle
                 .sleeper
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -492,12 +448,12 @@ impl Sched {
     }
 
     /// Runs every P's due timers. Returns how many fired.
-    fn runtimers_all(self: &Arc<Self>, now: u64) -> usize {
+    pub(super) fn runtimers_all(self: &Arc<Self>, now: u64) -> usize {
         (0..self.procs).map(|id| self.runtimers(id, now)).sum()
     }
 
     /// The earliest timer of any P, 0 when there is none.
-    fn next_timer(&self) -> u64 {
+    pub(super) fn next_timer(&self) -> u64 {
         self.allp
             .iter()
             // SeqCst: see addtimer.
@@ -513,7 +469,7 @@ impl Sched {
     pub(crate) fn schedtrace_line(&self) -> String {
         let (idle_threads, live_threads) = {
             let s = self.lock();
-            (s.midle.len(), s.allm.len())
+            (s.idle.midle.len(), s.allm.len())
         };
         let local: Vec<String> = self
             .allp
@@ -528,9 +484,9 @@ impl Sched {
              idlethreads={} runqueue={} [{}]",
             self.now_ns() / 1_000_000,
             self.procs,
-            self.npidle.load(Ordering::Relaxed),
+            self.idle.npidle.load(Ordering::Relaxed),
             live_threads + 1,
-            self.nmspinning.load(Ordering::Relaxed),
+            self.idle.nmspinning.load(Ordering::Relaxed),
             idle_threads,
             self.runqsize.load(Ordering::Relaxed),
             local.join(" ")
@@ -541,8 +497,8 @@ impl Sched {
     /// timer, nobody in a blocking section or waiting on the network. (The deadlock check's
     /// cheap half, `deadlock.rs`.)
     pub(crate) fn looks_idle(&self) -> bool {
-        self.npidle.load(Ordering::SeqCst) == self.procs
-            && self.nmspinning.load(Ordering::SeqCst) == 0
+        self.idle.npidle.load(Ordering::SeqCst) == self.procs
+            && self.idle.nmspinning.load(Ordering::SeqCst) == 0
             && self.nsyscall.load(Ordering::SeqCst) == 0
             && !work_anywhere(self)
             && self.next_timer() == 0
@@ -559,39 +515,7 @@ impl Sched {
         let next = self.next_timer();
         next != 0
             && next.saturating_add(slack) < now
-            && self.sleep_until.load(Ordering::SeqCst) == 0
-    }
-
-    /// Makes `m` the timer sleeper with deadline `until` unless there is one already; a
-    /// sleeper with a later deadline is woken to take the earlier one. True: `m` is it.
-    fn become_sleeper(&self, m: &Arc<MShared>, until: u64) -> bool {
-        let mut slot = self.sleeper.lock().unwrap_or_else(|e| e.into_inner());
-        match slot.as_ref() {
-            Some(other) if Arc::ptr_eq(other, m) => {
-                self.sleep_until.store(until, Ordering::SeqCst);
-                true
-            }
-            Some(other) => {
-                if until < self.sleep_until.load(Ordering::Acquire) {
-                    other.unpark();
-                }
-                false
-            }
-            None => {
-                *slot = Some(m.clone());
-                self.sleep_until.store(until, Ordering::SeqCst);
-                true
-            }
-        }
-    }
-
-    /// `m` stops being the timer sleeper, if it was.
-    fn leave_sleeper(&self, m: &Arc<MShared>) {
-        let mut slot = self.sleeper.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, m)) {
-            *slot = None;
-            self.sleep_until.store(0, Ordering::Release);
-        }
+            && self.idle.sleep_until.load(Ordering::SeqCst) == 0
     }
 
     // ---- the global run queue ----
@@ -639,102 +563,6 @@ impl Sched {
         // SeqCst: as in globrunqput.
         self.runqsize.store(s.runq.len(), Ordering::SeqCst);
         first
-    }
-
-    // ---- idle Ps ----
-
-    /// Puts a P in the idle list. Its local queue must be empty. Go: `pidleput`.
-    fn pidleput(&self, s: &mut Synced, p: Box<P>) {
-        debug_assert_eq!(p.runq.len(), 0, "pidleput: P has a non-empty run queue");
-        s.pidle.push(p);
-        self.npidle.store(s.pidle.len(), Ordering::SeqCst);
-    }
-
-    /// Takes an idle P. Go: `pidleget`.
-    fn pidleget(&self, s: &mut Synced) -> Option<Box<P>> {
-        let p = s.pidle.pop();
-        self.npidle.store(s.pidle.len(), Ordering::SeqCst);
-        p
-    }
-
-    // ---- waking Ms ----
-
-    /// Starts an M to run goroutines if a P is idle and no M is spinning: called when work
-    /// appears. Go: `wakep`.
-    pub(crate) fn wakep(self: &Arc<Self>) {
-        // The submitter's half of the Delicate dance: the caller published its work with a
-        // SeqCst write (the `runnext` swap in runqput, or `runqsize` in the global-queue
-        // functions), and these loads are SeqCst, so they cannot pass it (module docs).
-        if self.npidle.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        // Be conservative: only one M is woken to spin at a time.
-        if self.nmspinning.load(Ordering::SeqCst) != 0
-            || self
-                .nmspinning
-                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
-            return;
-        }
-        let p = self.pidleget(&mut self.lock());
-        match p {
-            Some(p) => self.startm(p, true),
-            None => {
-                // Lost the race for the idle P: undo our claim.
-                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-    }
-
-    /// Runs `p` on an idle M, or a new one. `spinning`: the M starts out spinning (the caller
-    /// counted it in nmspinning). Go: `startm`. Not after shutdown (a `goready` from another
-    /// thread racing it): the P goes back, and no thread starts that nobody would join.
-    fn startm(self: &Arc<Self>, p: Box<P>, spinning: bool) {
-        if self.is_shut_down() {
-            // Not pidleput: its queue may hold goroutines that will never run (shutdown
-            // drains it).
-            let mut s = self.lock();
-            s.pidle.push(p);
-            self.npidle.store(s.pidle.len(), Ordering::SeqCst);
-            if spinning {
-                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            }
-            return;
-        }
-        let idle = self.lock().midle.pop();
-        match idle {
-            Some(m) => m.hand_p(p, spinning),
-            None => self.newm(p, spinning),
-        }
-    }
-
-    /// Starts a new M thread holding `p`. Go: `newm`.
-    fn newm(self: &Arc<Self>, p: Box<P>, spinning: bool) {
-        let id = self.mcount.fetch_add(1, Ordering::Relaxed);
-        if id >= MAX_THREADS {
-            super::fatal("newm", "thread limit exceeded (10000 Ms)");
-        }
-        let shared = MShared::new(id);
-        // Listed before it runs, so that a shutdown starting meanwhile wakes it too.
-        self.lock().allm.push(shared.clone());
-        let sched = self.clone();
-        let m_shared = shared.clone();
-        let spawned = super::m::spawn_thread(format!("goexec-m{id}"), move || {
-            // Before this M can park: a `hand_p` must find the thread to unpark (the creator
-            // records it too, but may not have yet when the M is already idle).
-            m_shared.set_thread(std::thread::current());
-            let m = MLocal::new(m_shared, sched, Some(p));
-            m.spinning.set(spinning);
-            m.run_as_m(|| mstart(&m));
-        });
-        match spawned {
-            Ok(handle) => {
-                shared.set_thread(handle.thread().clone());
-                self.lock().threads.push((handle, Some(shared)));
-            }
-            Err(e) => super::fatal("newm", &format!("cannot start an M thread: {e}")),
-        }
     }
 
     // ---- goroutine creation ----
@@ -937,12 +765,12 @@ impl Sched {
         let s = self.lock();
         out += &format!(
             "npidle {} nmspinning {} runqsize {} globq {} pidle {:?} midle {:?} shutdown {}\n",
-            self.npidle.load(Ordering::SeqCst),
-            self.nmspinning.load(Ordering::SeqCst),
+            self.idle.npidle.load(Ordering::SeqCst),
+            self.idle.nmspinning.load(Ordering::SeqCst),
             self.runqsize.load(Ordering::SeqCst),
             s.runq.len(),
-            s.pidle.iter().map(|p| p.id).collect::<Vec<_>>(),
-            s.midle.iter().map(|m| m.id).collect::<Vec<_>>(),
+            s.idle.pidle.iter().map(|p| p.id).collect::<Vec<_>>(),
+            s.idle.midle.iter().map(|m| m.id).collect::<Vec<_>>(),
             self.is_shut_down(),
         );
         for (i, p) in self.allp.iter().enumerate() {
@@ -979,7 +807,7 @@ impl Sched {
 /// The body of an M thread: find work, run it, repeat, until the runtime shuts down; then
 /// hand back the P it holds, so that teardown finds (and drains) every P. Go: `mstart` and
 /// `schedule`.
-fn mstart(m: &MLocal) {
+pub(super) fn mstart(m: &MLocal) {
     // Nothing may unwind out of the scheduler loop (callback.rs): user code it calls is
     // caught where it runs; anything else is a runtime bug, reported as such.
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| schedule(m))).is_err() {
@@ -990,7 +818,7 @@ fn mstart(m: &MLocal) {
     }
     if let Some(p) = m.take_p() {
         // Not pidleput: its queue may hold goroutines that will never run (shutdown drains it).
-        m.sched.lock().pidle.push(p);
+        m.sched.lock().idle.pidle.push(p);
     }
     m.sched.abandon_late();
 }
@@ -1355,11 +1183,11 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
         }
 
         // 5: steal, if we may spin.
-        let busy = sched.procs - sched.npidle.load(Ordering::SeqCst);
-        if m.spinning.get() || 2 * sched.nmspinning.load(Ordering::SeqCst) < busy {
+        let busy = sched.procs - sched.idle.npidle.load(Ordering::SeqCst);
+        if m.spinning.get() || 2 * sched.idle.nmspinning.load(Ordering::SeqCst) < busy {
             if !m.spinning.get() {
                 m.spinning.set(true);
-                sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+                sched.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
             if let Some(g) = steal_work(m) {
                 return Some((g, false));
@@ -1387,14 +1215,14 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
         // The Delicate dance (module docs): stop spinning, then look again at every queue.
         if m.spinning.get() {
             m.spinning.set(false);
-            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            sched.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             if work_anywhere(sched) {
                 let pp = sched.pidleget(&mut sched.lock());
                 if let Some(pp) = pp {
                     m.set_p(pp);
                     m.spinning.set(true);
-                    sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    sched.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
             }
@@ -1411,7 +1239,7 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
 /// goroutines go to the tail of our P's queue in one go (not `runnext`, where each would
 /// push out the one before), or to the global queue without a P; one `wakep` for the batch.
 /// Anyone else (a thread, another runtime's goroutine) is woken the usual way.
-fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
+pub(super) fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
     let sched = &m.sched;
     let mut n = 0;
     for w in ready {
@@ -1512,150 +1340,6 @@ fn steal_work(m: &MLocal) -> Option<GRef> {
         }
     }
     None
-}
-
-/// A spinning M found work: it stops spinning and, if it was the last spinner, wakes another
-/// to keep looking. Go: `resetspinning`.
-fn reset_spinning(m: &MLocal) {
-    m.spinning.set(false);
-    let left = m.sched.nmspinning.fetch_sub(1, Ordering::SeqCst) - 1;
-    if left == 0 {
-        m.sched.wakep();
-    }
-}
-
-/// Parks the M until it is handed a P: in the idle list for `startm` when `idle`, or outside
-/// it for a locked M, which only `startlockedm` may wake. False: shutting down. Go: `stopm`.
-///
-/// With `timed`, the M may become the timer sleeper (`timers.rs`): it parks until the earliest
-/// timer of any P, then takes an idle P itself and runs every due timer with it.
-fn stopm(m: &MLocal, idle: bool, timed: bool) -> bool {
-    let sched = &m.sched;
-    if idle {
-        sched.lock().midle.push(m.shared.clone());
-    }
-    let r = stopm_loop(m, idle && timed);
-    sched.leave_sleeper(&m.shared);
-    r
-}
-
-fn stopm_loop(m: &MLocal, timed: bool) -> bool {
-    let sched = &m.sched;
-    loop {
-        if let Some((p, spinning)) = m.shared.take_p() {
-            m.set_p(p);
-            m.spinning.set(spinning);
-            return true;
-        }
-        if sched.is_shut_down() {
-            return false;
-        }
-        // Re-read each time: timers come and go while we sleep.
-        let next = if timed { sched.next_timer() } else { 0 };
-        if let Some(ready) = timed.then(|| sched.netpoll_block(m, next)).flatten() {
-            if ready.is_empty() {
-                continue;
-            }
-            // Run what the poll found on an idle P, taken here (Go's findRunnable does the
-            // same): handing it to the global queue for wakep would wake a second M, or
-            // this one again, for every batch.
-            match sched.acquire_idle_p(m) {
-                Some(p) => {
-                    m.set_p(p);
-                    m.spinning.set(false);
-                    injectglist(m, ready);
-                    return true;
-                }
-                None => {
-                    for w in ready {
-                        w.wake();
-                    }
-                    continue;
-                }
-            }
-        }
-        if next == 0 || !sched.become_sleeper(&m.shared, next) {
-            sched.leave_sleeper(&m.shared);
-            std::thread::park();
-            continue;
-        }
-        // A timer added while we registered may be earlier: it saw no sleeper (and woke
-        // nobody), or saw us; either way look again (the adder's SeqCst pairs with ours).
-        let again = sched.next_timer();
-        if again != 0 && again < next {
-            continue;
-        }
-        let now = timers::nanotime();
-        if now < next {
-            std::thread::park_timeout(Duration::from_nanos(next - now));
-            continue;
-        }
-        // A timer is due: get off the idle list and take an idle P to run it with. Without
-        // one: every P is busy, and each runs its own timers at its next schedule; or someone
-        // took us off the list first, and a P is on its way to us. Either way, wait.
-        sched.leave_sleeper(&m.shared);
-        match sched.acquire_idle_p(m) {
-            Some(p) => {
-                m.set_p(p);
-                m.spinning.set(false);
-                sched.runtimers_all(timers::nanotime());
-                return true;
-            }
-            None => std::thread::park(),
-        }
-    }
-}
-
-/// Hands a P that its M no longer uses to another M if there is work for it, else to the
-/// idle list. Go: `handoffp`.
-fn handoffp(sched: &Arc<Sched>, p: Box<P>) {
-    let has_work = p.runq.len() > 0
-        || !sched.allp[p.id].runnext.load(Ordering::SeqCst).is_null()
-        || sched.runqsize.load(Ordering::SeqCst) > 0;
-    if has_work {
-        sched.startm(p, false);
-        return;
-    }
-    let mut s = sched.lock();
-    if s.runq.is_empty() {
-        sched.pidleput(&mut s, p);
-        drop(s);
-        // Work may have arrived after our check; make sure someone looks.
-        sched.wakep();
-    } else {
-        drop(s);
-        sched.startm(p, false);
-    }
-}
-
-/// The M's locked G is not running: give the P away and wait until the G is handed back
-/// with a P. False: shutting down. Go: `stoplockedm`.
-fn stoplockedm(m: &MLocal) -> bool {
-    if let Some(p) = m.take_p() {
-        handoffp(&m.sched, p);
-    }
-    stopm(m, false, false)
-}
-
-/// `g` is locked to another M: give that M our P (it then runs `g`, which we took off the
-/// queue). Go: `startlockedm`.
-fn startlockedm(m: &MLocal, g: GRef) {
-    let target = g.locked_m().cast::<MShared>();
-    let p = m
-        .take_p()
-        .unwrap_or_else(|| super::fatal("startlockedm", "M without a P"));
-    let lm = m
-        .sched
-        .lock()
-        .allm
-        .iter()
-        .find(|s| Arc::as_ptr(s) == target)
-        .cloned();
-    match lm {
-        // The locked M waits in stoplockedm (not on the idle list): hand it the P.
-        Some(lm) => lm.hand_p(p, false),
-        None => super::fatal("startlockedm", "the locked M does not exist"),
-    }
 }
 
 /// CLOCK_MONOTONIC_COARSE in nanoseconds (0 if the clock is unavailable).

@@ -87,17 +87,17 @@ impl Sched {
             // runtime stopped) never reached it: take those back too.
             for m in s.allm.clone() {
                 if let Some((p, _)) = m.take_p() {
-                    s.pidle.push(p);
+                    s.idle.pidle.push(p);
                 }
                 if let Some(p) = m.take_syscall_p() {
-                    s.pidle.push(p);
+                    s.idle.pidle.push(p);
                 }
             }
             s.runq.clear();
             let mut free = std::mem::take(&mut s.gfree);
             let mut stacks = std::mem::take(&mut s.stacks);
             let mut cells = std::mem::take(&mut s.cells);
-            for p in s.pidle.iter_mut() {
+            for p in s.idle.pidle.iter_mut() {
                 while p.runq.pop().is_some() {}
                 free.append(&mut p.gfree);
                 stacks.extend(p.stacks.drain());
