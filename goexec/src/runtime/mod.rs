@@ -32,6 +32,7 @@ macro_rules! sched_event {
     };
 }
 
+mod alloc;
 pub(crate) mod callback;
 pub(crate) mod cells;
 mod deadlock;
@@ -201,7 +202,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             procs,
             stack_size,
-            warm: Arc::new(Mutex::new(sched::Warm::default())),
+            warm: Arc::new(Mutex::new(alloc::Warm::default())),
         })
     }
 }
@@ -229,7 +230,7 @@ pub struct Runtime {
     procs: usize,
     stack_size: usize,
     /// What earlier runs left (shared by clones; each run takes it all).
-    warm: Arc<Mutex<sched::Warm>>,
+    warm: Arc<Mutex<alloc::Warm>>,
 }
 
 impl fmt::Debug for Runtime {

@@ -6,10 +6,10 @@
 //! end the process as Go does): it is detached (`join_or_detach`), and abandons what its
 //! goroutine leaves behind when it exits (`abandon_late`).
 
+use super::alloc::Warm;
 use super::g::{GCache, GRef, GStatus};
 use super::m::MShared;
 use super::sched::Sched;
-use super::sched::Warm;
 use super::timers;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,9 +94,9 @@ impl Sched {
                 }
             }
             s.runq.clear();
-            let mut free = std::mem::take(&mut s.gfree);
-            let mut stacks = std::mem::take(&mut s.stacks);
-            let mut cells = std::mem::take(&mut s.cells);
+            let mut free = std::mem::take(&mut s.free.gfree);
+            let mut stacks = std::mem::take(&mut s.free.stacks);
+            let mut cells = std::mem::take(&mut s.free.cells);
             for p in s.idle.pidle.iter_mut() {
                 while p.runq.pop().is_some() {}
                 free.append(&mut p.gfree);
@@ -119,7 +119,7 @@ impl Sched {
             shared.timer0.store(0, Ordering::Relaxed);
         }
         let mut cache = GCache::default();
-        let mut allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut allgs = self.alloc.allgs.lock().unwrap_or_else(|e| e.into_inner());
         let found = self.abandon_unfinished(&allgs);
         if !detached {
             // Every Idle G is in the lists collected above, and nothing else can name them.
@@ -191,7 +191,7 @@ impl Sched {
     /// abandons what its goroutine may have parked or spawned meanwhile.
     pub(super) fn abandon_late(&self) {
         let found = {
-            let allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
+            let allgs = self.alloc.allgs.lock().unwrap_or_else(|e| e.into_inner());
             // Acquire: pairs with shutdown's Release, made under the same lock.
             if !self.teardown.swept.load(Ordering::Acquire) {
                 return;
