@@ -70,6 +70,7 @@ use super::p::{PShared, P};
 use super::park::Waiter;
 use super::runq::RUNQ_SIZE;
 use super::shutdown::{Teardown, Threads};
+use super::sysmon::Sysmon;
 use super::timers;
 use crate::stack::{StackError, StackPool};
 use std::collections::VecDeque;
@@ -127,8 +128,8 @@ pub(crate) struct Sched {
     pub(super) teardown: Teardown,
     /// When the runtime started (coarse clock, ns), for wait durations.
     started_ns: u64,
-    /// Ms in a blocking section (`sysmon.rs`). AcqRel: sysmon watches closely while non-zero.
-    pub(crate) nsyscall: AtomicUsize,
+    /// The sysmon thread, and the Ms in a blocking section (sysmon.rs).
+    pub(super) sysmon: Sysmon,
     /// How long a goroutine may run without a scheduling point before sysmon takes its P
     /// (`preempt::HOG_NS`; tests shorten it to race the handshake often).
     pub(crate) hog_ns: AtomicU64,
@@ -137,8 +138,6 @@ pub(crate) struct Sched {
     pub(crate) hog_asked: AtomicU64,
     /// The network poller, made when the first source registers (`netpoll.rs`).
     pub(crate) netpoll: OnceLock<Arc<super::netpoll::Netpoll>>,
-    /// The sysmon thread, to wake it.
-    sysmon: OnceLock<std::thread::Thread>,
 }
 
 impl Sched {
@@ -175,12 +174,11 @@ impl Sched {
             alloc: Alloc::new(),
             teardown: Teardown::default(),
             started_ns: coarse_now_ns(),
-            nsyscall: AtomicUsize::new(0),
+            sysmon: Sysmon::default(),
             hog_ns: AtomicU64::new(super::preempt::HOG_NS),
             netpoll: OnceLock::new(),
             hog_retakes: AtomicU64::new(0),
             hog_asked: AtomicU64::new(0),
-            sysmon: OnceLock::new(),
         });
         let gs = warm.gs.adopt_into(&sched);
         sched
@@ -205,31 +203,6 @@ impl Sched {
     pub(crate) fn now_ns(&self) -> u64 {
         coarse_now_ns().saturating_sub(self.started_ns)
     }
-
-    // ---- sysmon and blocking sections (sysmon.rs) ----
-
-    /// Starts the sysmon thread (joined at shutdown with the Ms).
-    pub(crate) fn start_sysmon(self: &Arc<Self>) {
-        let sched = self.clone();
-        let spawned = super::m::spawn_thread("goexec-sysmon".to_owned(), move || {
-            super::sysmon::sysmon(sched)
-        });
-        match spawned {
-            Ok(handle) => {
-                let _ = self.sysmon.set(handle.thread().clone());
-                self.lock().threads.push((handle, None));
-            }
-            Err(e) => super::fatal("newm", &format!("cannot start the sysmon thread: {e}")),
-        }
-    }
-
-    /// Wakes sysmon from a long sleep (a blocking section has begun).
-    pub(crate) fn wake_sysmon(&self) {
-        if let Some(t) = self.sysmon.get() {
-            t.unpark();
-        }
-    }
-
     /// The runtime's network poller, made on first use.
     pub(crate) fn netpoll(&self) -> std::io::Result<&Arc<super::netpoll::Netpoll>> {
         if let Some(np) = self.netpoll.get() {
@@ -418,7 +391,7 @@ impl Sched {
     pub(crate) fn looks_idle(&self) -> bool {
         self.idle.npidle.load(Ordering::SeqCst) == self.procs
             && self.idle.nmspinning.load(Ordering::SeqCst) == 0
-            && self.nsyscall.load(Ordering::SeqCst) == 0
+            && self.sysmon.nsyscall.load(Ordering::SeqCst) == 0
             && !work_anywhere(self)
             && self.next_timer() == 0
             && self
