@@ -44,6 +44,7 @@ pub(crate) mod m;
 pub(crate) mod netpoll;
 mod p;
 pub(crate) mod park;
+mod poll;
 mod preempt;
 pub(crate) mod runq;
 pub(crate) mod sched;

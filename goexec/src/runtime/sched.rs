@@ -77,7 +77,6 @@ use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
 
 /// Every this many schedule ticks the global queue is checked before the local one, so it
 /// cannot starve (Go: `schedtick%61 == 0`; 61 is prime so it does not beat with other periods).
@@ -136,7 +135,7 @@ pub(crate) struct Sched {
     /// Ps sysmon took from hogs, and requests left to an M that was in the runtime.
     pub(crate) hog_retakes: AtomicU64,
     pub(crate) hog_asked: AtomicU64,
-    /// The network poller, made when the first source registers (`netpoll.rs`).
+    /// The network poller (`netpoll.rs`), made when the first source registers (poll.rs).
     pub(crate) netpoll: OnceLock<Arc<super::netpoll::Netpoll>>,
 }
 
@@ -202,69 +201,6 @@ impl Sched {
     /// taken on every park, and shown in milliseconds at best.
     pub(crate) fn now_ns(&self) -> u64 {
         coarse_now_ns().saturating_sub(self.started_ns)
-    }
-    /// The runtime's network poller, made on first use.
-    pub(crate) fn netpoll(&self) -> std::io::Result<&Arc<super::netpoll::Netpoll>> {
-        if let Some(np) = self.netpoll.get() {
-            return Ok(np);
-        }
-        let np = Arc::new(super::netpoll::Netpoll::new()?);
-        Ok(self.netpoll.get_or_init(|| np))
-    }
-
-    /// Polls the network without blocking if anyone waits on it and no M is blocked in the
-    /// poll. Returns the waiters it made ready, if any.
-    pub(crate) fn netpoll_nonblock(&self) -> Option<Vec<Waiter>> {
-        let np = self.netpoll.get()?;
-        if np.waiters.load(Ordering::Acquire) == 0 || np.blocked.load(Ordering::Acquire) {
-            return None;
-        }
-        np.poll(Some(Duration::ZERO))
-            .filter(|ready| !ready.is_empty())
-    }
-
-    /// The parking M `m` blocks in the network poll instead of a plain park, when someone
-    /// waits on the network and no other M is blocked there: until an event, the next timer
-    /// (`next`; 0: none), or a wake (`MShared::unpark` breaks the poll). Returns what the poll
-    /// readied (the caller takes a P to run it, or queues it); None if it did not poll (park
-    /// as usual).
-    pub(super) fn netpoll_block(&self, m: &MLocal, next: u64) -> Option<Vec<Waiter>> {
-        let np = self.netpoll.get()?;
-        if np.waiters.load(Ordering::Acquire) == 0 || (next != 0 && next <= timers::nanotime()) {
-            return None;
-        }
-        if np
-            .blocked
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return None;
-        }
-        // The timer sleeper's role too, so that an earlier timer breaks the poll; if another
-        // M has it, that M runs the timers.
-        let sleeper = next != 0 && self.become_sleeper(&m.shared, next);
-        m.shared.enter_netpoll(&np.waker);
-        // Looked at after announcing ourselves (SeqCst, as the waker's side): a P handed over,
-        // shutdown, or an earlier timer added meanwhile, and we poll without blocking.
-        let again = self.next_timer();
-        let now = timers::nanotime();
-        let timeout = if m.shared.next_pending()
-            || self.is_shut_down()
-            || (sleeper && again != 0 && again < next)
-        {
-            Some(Duration::ZERO)
-        } else if sleeper {
-            Some(Duration::from_nanos(next.saturating_sub(now)))
-        } else {
-            None
-        };
-        let ready = np.poll(timeout);
-        m.shared.leave_netpoll();
-        if sleeper {
-            self.leave_sleeper(&m.shared);
-        }
-        np.blocked.store(false, Ordering::SeqCst);
-        Some(ready.unwrap_or_default())
     }
 
     // ---- timers (timers.rs) ----
