@@ -63,6 +63,7 @@
 
 use super::alloc::{Alloc, FreeLists, Warm};
 use super::callback::user_code;
+use super::dump::coarse_now_ns;
 use super::g::{Action, GRef, GStatus, ParkFn, G};
 use super::idle::{handoffp, reset_spinning, startlockedm, stoplockedm, stopm, Idle, IdleLists};
 use super::m::{with_m, MLocal, MShared};
@@ -125,8 +126,8 @@ pub(crate) struct Sched {
     pub(super) alloc: Alloc,
     /// Whether the runtime is stopping (shutdown.rs).
     pub(super) teardown: Teardown,
-    /// When the runtime started (coarse clock, ns), for wait durations.
-    started_ns: u64,
+    /// When the runtime started (coarse clock, ns), for wait durations (dump.rs).
+    pub(super) started_ns: u64,
     /// The sysmon thread, and the Ms in a blocking section (sysmon.rs).
     pub(super) sysmon: Sysmon,
     /// How long a goroutine may run without a scheduling point before sysmon takes its P
@@ -194,13 +195,6 @@ impl Sched {
         // Nothing panics while holding this lock except allocation failure, after which the
         // state is still consistent; so poisoning is ignored.
         self.synced.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Nanoseconds since the runtime started, from the coarse monotonic clock (a few ms of
-    /// resolution, a fraction of the cost of `Instant::now`): wait timestamps for dump() are
-    /// taken on every park, and shown in milliseconds at best.
-    pub(crate) fn now_ns(&self) -> u64 {
-        coarse_now_ns().saturating_sub(self.started_ns)
     }
 
     // ---- timers (timers.rs) ----
@@ -291,51 +285,6 @@ impl Sched {
             .unwrap_or(0)
     }
 
-    /// One line of Go's `schedtrace` (`GODEBUG=schedtrace=X`), for `GOEXEC_SCHEDTRACE`:
-    /// time since start, Ps and idle Ps, threads (Ms started, plus sysmon) and idle and
-    /// spinning ones, the global queue's length, then each P's local queue (with runnext).
-    pub(crate) fn schedtrace_line(&self) -> String {
-        let (idle_threads, live_threads) = {
-            let s = self.lock();
-            (s.idle.midle.len(), s.allm.len())
-        };
-        let local: Vec<String> = self
-            .allp
-            .iter()
-            .map(|p| {
-                let next = usize::from(!p.runnext.load(Ordering::Relaxed).is_null());
-                (p.runq.len() + next).to_string()
-            })
-            .collect();
-        format!(
-            "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} \
-             idlethreads={} runqueue={} [{}]",
-            self.now_ns() / 1_000_000,
-            self.procs,
-            self.idle.npidle.load(Ordering::Relaxed),
-            live_threads + 1,
-            self.idle.nmspinning.load(Ordering::Relaxed),
-            idle_threads,
-            self.runqsize.load(Ordering::Relaxed),
-            local.join(" ")
-        )
-    }
-
-    /// Whether nothing is going on: every P idle and no M spinning, no queued goroutine, no
-    /// timer, nobody in a blocking section or waiting on the network. (The deadlock check's
-    /// cheap half, `deadlock.rs`.)
-    pub(crate) fn looks_idle(&self) -> bool {
-        self.idle.npidle.load(Ordering::SeqCst) == self.procs
-            && self.idle.nmspinning.load(Ordering::SeqCst) == 0
-            && self.sysmon.nsyscall.load(Ordering::SeqCst) == 0
-            && !work_anywhere(self)
-            && self.next_timer() == 0
-            && self
-                .netpoll
-                .get()
-                .is_none_or(|np| np.waiters.load(Ordering::SeqCst) == 0)
-    }
-
     /// A timer is overdue by more than `slack` and no M sleeps until it: the sleeper left to
     /// run something else (a P taken for a due timer or the network) and no idle M took up
     /// the role. sysmon then wakes an M for it (Go's sysmon does the same).
@@ -391,51 +340,6 @@ impl Sched {
         // SeqCst: as in globrunqput.
         self.runqsize.store(s.runq.len(), Ordering::SeqCst);
         first
-    }
-
-    /// The scheduler's state in a few lines, for a test's watchdog when it finds a hang.
-    #[cfg(test)]
-    pub(crate) fn debug_state(&self) -> String {
-        let mut out = String::new();
-        let s = self.lock();
-        out += &format!(
-            "npidle {} nmspinning {} runqsize {} globq {} pidle {:?} midle {:?} shutdown {}\n",
-            self.idle.npidle.load(Ordering::SeqCst),
-            self.idle.nmspinning.load(Ordering::SeqCst),
-            self.runqsize.load(Ordering::SeqCst),
-            s.runq.len(),
-            s.idle.pidle.iter().map(|p| p.id).collect::<Vec<_>>(),
-            s.idle.midle.iter().map(|m| m.id).collect::<Vec<_>>(),
-            self.is_shut_down(),
-        );
-        for (i, p) in self.allp.iter().enumerate() {
-            out += &format!(
-                "P{i}: stealable {} runnext {} timer0 {}\n",
-                p.runq.len(),
-                !p.runnext.load(Ordering::SeqCst).is_null(),
-                p.timer0.load(Ordering::SeqCst)
-            );
-        }
-        for m in &s.allm {
-            let l = m.life();
-            out += &format!(
-                "M{}: ticks {} in_rt {} next_p {}\n",
-                m.id,
-                l.ticks,
-                l.in_rt,
-                m.next_pending()
-            );
-        }
-        drop(s);
-        let mut counts = std::collections::BTreeMap::new();
-        for g in self.all_gs() {
-            *counts.entry(format!("{:?}", g.status())).or_insert(0) += 1;
-            if g.status() == GStatus::Runnable || g.status() == GStatus::Running {
-                out += &format!("G{} {:?}\n", g.id(), g.status());
-            }
-        }
-        out += &format!("{counts:?}\n");
-        out
     }
 }
 
@@ -903,7 +807,7 @@ pub(super) fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
 
 /// Whether any queue holds work: the global queue, any P's local queue or runnext. The
 /// spinner's half of the Delicate dance; it must look wherever wakep's callers put work.
-fn work_anywhere(sched: &Sched) -> bool {
+pub(super) fn work_anywhere(sched: &Sched) -> bool {
     sched.runqsize.load(Ordering::SeqCst) > 0
         || sched
             .allp
@@ -975,16 +879,4 @@ fn steal_work(m: &MLocal) -> Option<GRef> {
         }
     }
     None
-}
-
-/// CLOCK_MONOTONIC_COARSE in nanoseconds (0 if the clock is unavailable).
-#[allow(unsafe_code)] // one libc call with a valid out-pointer
-fn coarse_now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; on failure it stays zero.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
