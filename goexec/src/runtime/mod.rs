@@ -34,7 +34,7 @@ macro_rules! sched_event {
 
 mod alloc;
 pub(crate) mod callback;
-pub(crate) mod cells;
+mod cells;
 mod deadlock;
 mod dump;
 pub(crate) mod g;
@@ -62,8 +62,14 @@ pub use local::LocalKey;
 pub use switch::{Coroutine, CoroutineResult, Yielder};
 
 // The surface the layers above (chan, sync, time, task, netpoll) use; the scheduler's own
-// modules (m, p, sched, cells) stay private to the runtime.
+// modules (m, p, sched, cells) stay private to the runtime. (m and sched are still
+// `pub(crate)`: time/ and netpoll.rs name `m::with_m` and `sched::Sched` directly.)
 pub(crate) use m::current_g;
+
+/// Task cells for `task/join.rs`, from the calling P's cache (cells.rs).
+pub(crate) mod task_cell {
+    pub(crate) use super::cells::{alloc, fits, free};
+}
 
 /// A pseudo-random number: the calling M's generator, or a per-thread one on a plain thread
 /// (select's case order).

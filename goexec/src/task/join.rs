@@ -25,10 +25,10 @@
 //!   resumed), so the cell outlives the handle, as the goroutine's stack does.
 #![allow(unsafe_code)] // a hand-made task cell shared by raw pointer; see the state word above
 
-use crate::runtime::cells;
 use crate::runtime::current_g;
 use crate::runtime::g::WaitReason;
 use crate::runtime::park::{gopark, Waiter};
+use crate::runtime::task_cell as cells;
 use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
