@@ -6,10 +6,17 @@
 //! functions here) act on the runtime of the goroutine that calls them.
 //!
 //! The mechanism lives in one file each: `g.rs` (goroutines), `m.rs` (threads), `p.rs`
-//! (processors), `runq.rs` (local run queues), `sched.rs` (scheduling, with the design notes),
-//! `park.rs` (blocking and waking), `cells.rs` (the per-P cache of task cells), `timers.rs`
-//! (per-P timer heaps and the timer sleeper), `sysmon.rs` (the monitor thread and blocking
-//! sections), `switch.rs` (the stackful [`Coroutine`] primitive).
+//! (processors), `runq.rs` (local run queues), `sched.rs` (finding and running work, with the
+//! design notes), `idle.rs` (idle Ps and Ms: parking and waking Ms, the timer sleeper),
+//! `alloc.rs` (goroutine creation, and the caches of Gs, stacks and task cells it draws from),
+//! `cells.rs` (the per-P cache of task cells), `park.rs` (blocking and waking), `timers.rs`
+//! (per-P timer heaps), `netpoll.rs` (the network poller), `poll.rs` (where the scheduler
+//! polls the network), `sysmon.rs` (the monitor thread and blocking sections), `preempt.rs`
+//! (taking the P of a goroutine that runs too long), `shutdown.rs` (stopping when main
+//! returns), `dump.rs` (goroutine dumps and the schedtrace line), `deadlock.rs` (deadlock
+//! detection), `callback.rs` (user code called from the scheduler's stack), `local.rs`
+//! (goroutine-local values), `tls.rs` (thread-local storage), `switch.rs` (the stackful
+//! [`Coroutine`] primitive). `lockrank.rs` lists every lock and the order they are taken in.
 
 /// A scheduler event for `tracing`, at trace level under target `goexec::sched` (spawn,
 /// park with its wait reason, ready, exit). With no subscriber interested, one load of
@@ -40,6 +47,7 @@ mod dump;
 pub(crate) mod g;
 mod idle;
 mod local;
+mod lockrank;
 pub(crate) mod m;
 pub(crate) mod netpoll;
 mod p;
