@@ -9,15 +9,21 @@
 //!
 //! # Finding work (`find_runnable`, in Go's order)
 //!
+//! 0. The P's own due timers.
 //! 1. Every 61st schedule tick, the global queue first, so a P busy with local work cannot
 //!    starve it ([`GLOBAL_CHECK_TICKS`]).
 //! 2. `runnext`, then the local queue.
 //! 3. The global queue, taking a batch into the local queue.
-//! 4. (netpoll joins here, non-blocking, with the netpoller issue.)
+//! 4. The network, without blocking, if anyone waits on it (poll.rs).
 //! 5. Stealing half of another P's queue, [`STEAL_ROUNDS`] passes over all Ps in random order;
-//!    the last pass may take a victim's `runnext` too. (Timers join here with the timers
-//!    issue.) Only a *spinning* M steals.
-//! 6. Nothing: put the P in the idle list and park the M until `startm` hands it a P.
+//!    the last pass may take a victim's `runnext` too, and runs its due timers. Only a
+//!    *spinning* M steals.
+//! 6. Nothing: put the P in the idle list and park the M until `startm` hands it a P (one
+//!    idle M sleeps until the earliest timer, or in the network poll: idle.rs).
+//!
+//! Beside this file: idle Ps and Ms, and waking them (idle.rs); goroutine creation and the
+//! caches it draws from (alloc.rs); where the network is polled (poll.rs); stopping when main
+//! returns (shutdown.rs). The lock order is in lockrank.rs.
 //!
 //! # Spinning, and the Delicate dance
 //!
@@ -50,10 +56,10 @@
 //!   saved (`resumed`). Extending this to park and exit was measured and gave nothing (see
 //!   BENCHMARKS.md), so those cross g0 as in Go.
 //! - A goroutine of the default stack size gets its stack when it first runs, not at `newproc`
-//!   (`gstart`), and gives it back when it exits (`gfput`): queued goroutines hold a record and
-//!   a task cell, no stack page, and each new goroutine starts on the P's most recently freed
-//!   stack, still in the CPU cache. With 100,000 goroutines queued this took a spawn+join from
-//!   ~1,200 to ~700 ns (BENCHMARKS.md).
+//!   (`gstart`, alloc.rs), and gives it back when it exits (`gfput`): queued goroutines hold a
+//!   record and a task cell, no stack page, and each new goroutine starts on the P's most
+//!   recently freed stack, still in the CPU cache. With 100,000 goroutines queued this took a
+//!   spawn+join from ~1,200 to ~700 ns (BENCHMARKS.md).
 //! - A G taken from `runnext` inherits the time slice (no `schedtick` bump), as in Go.
 //! - The thread that calls `Runtime::run` is not an M: it waits for the main goroutine and
 //!   joins the Ms. Go's main thread is M0; here every M is an ordinary runtime thread, and a
