@@ -96,11 +96,6 @@ impl Sched {
         Some(p)
     }
 
-    /// `handoffp` for sysmon.
-    pub(crate) fn handoffp_pub(self: &Arc<Self>, p: Box<P>) {
-        handoffp(self, p);
-    }
-
     /// Makes `m` the timer sleeper with deadline `until` unless there is one already; a
     /// sleeper with a later deadline is woken to take the earlier one. True: `m` is it.
     pub(super) fn become_sleeper(&self, m: &Arc<MShared>, until: u64) -> bool {

@@ -260,7 +260,7 @@ fn retake(sched: &Arc<Sched>, now: u64) {
             slot.p.take()
         };
         if let Some(p) = p {
-            sched.handoffp_pub(p);
+            super::idle::handoffp(sched, p);
         }
     }
 }
