@@ -122,6 +122,8 @@ pub(crate) struct Sched {
     pub(crate) stack_size: usize,
     /// The shared part of every P, indexed by P id. Immutable array of atomics.
     pub(super) allp: Box<[PShared]>,
+    /// The state behind the scheduler's lock (`lock`; its place in the lock order:
+    /// lockrank.rs).
     synced: Mutex<Synced>,
     /// Length of the global queue, so that emptiness is checked without the lock. Written under
     /// the lock; SeqCst so it takes part in the Delicate dance (see module docs).
@@ -197,6 +199,7 @@ impl Sched {
         Ok(sched)
     }
 
+    /// Takes the scheduler's lock.
     pub(super) fn lock(&self) -> MutexGuard<'_, Synced> {
         // Nothing panics while holding this lock except allocation failure, after which the
         // state is still consistent; so poisoning is ignored.
