@@ -1,4 +1,4 @@
-//! What goroutines are made of, and where it comes from: ids, G records, stacks and task
+//! What a goroutine is made of, and where it comes from: ids, G records, stacks and task
 //! cells, each kept in a per-P cache backed by one shared list, and reused from run to run of
 //! a `Runtime` ([`Warm`]); `newproc` puts a goroutine together. Go: `proc.go` `newproc`,
 //! `gfget`/`gfput`, `allgadd`, and the stack cache of `stack.go`.
