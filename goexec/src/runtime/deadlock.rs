@@ -22,7 +22,7 @@
 //! reported, and neither is a test running beside other tests.
 
 use super::g::GStatus;
-use super::sched::{Sched, MAIN_GOID};
+use super::sched::{work_anywhere, Sched, MAIN_GOID};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Threads the runtimes know (Ms, sysmon, and threads inside `Runtime::run`).
@@ -119,4 +119,21 @@ fn dead_snapshot(sched: &Sched) -> Option<Vec<(u64, u8, u64)>> {
     }
     snap.sort_unstable();
     Some(snap)
+}
+
+impl Sched {
+    /// Whether nothing is going on: every P idle and no M spinning, no queued goroutine, no
+    /// timer, nobody in a blocking section or waiting on the network. (The deadlock check's
+    /// cheap half, `deadlock.rs`.)
+    pub(crate) fn looks_idle(&self) -> bool {
+        self.idle.npidle.load(Ordering::SeqCst) == self.procs
+            && self.idle.nmspinning.load(Ordering::SeqCst) == 0
+            && self.sysmon.nsyscall.load(Ordering::SeqCst) == 0
+            && !work_anywhere(self)
+            && self.next_timer() == 0
+            && self
+                .netpoll
+                .get()
+                .is_none_or(|np| np.waiters.load(Ordering::SeqCst) == 0)
+    }
 }

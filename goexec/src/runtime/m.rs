@@ -258,7 +258,7 @@ impl MLocal {
         drop(held);
         if let Some(p) = p {
             self.sched.hog_retakes.fetch_add(1, Ordering::Relaxed);
-            self.sched.handoffp_pub(p);
+            super::idle::handoffp(&self.sched, p);
         }
     }
 

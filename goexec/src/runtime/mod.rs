@@ -6,10 +6,17 @@
 //! functions here) act on the runtime of the goroutine that calls them.
 //!
 //! The mechanism lives in one file each: `g.rs` (goroutines), `m.rs` (threads), `p.rs`
-//! (processors), `runq.rs` (local run queues), `sched.rs` (scheduling, with the design notes),
-//! `park.rs` (blocking and waking), `cells.rs` (the per-P cache of task cells), `timers.rs`
-//! (per-P timer heaps and the timer sleeper), `sysmon.rs` (the monitor thread and blocking
-//! sections), `switch.rs` (the stackful [`Coroutine`] primitive).
+//! (processors), `runq.rs` (local run queues), `sched.rs` (finding and running work, with the
+//! design notes), `idle.rs` (idle Ps and Ms: parking and waking Ms, the timer sleeper),
+//! `alloc.rs` (goroutine creation, and the caches of Gs, stacks and task cells it draws from),
+//! `cells.rs` (the per-P cache of task cells), `park.rs` (blocking and waking), `timers.rs`
+//! (per-P timer heaps), `netpoll.rs` (the network poller), `poll.rs` (where the scheduler
+//! polls the network), `sysmon.rs` (the monitor thread and blocking sections), `preempt.rs`
+//! (taking the P of a goroutine that runs too long), `shutdown.rs` (stopping when main
+//! returns), `dump.rs` (goroutine dumps and the schedtrace line), `deadlock.rs` (deadlock
+//! detection), `callback.rs` (user code called from the scheduler's stack), `local.rs`
+//! (goroutine-local values), `tls.rs` (thread-local storage), `switch.rs` (the stackful
+//! [`Coroutine`] primitive). `lockrank.rs` lists every lock and the order they are taken in.
 
 /// A scheduler event for `tracing`, at trace level under target `goexec::sched` (spawn,
 /// park with its wait reason, ready, exit). With no subscriber interested, one load of
@@ -32,19 +39,24 @@ macro_rules! sched_event {
     };
 }
 
+mod alloc;
 pub(crate) mod callback;
-pub(crate) mod cells;
+mod cells;
 mod deadlock;
 mod dump;
 pub(crate) mod g;
+mod idle;
 mod local;
-pub(crate) mod m;
+mod lockrank;
+mod m;
 pub(crate) mod netpoll;
 mod p;
 pub(crate) mod park;
+mod poll;
 mod preempt;
 pub(crate) mod runq;
-pub(crate) mod sched;
+mod sched;
+mod shutdown;
 mod switch;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
@@ -64,8 +76,13 @@ use std::panic::{self, Location};
 use std::sync::{Arc, Mutex};
 
 // The surface the layers above (chan, sync, time, task, netpoll) use; the scheduler's own
-// modules (m, p, sched, cells) stay private to the runtime.
+// modules (m, p, sched, cells) are private to the runtime.
 pub(crate) use m::current_g;
+
+/// Task cells for `task/join.rs`, from the calling P's cache (cells.rs).
+pub(crate) mod task_cell {
+    pub(crate) use super::cells::{alloc, fits, free};
+}
 
 /// A pseudo-random number: the calling M's generator, or a per-thread one on a plain thread
 /// (select's case order).
@@ -174,7 +191,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             procs,
             stack_size,
-            warm: Arc::new(Mutex::new(sched::Warm::default())),
+            warm: Arc::new(Mutex::new(alloc::Warm::default())),
         })
     }
 }
@@ -202,7 +219,7 @@ pub struct Runtime {
     procs: usize,
     stack_size: usize,
     /// What earlier runs left (shared by clones; each run takes it all).
-    warm: Arc<Mutex<sched::Warm>>,
+    warm: Arc<Mutex<alloc::Warm>>,
 }
 
 impl fmt::Debug for Runtime {

@@ -224,7 +224,7 @@ pub(crate) fn retake_hogs(sched: &Arc<Sched>, now: u64, seen: &mut HashMap<usize
             Retake::Took(p) => {
                 // Its goroutine goes on without a P; the queued ones run elsewhere.
                 sched.hog_retakes.fetch_add(1, Ordering::Relaxed);
-                sched.handoffp_pub(p);
+                super::idle::handoffp(sched, p);
                 e.idle = true;
             }
             // In the runtime this instant: it hands its P on at its next entry.

@@ -9,15 +9,21 @@
 //!
 //! # Finding work (`find_runnable`, in Go's order)
 //!
+//! 0. The P's own due timers.
 //! 1. Every 61st schedule tick, the global queue first, so a P busy with local work cannot
 //!    starve it ([`GLOBAL_CHECK_TICKS`]).
 //! 2. `runnext`, then the local queue.
 //! 3. The global queue, taking a batch into the local queue.
-//! 4. (netpoll joins here, non-blocking, with the netpoller issue.)
+//! 4. The network, without blocking, if anyone waits on it (poll.rs).
 //! 5. Stealing half of another P's queue, [`STEAL_ROUNDS`] passes over all Ps in random order;
-//!    the last pass may take a victim's `runnext` too. (Timers join here with the timers
-//!    issue.) Only a *spinning* M steals.
-//! 6. Nothing: put the P in the idle list and park the M until `startm` hands it a P.
+//!    the last pass may take a victim's `runnext` too, and runs its due timers. Only a
+//!    *spinning* M steals.
+//! 6. Nothing: put the P in the idle list and park the M until `startm` hands it a P (one
+//!    idle M sleeps until the earliest timer, or in the network poll: idle.rs).
+//!
+//! Beside this file: idle Ps and Ms, and waking them (idle.rs); goroutine creation and the
+//! caches it draws from (alloc.rs); where the network is polled (poll.rs); stopping when main
+//! returns (shutdown.rs). The lock order is in lockrank.rs.
 //!
 //! # Spinning, and the Delicate dance
 //!
@@ -50,10 +56,10 @@
 //!   saved (`resumed`). Extending this to park and exit was measured and gave nothing (see
 //!   BENCHMARKS.md), so those cross g0 as in Go.
 //! - A goroutine of the default stack size gets its stack when it first runs, not at `newproc`
-//!   (`gstart`), and gives it back when it exits (`gfput`): queued goroutines hold a record and
-//!   a task cell, no stack page, and each new goroutine starts on the P's most recently freed
-//!   stack, still in the CPU cache. With 100,000 goroutines queued this took a spawn+join from
-//!   ~1,200 to ~700 ns (BENCHMARKS.md).
+//!   (`gstart`, alloc.rs), and gives it back when it exits (`gfput`): queued goroutines hold a
+//!   record and a task cell, no stack page, and each new goroutine starts on the P's most
+//!   recently freed stack, still in the CPU cache. With 100,000 goroutines queued this took a
+//!   spawn+join from ~1,200 to ~700 ns (BENCHMARKS.md).
 //! - A G taken from `runnext` inherits the time slice (no `schedtick` bump), as in Go.
 //! - The thread that calls `Runtime::run` is not an M: it waits for the main goroutine and
 //!   joins the Ms. Go's main thread is M0; here every M is an ordinary runtime thread, and a
@@ -61,21 +67,23 @@
 //! - No preemption by signal: a goroutine that runs 10 ms without a scheduling point keeps
 //!   its M, and sysmon hands its P to another M (`preempt.rs`), as for a blocking section.
 
+use super::alloc::{Alloc, FreeLists, Warm};
 use super::callback::user_code;
-use super::cells::{Cells, CELL_CACHE_MAX};
-use super::g::{Action, GCache, GRef, GStatus, ParkFn, G};
+use super::dump::coarse_now_ns;
+use super::g::{Action, GRef, GStatus, ParkFn, G};
+use super::idle::{handoffp, reset_spinning, startlockedm, stoplockedm, stopm, Idle, IdleLists};
 use super::m::{with_m, MLocal, MShared};
-use super::p::{PShared, GFREE_MAX, P};
+use super::p::{PShared, P};
 use super::park::Waiter;
 use super::runq::RUNQ_SIZE;
+use super::shutdown::{Teardown, Threads};
+use super::sysmon::Sysmon;
 use super::timers;
-use crate::stack::{Stack, StackError, StackPool, DEFAULT_POOL_CAPACITY};
-use std::collections::{HashMap, VecDeque};
-use std::panic::Location;
+use crate::stack::{StackError, StackPool};
+use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
 
 /// Every this many schedule ticks the global queue is checked before the local one, so it
 /// cannot starve (Go: `schedtick%61 == 0`; 61 is prime so it does not beat with other periods).
@@ -88,59 +96,22 @@ const STEAL_ROUNDS: usize = 4;
 /// which is likely just about to run it, the chance to (Go sleeps 3 µs there).
 const RUNNEXT_GRACE_SPINS: u32 = 1000;
 
-/// Most threads a runtime may start (Go: `maxmcount`); running past it is fatal, as in Go.
-const MAX_THREADS: usize = 10_000;
-
 /// The main goroutine's id: the first goroutine of every runtime.
 pub(crate) const MAIN_GOID: u64 = 1;
 
 /// State under `Sched::synced`. Functions that need the lock take `&mut Synced` as proof.
-struct Synced {
-    /// Ps without an M (Go: `sched.pidle`). Boxed: a P moves between Ms and this list as one
-    /// owned allocation, never copied.
-    #[allow(clippy::vec_box)] // see above: the Box is the unit of ownership handed around
-    pidle: Vec<Box<P>>,
-    /// Ms without a P, parked in `stopm` (Go: `sched.midle`).
-    midle: Vec<Arc<MShared>>,
+pub(super) struct Synced {
+    /// Idle Ps and Ms (idle.rs).
+    pub(super) idle: IdleLists,
     /// The global run queue (Go: `sched.runq`).
-    runq: VecDeque<GRef>,
-    /// Free Gs spilled from Ps (Go: `sched.gFree`).
-    gfree: Vec<GRef>,
-    /// Join handles of every thread started (Ms, with their shared half, and sysmon), for
-    /// teardown.
-    threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>,
-    /// Every M, to wake them all at teardown.
-    allm: Vec<Arc<MShared>>,
-    /// Free default-size stacks shared by all Ps: filled from the `Runtime`'s warm cache at
-    /// start, refilling Ps whose pools run dry, and handed back at teardown.
-    stacks: Vec<Stack>,
-    /// Free task cells shared by all Ps (`cells.rs`): spilled by full caches, refilling empty
-    /// ones, kept between runs like the stacks.
-    cells: Cells,
-}
-
-/// What one run of a `Runtime` leaves for the next: finished Gs, free stacks (their touched
-/// pages still resident) and free task cells.
-#[derive(Default)]
-pub(crate) struct Warm {
-    pub(crate) gs: GCache,
-    pub(crate) stacks: Vec<Stack>,
-    pub(crate) cells: Cells,
-}
-
-impl Warm {
-    /// Adds what another run left.
-    pub(crate) fn append(&mut self, other: Warm) {
-        self.gs.append(other.gs);
-        self.stacks.extend(other.stacks);
-        let mut cells = other.cells;
-        self.cells.append(&mut cells);
-    }
-
-    /// Goroutine records, stacks and task cells held.
-    pub(crate) fn len(&self) -> usize {
-        self.gs.len() + self.stacks.len() + self.cells.len()
-    }
+    pub(super) runq: VecDeque<GRef>,
+    /// Free Gs, stacks and task cells shared by all Ps (alloc.rs).
+    pub(super) free: FreeLists,
+    /// Every thread started, to join at teardown (shutdown.rs).
+    pub(super) threads: Threads,
+    /// Every M (Go: `allm`): to find the M a goroutine is locked to, for sysmon, and to wake
+    /// them all at teardown.
+    pub(super) allm: Vec<Arc<MShared>>,
 }
 
 /// One runtime's scheduler state (Go: `schedt`, plus `allp` and `allgs`).
@@ -151,52 +122,30 @@ pub(crate) struct Sched {
     pub(crate) stack_size: usize,
     /// The shared part of every P, indexed by P id. Immutable array of atomics.
     pub(super) allp: Box<[PShared]>,
+    /// The state behind the scheduler's lock (`lock`; its place in the lock order:
+    /// lockrank.rs).
     synced: Mutex<Synced>,
     /// Length of the global queue, so that emptiness is checked without the lock. Written under
     /// the lock; SeqCst so it takes part in the Delicate dance (see module docs).
-    runqsize: AtomicUsize,
-    /// Idle Ps (length of `pidle`). Written under the lock; read anywhere as a hint.
-    npidle: AtomicUsize,
-    /// Spinning Ms. SeqCst: the Delicate dance.
-    nmspinning: AtomicUsize,
-    /// Goroutines started from outside any P (the main goroutine). Each P counts its own
-    /// starts and exits (`PShared::gcount`); the sum is the number of live goroutines (Go
-    /// derives `gcount` from per-P lists too). Relaxed: a count for display.
-    ngoroutines_ext: AtomicIsize,
-    /// Next goroutine id; the main goroutine is 1. Relaxed: uniqueness only.
-    next_goid: AtomicU64,
-    /// Threads started. Relaxed: a limit check.
-    mcount: AtomicUsize,
-    /// Set when the main goroutine has finished: Ms exit at their next scheduling point.
-    /// Release/Acquire: Ms that see it also see everything main did.
-    shutdown: AtomicBool,
-    /// Names given with `Builder::name`, by goroutine id, while the goroutine lives (kept
-    /// out of the G record: few goroutines have one, and every spawn would carry its space).
-    names: Mutex<HashMap<u64, String>>,
-    /// Every G ever allocated (Go: `allgs`), for dump() and teardown.
-    allgs: Mutex<Vec<GRef>>,
-    /// `shutdown` has abandoned the goroutines it found: an M exiting later looks again
-    /// (`abandon_late`). Written under the `allgs` lock; Release/Acquire.
-    swept: AtomicBool,
-    /// When the runtime started (coarse clock, ns), for wait durations.
-    started_ns: u64,
-    /// The timer sleeper (`timers.rs`): the idle M parked until the earliest timer.
-    pub(super) sleeper: Mutex<Option<Arc<MShared>>>,
-    /// The sleeper's deadline (`timers::nanotime` units), 0 when there is no sleeper. A timer
-    /// added earlier than this wakes the sleeper. Written under `sleeper`'s lock.
-    pub(super) sleep_until: AtomicU64,
-    /// Ms in a blocking section (`sysmon.rs`). AcqRel: sysmon watches closely while non-zero.
-    pub(crate) nsyscall: AtomicUsize,
+    pub(super) runqsize: AtomicUsize,
+    /// Idle Ps and spinning Ms, and the timer sleeper (idle.rs).
+    pub(super) idle: Idle,
+    /// Goroutine ids, counts, names and records (alloc.rs).
+    pub(super) alloc: Alloc,
+    /// Whether the runtime is stopping (shutdown.rs).
+    pub(super) teardown: Teardown,
+    /// When the runtime started (coarse clock, ns), for wait durations (dump.rs).
+    pub(super) started_ns: u64,
+    /// The sysmon thread, and the Ms in a blocking section (sysmon.rs).
+    pub(super) sysmon: Sysmon,
     /// How long a goroutine may run without a scheduling point before sysmon takes its P
     /// (`preempt::HOG_NS`; tests shorten it to race the handshake often).
     pub(crate) hog_ns: AtomicU64,
     /// Ps sysmon took from hogs, and requests left to an M that was in the runtime.
     pub(crate) hog_retakes: AtomicU64,
     pub(crate) hog_asked: AtomicU64,
-    /// The network poller, made when the first source registers (`netpoll.rs`).
+    /// The network poller (`netpoll.rs`), made when the first source registers (poll.rs).
     pub(crate) netpoll: OnceLock<Arc<super::netpoll::Netpoll>>,
-    /// The sysmon thread, to wake it.
-    sysmon: OnceLock<std::thread::Thread>,
 }
 
 impl Sched {
@@ -222,288 +171,39 @@ impl Sched {
             stack_size,
             allp: allp.into_boxed_slice(),
             synced: Mutex::new(Synced {
-                pidle,
-                midle: Vec::new(),
+                idle: IdleLists::new(pidle),
                 runq: VecDeque::new(),
-                gfree: Vec::new(),
+                free: FreeLists::new(warm.stacks, warm.cells),
                 threads: Vec::new(),
                 allm: Vec::new(),
-                stacks: warm.stacks,
-                cells: warm.cells,
             }),
             runqsize: AtomicUsize::new(0),
-            npidle: AtomicUsize::new(procs),
-            nmspinning: AtomicUsize::new(0),
-            ngoroutines_ext: AtomicIsize::new(0),
-            next_goid: AtomicU64::new(MAIN_GOID),
-            mcount: AtomicUsize::new(0),
-            shutdown: AtomicBool::new(false),
-            names: Mutex::new(HashMap::new()),
-            allgs: Mutex::new(Vec::new()),
-            swept: AtomicBool::new(false),
+            idle: Idle::new(procs),
+            alloc: Alloc::new(),
+            teardown: Teardown::default(),
             started_ns: coarse_now_ns(),
-            sleeper: Mutex::new(None),
-            sleep_until: AtomicU64::new(0),
-            nsyscall: AtomicUsize::new(0),
+            sysmon: Sysmon::default(),
             hog_ns: AtomicU64::new(super::preempt::HOG_NS),
             netpoll: OnceLock::new(),
             hog_retakes: AtomicU64::new(0),
             hog_asked: AtomicU64::new(0),
-            sysmon: OnceLock::new(),
         });
         let gs = warm.gs.adopt_into(&sched);
         sched
+            .alloc
             .allgs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(gs.iter().copied());
-        sched.lock().gfree = gs;
+        sched.lock().free.gfree = gs;
         Ok(sched)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Synced> {
+    /// Takes the scheduler's lock.
+    pub(super) fn lock(&self) -> MutexGuard<'_, Synced> {
         // Nothing panics while holding this lock except allocation failure, after which the
         // state is still consistent; so poisoning is ignored.
         self.synced.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Nanoseconds since the runtime started, from the coarse monotonic clock (a few ms of
-    /// resolution, a fraction of the cost of `Instant::now`): wait timestamps for dump() are
-    /// taken on every park, and shown in milliseconds at best.
-    pub(crate) fn now_ns(&self) -> u64 {
-        coarse_now_ns().saturating_sub(self.started_ns)
-    }
-
-    /// The name of goroutine `id`, if it was given one.
-    pub(crate) fn name_of(&self, id: u64) -> Option<String> {
-        let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        names.get(&id).cloned()
-    }
-
-    /// Sets (or with None, removes) goroutine `id`'s name.
-    pub(crate) fn set_name(&self, id: u64, name: Option<String>) {
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        match name {
-            Some(n) => names.insert(id, n),
-            None => names.remove(&id),
-        };
-    }
-
-    pub(crate) fn num_goroutine(&self) -> usize {
-        let n = self.ngoroutines_ext.load(Ordering::Relaxed)
-            + self
-                .allp
-                .iter()
-                .map(|p| p.gcount.load(Ordering::Relaxed))
-                .sum::<isize>();
-        n.max(0) as usize
-    }
-
-    /// Adds `delta` to `p`'s goroutine count. Only the P's owner writes it, so a load and a
-    /// store do (no locked instruction on the spawn and exit paths).
-    fn gcount_add(&self, p: &P, delta: isize) {
-        let c = &self.allp[p.id].gcount;
-        c.store(c.load(Ordering::Relaxed) + delta, Ordering::Relaxed);
-    }
-
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire)
-    }
-
-    /// A snapshot of every G, for dump().
-    pub(crate) fn all_gs(&self) -> Vec<GRef> {
-        self.allgs.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    // ---- sysmon and blocking sections (sysmon.rs) ----
-
-    /// Starts the sysmon thread (joined at shutdown with the Ms).
-    pub(crate) fn start_sysmon(self: &Arc<Self>) {
-        let sched = self.clone();
-        let spawned = super::m::spawn_thread("goexec-sysmon".to_owned(), move || {
-            super::sysmon::sysmon(sched)
-        });
-        match spawned {
-            Ok(handle) => {
-                let _ = self.sysmon.set(handle.thread().clone());
-                self.lock().threads.push((handle, None));
-            }
-            Err(e) => super::fatal("newm", &format!("cannot start the sysmon thread: {e}")),
-        }
-    }
-
-    /// Wakes sysmon from a long sleep (a blocking section has begun).
-    pub(crate) fn wake_sysmon(&self) {
-        if let Some(t) = self.sysmon.get() {
-            t.unpark();
-        }
-    }
-
-    /// Every M started so far.
-    pub(crate) fn all_ms(&self) -> Vec<Arc<MShared>> {
-        self.lock().allm.clone()
-    }
-
-    /// An idle P, if there is one.
-    pub(crate) fn pidleget_locked(&self) -> Option<Box<P>> {
-        self.pidleget(&mut self.lock())
-    }
-
-    /// The runtime's network poller, made on first use.
-    pub(crate) fn netpoll(&self) -> std::io::Result<&Arc<super::netpoll::Netpoll>> {
-        if let Some(np) = self.netpoll.get() {
-            return Ok(np);
-        }
-        let np = Arc::new(super::netpoll::Netpoll::new()?);
-        Ok(self.netpoll.get_or_init(|| np))
-    }
-
-    /// Polls the network without blocking if anyone waits on it and no M is blocked in the
-    /// poll. Returns the waiters it made ready, if any.
-    pub(crate) fn netpoll_nonblock(&self) -> Option<Vec<Waiter>> {
-        let np = self.netpoll.get()?;
-        if np.waiters.load(Ordering::Acquire) == 0 || np.blocked.load(Ordering::Acquire) {
-            return None;
-        }
-        np.poll(Some(Duration::ZERO))
-            .filter(|ready| !ready.is_empty())
-    }
-
-    /// The parking M `m` blocks in the network poll instead of a plain park, when someone
-    /// waits on the network and no other M is blocked there: until an event, the next timer
-    /// (`next`; 0: none), or a wake (`MShared::unpark` breaks the poll). Returns what the poll
-    /// readied (the caller takes a P to run it, or queues it); None if it did not poll (park
-    /// as usual).
-    fn netpoll_block(&self, m: &MLocal, next: u64) -> Option<Vec<Waiter>> {
-        let np = self.netpoll.get()?;
-        if np.waiters.load(Ordering::Acquire) == 0 || (next != 0 && next <= timers::nanotime()) {
-            return None;
-        }
-        if np
-            .blocked
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return None;
-        }
-        // The timer sleeper's role too, so that an earlier timer breaks the poll; if another
-        // M has it, that M runs the timers.
-        let sleeper = next != 0 && self.become_sleeper(&m.shared, next);
-        m.shared.enter_netpoll(&np.waker);
-        // Looked at after announcing ourselves (SeqCst, as the waker's side): a P handed over,
-        // shutdown, or an earlier timer added meanwhile, and we poll without blocking.
-        let again = self.next_timer();
-        let now = timers::nanotime();
-        let timeout = if m.shared.next_pending()
-            || self.is_shut_down()
-            || (sleeper && again != 0 && again < next)
-        {
-            Some(Duration::ZERO)
-        } else if sleeper {
-            Some(Duration::from_nanos(next.saturating_sub(now)))
-        } else {
-            None
-        };
-        let ready = np.poll(timeout);
-        m.shared.leave_netpoll();
-        if sleeper {
-            self.leave_sleeper(&m.shared);
-        }
-        np.blocked.store(false, Ordering::SeqCst);
-        Some(ready.unwrap_or_default())
-    }
-
-    /// An idle M takes itself off the idle list and takes an idle P, to run work it found
-    /// itself (a due timer, the network). None if there is no idle P, or if someone took
-    /// the M off the list first: a P is then on its way to it (`hand_p`).
-    fn acquire_idle_p(&self, m: &MLocal) -> Option<Box<P>> {
-        let mut s = self.lock();
-        let pos = s.midle.iter().position(|x| Arc::ptr_eq(x, &m.shared))?;
-        let p = self.pidleget(&mut s)?;
-        s.midle.swap_remove(pos);
-        Some(p)
-    }
-
-    /// `handoffp` for sysmon.
-    pub(crate) fn handoffp_pub(self: &Arc<Self>, p: Box<P>) {
-        handoffp(self, p);
-    }
-
-    /// One line of Go's `schedtrace` (`GODEBUG=schedtrace=X`), for `GOEXEC_SCHEDTRACE`:
-    /// time since start, Ps and idle Ps, threads (Ms started, plus sysmon) and idle and
-    /// spinning ones, the global queue's length, then each P's local queue (with runnext).
-    pub(crate) fn schedtrace_line(&self) -> String {
-        let (idle_threads, live_threads) = {
-            let s = self.lock();
-            (s.midle.len(), s.allm.len())
-        };
-        let local: Vec<String> = self
-            .allp
-            .iter()
-            .map(|p| {
-                let next = usize::from(!p.runnext.load(Ordering::Relaxed).is_null());
-                (p.runq.len() + next).to_string()
-            })
-            .collect();
-        format!(
-            "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} \
-             idlethreads={} runqueue={} [{}]",
-            self.now_ns() / 1_000_000,
-            self.procs,
-            self.npidle.load(Ordering::Relaxed),
-            live_threads + 1,
-            self.nmspinning.load(Ordering::Relaxed),
-            idle_threads,
-            self.runqsize.load(Ordering::Relaxed),
-            local.join(" ")
-        )
-    }
-
-    /// Whether nothing is going on: every P idle and no M spinning, no queued goroutine, no
-    /// timer, nobody in a blocking section or waiting on the network. (The deadlock check's
-    /// cheap half, `deadlock.rs`.)
-    pub(crate) fn looks_idle(&self) -> bool {
-        self.npidle.load(Ordering::SeqCst) == self.procs
-            && self.nmspinning.load(Ordering::SeqCst) == 0
-            && self.nsyscall.load(Ordering::SeqCst) == 0
-            && !work_anywhere(self)
-            && self.next_timer() == 0
-            && self
-                .netpoll
-                .get()
-                .is_none_or(|np| np.waiters.load(Ordering::SeqCst) == 0)
-    }
-
-    /// Makes `m` the timer sleeper with deadline `until` unless there is one already; a
-    /// sleeper with a later deadline is woken to take the earlier one. True: `m` is it.
-    fn become_sleeper(&self, m: &Arc<MShared>, until: u64) -> bool {
-        let mut slot = self.sleeper.lock().unwrap_or_else(|e| e.into_inner());
-        match slot.as_ref() {
-            Some(other) if Arc::ptr_eq(other, m) => {
-                self.sleep_until.store(until, Ordering::SeqCst);
-                true
-            }
-            Some(other) => {
-                if until < self.sleep_until.load(Ordering::Acquire) {
-                    other.unpark();
-                }
-                false
-            }
-            None => {
-                *slot = Some(m.clone());
-                self.sleep_until.store(until, Ordering::SeqCst);
-                true
-            }
-        }
-    }
-
-    /// `m` stops being the timer sleeper, if it was.
-    fn leave_sleeper(&self, m: &Arc<MShared>) {
-        let mut slot = self.sleeper.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, m)) {
-            *slot = None;
-            self.sleep_until.store(0, Ordering::Release);
-        }
     }
 
     // ---- the global run queue ----
@@ -552,610 +252,12 @@ impl Sched {
         self.runqsize.store(s.runq.len(), Ordering::SeqCst);
         first
     }
-
-    // ---- idle Ps ----
-
-    /// Puts a P in the idle list. Its local queue must be empty. Go: `pidleput`.
-    fn pidleput(&self, s: &mut Synced, p: Box<P>) {
-        debug_assert_eq!(p.runq.len(), 0, "pidleput: P has a non-empty run queue");
-        s.pidle.push(p);
-        self.npidle.store(s.pidle.len(), Ordering::SeqCst);
-    }
-
-    /// Takes an idle P. Go: `pidleget`.
-    fn pidleget(&self, s: &mut Synced) -> Option<Box<P>> {
-        let p = s.pidle.pop();
-        self.npidle.store(s.pidle.len(), Ordering::SeqCst);
-        p
-    }
-
-    // ---- waking Ms ----
-
-    /// Starts an M to run goroutines if a P is idle and no M is spinning: called when work
-    /// appears. Go: `wakep`.
-    pub(crate) fn wakep(self: &Arc<Self>) {
-        // The submitter's half of the Delicate dance: the caller published its work with a
-        // SeqCst write (the `runnext` swap in runqput, or `runqsize` in the global-queue
-        // functions), and these loads are SeqCst, so they cannot pass it (module docs).
-        if self.npidle.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        // Be conservative: only one M is woken to spin at a time.
-        if self.nmspinning.load(Ordering::SeqCst) != 0
-            || self
-                .nmspinning
-                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
-            return;
-        }
-        let p = self.pidleget(&mut self.lock());
-        match p {
-            Some(p) => self.startm(p, true),
-            None => {
-                // Lost the race for the idle P: undo our claim.
-                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-    }
-
-    /// Runs `p` on an idle M, or a new one. `spinning`: the M starts out spinning (the caller
-    /// counted it in nmspinning). Go: `startm`. Not after shutdown (a `goready` from another
-    /// thread racing it): the P goes back, and no thread starts that nobody would join.
-    fn startm(self: &Arc<Self>, p: Box<P>, spinning: bool) {
-        if self.is_shut_down() {
-            // Not pidleput: its queue may hold goroutines that will never run (shutdown
-            // drains it).
-            let mut s = self.lock();
-            s.pidle.push(p);
-            self.npidle.store(s.pidle.len(), Ordering::SeqCst);
-            if spinning {
-                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            }
-            return;
-        }
-        let idle = self.lock().midle.pop();
-        match idle {
-            Some(m) => m.hand_p(p, spinning),
-            None => self.newm(p, spinning),
-        }
-    }
-
-    /// Starts a new M thread holding `p`. Go: `newm`.
-    fn newm(self: &Arc<Self>, p: Box<P>, spinning: bool) {
-        let id = self.mcount.fetch_add(1, Ordering::Relaxed);
-        if id >= MAX_THREADS {
-            super::fatal("newm", "thread limit exceeded (10000 Ms)");
-        }
-        let shared = MShared::new(id);
-        // Listed before it runs, so that a shutdown starting meanwhile wakes it too.
-        self.lock().allm.push(shared.clone());
-        let sched = self.clone();
-        let m_shared = shared.clone();
-        let spawned = super::m::spawn_thread(format!("goexec-m{id}"), move || {
-            // Before this M can park: a `hand_p` must find the thread to unpark (the creator
-            // records it too, but may not have yet when the M is already idle).
-            m_shared.set_thread(std::thread::current());
-            let m = MLocal::new(m_shared, sched, Some(p));
-            m.spinning.set(spinning);
-            m.run_as_m(|| mstart(&m));
-        });
-        match spawned {
-            Ok(handle) => {
-                shared.set_thread(handle.thread().clone());
-                self.lock().threads.push((handle, Some(shared)));
-            }
-            Err(e) => super::fatal("newm", &format!("cannot start an M thread: {e}")),
-        }
-    }
-
-    // ---- goroutine creation ----
-
-    /// Creates a goroutine running `f` and makes it runnable: in the calling M's `runnext` when
-    /// called from one of this runtime's goroutines, else on the global queue. Go: `newproc`.
-    /// A fresh goroutine id, to give to [`Sched::newproc`] (and to the goroutine's handle
-    /// before the goroutine can run).
-    pub(crate) fn new_goid(&self) -> u64 {
-        self.next_goid.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn newproc(
-        self: &Arc<Self>,
-        id: u64,
-        f: crate::task::TaskRef,
-        spawned_at: &'static Location<'static>,
-        name: Option<String>,
-        stack_size: usize,
-    ) -> Result<GRef, StackError> {
-        // A default-size goroutine gets its stack when it first runs (see `gstart`); another
-        // size is allocated now, so that a failure is the spawner's error.
-        let stack = if stack_size == self.stack_size {
-            None
-        } else {
-            Some(Stack::new(stack_size)?)
-        };
-        // On one of our Ms (a goroutine spawning): its P's free list, then its runnext. The
-        // arguments stay in `args` unless the closure takes them.
-        let mut args = Some((f, name, stack));
-        let on_m = with_m(|m| {
-            // Without a P (a blocking section), from outside, or another runtime's M: the
-            // global queue below.
-            if !Arc::ptr_eq(&m.sched, self) {
-                return None;
-            }
-            // The P may be gone by now (sysmon takes it from goroutines that run long:
-            // preempt.rs), so the arguments are taken only once we have it.
-            let g = m.with_p(|p| {
-                let g = self.gfget(p);
-                self.gcount_add(p, 1);
-                g
-            })?;
-            let (f, name, stack) = args.take()?;
-            g.prepare(id, f, spawned_at, name, stack);
-            g.set_status(GStatus::Runnable);
-            sched_event!(goid = id, "spawn");
-            runqput(m, g, true);
-            Some(g)
-        })
-        .flatten();
-        let g = match on_m {
-            Some(g) => g,
-            None => {
-                // From outside (Runtime::run starting main) or without a P: the global queue.
-                let Some((f, name, stack)) = args.take() else {
-                    super::fatal("newproc", "the M lost its P");
-                };
-                let g = self.gfget_global();
-                g.prepare(id, f, spawned_at, name, stack);
-                self.ngoroutines_ext.fetch_add(1, Ordering::Relaxed);
-                g.set_status(GStatus::Runnable);
-                sched_event!(goid = id, "spawn");
-                self.globrunqput(g);
-                g
-            }
-        };
-        self.wakep();
-        Ok(g)
-    }
-
-    /// Gives `g`, about to run on `p`'s M, a stack if it has none: the first run of a
-    /// default-size goroutine. The stack comes from `p`'s cache (refilled from the shared one),
-    /// else the allocator; failing that, the runtime cannot go on (Go throws here too).
-    #[inline]
-    fn gstart(&self, p: &mut P, g: GRef) {
-        if !g.has_stack() {
-            self.newstack(p, g);
-        }
-    }
-
-    /// The slow half of `gstart`: binds a stack from the cache.
-    #[inline(never)]
-    fn newstack(&self, p: &mut P, g: GRef) {
-        if p.stacks.is_empty() {
-            self.refill_stacks(p);
-        }
-        match p.stacks.get() {
-            Ok(s) => g.bind_stack(s),
-            Err(e) => super::fatal(
-                "newstack",
-                &format!(
-                    "out of memory: cannot allocate goroutine {}'s stack: {e}",
-                    g.id()
-                ),
-            ),
-        }
-    }
-
-    /// A free task cell from `p`'s cache, refilled from the shared list when empty; None when
-    /// both are empty (the caller allocates).
-    pub(crate) fn cell_get(&self, p: &mut P) -> Option<NonNull<u8>> {
-        if let Some(c) = p.cells.pop() {
-            return Some(c);
-        }
-        self.lock().cells.move_to(&mut p.cells, CELL_CACHE_MAX / 2);
-        p.cells.pop()
-    }
-
-    /// Keeps a free task cell in `p`'s cache, moving half of a full cache to the shared list.
-    pub(crate) fn cell_put(&self, p: &mut P, cell: NonNull<u8>) {
-        if p.cells.len() >= CELL_CACHE_MAX {
-            p.cells.move_to(&mut self.lock().cells, CELL_CACHE_MAX / 2);
-        }
-        p.cells.push(cell);
-    }
-
-    /// Moves up to half a pool's worth of stacks from the shared cache into `p`'s pool.
-    fn refill_stacks(&self, p: &mut P) {
-        let mut s = self.lock();
-        let n = s.stacks.len().min(DEFAULT_POOL_CAPACITY / 2);
-        let at = s.stacks.len() - n;
-        p.stacks.extend(s.stacks.drain(at..));
-    }
-
-    /// Gives a finished goroutine's stack back to `p`'s cache; a full cache moves its older
-    /// half to the shared one first, so that stacks already faulted in stay in this runtime
-    /// (a fresh stack's first touch costs microseconds). Stacks of another size are freed.
-    fn stackfree(&self, p: &mut P, stack: Stack) {
-        if stack.size() != self.stack_size {
-            return;
-        }
-        if p.stacks.len() >= DEFAULT_POOL_CAPACITY {
-            let spill = p.stacks.len() / 2;
-            self.lock().stacks.extend(p.stacks.take_oldest(spill));
-        }
-        p.stacks.put(stack);
-    }
-
-    /// A free G from `p`'s list, else a batch from the global list, else a new one.
-    /// Go: `gfget`.
-    fn gfget(self: &Arc<Self>, p: &mut P) -> GRef {
-        if p.gfree.is_empty() {
-            let mut s = self.lock();
-            let n = s.gfree.len().min(GFREE_MAX / 2);
-            let at = s.gfree.len() - n;
-            p.gfree.extend(s.gfree.drain(at..));
-        }
-        match p.gfree.pop() {
-            Some(g) => g,
-            None => self.galloc(),
-        }
-    }
-
-    /// A free G from the global list, or a new one (no P at hand).
-    fn gfget_global(self: &Arc<Self>) -> GRef {
-        let g = self.lock().gfree.pop();
-        g.unwrap_or_else(|| self.galloc())
-    }
-
-    fn galloc(self: &Arc<Self>) -> GRef {
-        let g = GRef::alloc(self.clone());
-        self.allgs.lock().unwrap_or_else(|e| e.into_inner()).push(g);
-        g
-    }
-
-    /// Returns a finished G to `p`'s free list, spilling half to the global list when full,
-    /// and its stack to `p`'s stack cache. Go: `gfput`.
-    fn gfput(&self, p: &mut P, g: GRef) {
-        if let Some(stack) = g.take_stack() {
-            self.stackfree(p, stack);
-        }
-        g.clear_name();
-        g.set_status(GStatus::Idle);
-        p.gfree.push(g);
-        if p.gfree.len() > GFREE_MAX {
-            let half = p.gfree.len() / 2;
-            let mut s = self.lock();
-            s.gfree.extend(p.gfree.drain(..half));
-        }
-    }
-
-    /// `gfput` for an M without a P (sysmon took it): the G to the global free list, its
-    /// stack to the shared cache.
-    fn gfput_global(&self, g: GRef) {
-        self.ngoroutines_ext.fetch_sub(1, Ordering::Relaxed);
-        let stack = g.take_stack();
-        g.clear_name();
-        g.set_status(GStatus::Idle);
-        let mut s = self.lock();
-        s.stacks
-            .extend(stack.filter(|st| st.size() == self.stack_size));
-        s.gfree.push(g);
-    }
-
-    /// The scheduler's state in a few lines, for a test's watchdog when it finds a hang.
-    #[cfg(test)]
-    pub(crate) fn debug_state(&self) -> String {
-        let mut out = String::new();
-        let s = self.lock();
-        out += &format!(
-            "npidle {} nmspinning {} runqsize {} globq {} pidle {:?} midle {:?} shutdown {}\n",
-            self.npidle.load(Ordering::SeqCst),
-            self.nmspinning.load(Ordering::SeqCst),
-            self.runqsize.load(Ordering::SeqCst),
-            s.runq.len(),
-            s.pidle.iter().map(|p| p.id).collect::<Vec<_>>(),
-            s.midle.iter().map(|m| m.id).collect::<Vec<_>>(),
-            self.is_shut_down(),
-        );
-        for (i, p) in self.allp.iter().enumerate() {
-            out += &format!(
-                "P{i}: stealable {} runnext {} timer0 {}\n",
-                p.runq.len(),
-                !p.runnext.load(Ordering::SeqCst).is_null(),
-                p.timer0.load(Ordering::SeqCst)
-            );
-        }
-        for m in &s.allm {
-            let l = m.life();
-            out += &format!(
-                "M{}: ticks {} in_rt {} next_p {}\n",
-                m.id,
-                l.ticks,
-                l.in_rt,
-                m.next_pending()
-            );
-        }
-        drop(s);
-        let mut counts = std::collections::BTreeMap::new();
-        for g in self.all_gs() {
-            *counts.entry(format!("{:?}", g.status())).or_insert(0) += 1;
-            if g.status() == GStatus::Runnable || g.status() == GStatus::Running {
-                out += &format!("G{} {:?}\n", g.id(), g.status());
-            }
-        }
-        out += &format!("{counts:?}\n");
-        out
-    }
-
-    // ---- teardown ----
-
-    /// Tells every M to exit at its next scheduling point. Called by the M that ran the main
-    /// goroutine as soon as it exits, so that nothing else runs after main returns (as in Go),
-    /// and again by `shutdown`.
-    fn begin_shutdown(&self) {
-        // Release: pairs with the Acquire loads in find_runnable and stopm.
-        self.shutdown.store(true, Ordering::Release);
-        self.wake_sysmon();
-        let allm = self.lock().allm.clone();
-        for m in &allm {
-            m.unpark();
-        }
-    }
-
-    /// Stops the runtime after the main goroutine finished: every M exits at its next
-    /// scheduling point, and we wait for them. Returns what the next run of the `Runtime` can
-    /// reuse: the records of finished goroutines found in this runtime's free lists, the free
-    /// default-size stacks (still resident) and task cells.
-    ///
-    /// Goroutines that never finished are abandoned, as Go abandons them when `main` returns:
-    /// their handles are told ([`JoinError::is_cancelled`](crate::JoinError::is_cancelled)),
-    /// and their records and stacks are never freed, because channel and sync queues, join
-    /// slots, wakers and poller lists may still name them: waking one later is a no-op
-    /// (`goready` on a shut-down runtime). Only records this function can prove unreachable go
-    /// back to the `Runtime`: those in the free lists of Ps no M holds.
-    #[allow(unsafe_code)] // abandoning Gs: only once no M can run them (see below)
-    pub(crate) fn shutdown(self: &Arc<Self>) -> Warm {
-        // Join every M; Ms started while we joined (by a goroutine that was still spawning)
-        // are woken and joined on the next pass.
-        let mut detached = false;
-        loop {
-            self.begin_shutdown();
-            let threads = std::mem::take(&mut self.lock().threads);
-            if threads.is_empty() {
-                break;
-            }
-            detached |= join_or_detach(threads);
-        }
-        // Sockets may outlive the run; their poller polls on its own from now on.
-        if let Some(np) = self.netpoll.get() {
-            np.orphan();
-        }
-        // Every M has exited but detached ones (hogs), which may keep their P: nothing else
-        // runs Gs any more. Drain the queues and collect the free lists.
-        let (free, mut stacks, cells) = {
-            let mut s = self.lock();
-            // A P handed to an M that had already stopped (sysmon retaking a hog's P as the
-            // runtime stopped) never reached it: take those back too.
-            for m in s.allm.clone() {
-                if let Some((p, _)) = m.take_p() {
-                    s.pidle.push(p);
-                }
-                if let Some(p) = m.take_syscall_p() {
-                    s.pidle.push(p);
-                }
-            }
-            s.runq.clear();
-            let mut free = std::mem::take(&mut s.gfree);
-            let mut stacks = std::mem::take(&mut s.stacks);
-            let mut cells = std::mem::take(&mut s.cells);
-            for p in s.pidle.iter_mut() {
-                while p.runq.pop().is_some() {}
-                free.append(&mut p.gfree);
-                stacks.extend(p.stacks.drain());
-                cells.append(&mut p.cells);
-            }
-            (free, stacks, cells)
-        };
-        for shared in self.allp.iter() {
-            shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
-            // Timers die with the run: sleepers are abandoned with their goroutines, and a
-            // Timer that outlives the run never fires (time/mod.rs).
-            drop(
-                shared
-                    .timers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .drain(),
-            );
-            shared.timer0.store(0, Ordering::Relaxed);
-        }
-        let mut cache = GCache::default();
-        let mut allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
-        let found = self.abandon_unfinished(&allgs);
-        if !detached {
-            // Every Idle G is in the lists collected above, and nothing else can name them.
-            // Goroutines that never ran have no frames: their records are reused too.
-            for &(g, _) in &found.unstarted {
-                // SAFETY: its function is taken (and cancelled below); the queues are drained.
-                let stack = unsafe { g.reset_unstarted() };
-                stacks.extend(stack.filter(|st| st.size() == self.stack_size));
-                cache.push(g);
-            }
-            for g in free {
-                cache.push(g);
-            }
-            // What stays (abandoned goroutines) is never freed: see above.
-            allgs.retain(|g| g.status() != GStatus::Idle);
-        }
-        // Else a detached M still runs: it may hold its P (with a free list and a queue) and
-        // look at any record (`dump`, a spawn): no record goes back, all stay listed here,
-        // never freed, for the M to look at again when it exits.
-        self.swept.store(true, Ordering::Release);
-        drop(allgs);
-        // Outside the lock: this runs user code. A panic there is re-raised once every handle
-        // has been told.
-        if let Err(p) = found.tell() {
-            std::panic::resume_unwind(p);
-        }
-        Warm {
-            gs: cache,
-            stacks,
-            cells,
-        }
-    }
-
-    /// Finds every goroutine of this (shut down) runtime that started and will never run
-    /// again, and those that never started, and takes their tasks out, for
-    /// [`Abandoned::tell`] to tell their handles once the `allgs` lock is released (telling
-    /// runs user code: a waker, the drop of a goroutine's function). Idempotent: a task is
-    /// taken once. Called by `shutdown` once its Ms have exited, and again by a detached M as
-    /// it exits (its goroutine may have parked, or spawned, after `shutdown` looked).
-    #[allow(unsafe_code)] // see the SAFETY notes
-    fn abandon_unfinished(&self, allgs: &[GRef]) -> Abandoned {
-        debug_assert!(
-            self.is_shut_down(),
-            "abandon_unfinished: the runtime is running"
-        );
-        let mut found = Abandoned::default();
-        for &g in allgs {
-            match g.status() {
-                GStatus::Waiting | GStatus::Runnable => {
-                    // SAFETY: the runtime has shut down: no M dequeues or resumes a G any more
-                    // (a detached M only finishes the G it is running, which is Running, and
-                    // leaves a G that refuses to park after shutdown Waiting: `execute`), and
-                    // the caller holds the `allgs` lock, so this is the only such look.
-                    unsafe {
-                        if let Some(task) = g.take_unstarted() {
-                            found.unstarted.push((g, task));
-                        } else if let Some(task) = g.take_abandoned_task() {
-                            found.started.push(task);
-                        }
-                    }
-                }
-                GStatus::Idle | GStatus::Running | GStatus::Dead => {}
-            }
-        }
-        found
-    }
-
-    /// For an M exiting after `shutdown` finished (one it detached, or one started late):
-    /// abandons what its goroutine may have parked or spawned meanwhile.
-    fn abandon_late(&self) {
-        let found = {
-            let allgs = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
-            // Acquire: pairs with shutdown's Release, made under the same lock.
-            if !self.swept.load(Ordering::Acquire) {
-                return;
-            }
-            self.abandon_unfinished(&allgs)
-        };
-        // On this M's g0: a panic in the user code it runs is fatal (callback.rs).
-        if let Err(p) = found.tell() {
-            drop(p);
-            super::fatal(
-                "shutdown",
-                "a goroutine's function or a JoinHandle waker panicked as the goroutine was \
-                 abandoned (the message is above)",
-            );
-        }
-    }
-}
-
-/// Goroutines a shut-down runtime will never run, with their tasks taken out of their Gs.
-#[derive(Default)]
-struct Abandoned {
-    /// Never started: the function, to drop, and the G.
-    unstarted: Vec<(GRef, crate::task::TaskRef)>,
-    /// Started: their handles are told they are abandoned.
-    started: Vec<crate::task::TaskPtr>,
-}
-
-impl Abandoned {
-    /// Tells every handle (a waiting `join` wakes). Runs user code: the drop of a function
-    /// that never ran, a waker in a join slot. Every handle is told even if some of that
-    /// panics; the first panic is returned.
-    #[allow(unsafe_code)] // TaskPtr::abandon, see below
-    fn tell(self) -> Result<(), Box<dyn std::any::Any + Send>> {
-        use std::panic::{catch_unwind, AssertUnwindSafe};
-        let mut first = Ok(());
-        let mut keep_first = |r: std::thread::Result<()>| {
-            if let Err(p) = r {
-                if first.is_ok() {
-                    first = Err(p);
-                }
-            }
-        };
-        for (_, task) in self.unstarted {
-            keep_first(catch_unwind(AssertUnwindSafe(move || task.cancel())));
-        }
-        for t in self.started {
-            // SAFETY: taken by abandon_unfinished from a G that can never run again, whose
-            // frames (never resumed) keep the task alive.
-            keep_first(catch_unwind(AssertUnwindSafe(move || unsafe {
-                t.abandon()
-            })));
-        }
-        first
-    }
-}
-
-/// Waits for the runtime's threads to exit, except an M whose goroutine has run 20 ms without
-/// a scheduling point (a hog): Go ends the process when main returns, which goexec cannot do
-/// to a thread, so that M is left running its goroutine (its G record and stack are leaked)
-/// and exits at the goroutine's next scheduling point, if any. An M in a blocking section is
-/// waited for. Goroutines' panics are caught where they run, so a runtime thread that
-/// panicked is a runtime bug: report it instead of carrying on with a half-stopped runtime.
-/// Returns whether it left a thread running.
-fn join_or_detach(threads: Vec<(std::thread::JoinHandle<()>, Option<Arc<MShared>>)>) -> bool {
-    let mut detached = false;
-    const HOG_NS: u64 = 20_000_000;
-    let ticks = |m: &Option<Arc<MShared>>| m.as_ref().map(|m| m.life());
-    let mut pending: Vec<_> = threads
-        .into_iter()
-        .map(|(t, m)| {
-            let life = ticks(&m);
-            (t, m, life, timers::nanotime())
-        })
-        .collect();
-    while !pending.is_empty() {
-        let mut still = Vec::new();
-        for (t, m, life, since) in pending {
-            if t.is_finished() {
-                if t.join().is_err() {
-                    super::fatal(
-                        "shutdown",
-                        "a runtime thread panicked (its message is above)",
-                    );
-                }
-                continue;
-            }
-            let now_life = ticks(&m);
-            if now_life != life {
-                still.push((t, m, now_life, timers::nanotime()));
-                continue;
-            }
-            let hog = life.is_some_and(|l| !l.in_rt)
-                && timers::nanotime().saturating_sub(since) > HOG_NS
-                && m.as_ref().is_some_and(|m| !m.in_section());
-            if !hog {
-                still.push((t, m, life, since));
-            } else {
-                // Detached: the JoinHandle is dropped.
-                detached = true;
-            }
-        }
-        pending = still;
-        if !pending.is_empty() {
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    }
-    detached
 }
 
 /// The body of an M thread: find work, run it, repeat, until the runtime shuts down; then
 /// hand back the P it holds, so that teardown finds (and drains) every P. Go: `mstart` and
 /// `schedule`.
-fn mstart(m: &MLocal) {
+pub(super) fn mstart(m: &MLocal) {
     // Nothing may unwind out of the scheduler loop (callback.rs): user code it calls is
     // caught where it runs; anything else is a runtime bug, reported as such.
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| schedule(m))).is_err() {
@@ -1166,7 +268,7 @@ fn mstart(m: &MLocal) {
     }
     if let Some(p) = m.take_p() {
         // Not pidleput: its queue may hold goroutines that will never run (shutdown drains it).
-        m.sched.lock().pidle.push(p);
+        m.sched.lock().idle.pidle.push(p);
     }
     m.sched.abandon_late();
 }
@@ -1531,11 +633,11 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
         }
 
         // 5: steal, if we may spin.
-        let busy = sched.procs - sched.npidle.load(Ordering::SeqCst);
-        if m.spinning.get() || 2 * sched.nmspinning.load(Ordering::SeqCst) < busy {
+        let busy = sched.procs - sched.idle.npidle.load(Ordering::SeqCst);
+        if m.spinning.get() || 2 * sched.idle.nmspinning.load(Ordering::SeqCst) < busy {
             if !m.spinning.get() {
                 m.spinning.set(true);
-                sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+                sched.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
             if let Some(g) = steal_work(m) {
                 return Some((g, false));
@@ -1563,14 +665,14 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
         // The Delicate dance (module docs): stop spinning, then look again at every queue.
         if m.spinning.get() {
             m.spinning.set(false);
-            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            sched.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             if work_anywhere(sched) {
                 let pp = sched.pidleget(&mut sched.lock());
                 if let Some(pp) = pp {
                     m.set_p(pp);
                     m.spinning.set(true);
-                    sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    sched.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
             }
@@ -1587,7 +689,7 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
 /// goroutines go to the tail of our P's queue in one go (not `runnext`, where each would
 /// push out the one before), or to the global queue without a P; one `wakep` for the batch.
 /// Anyone else (a thread, another runtime's goroutine) is woken the usual way.
-fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
+pub(super) fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
     let sched = &m.sched;
     let mut n = 0;
     for w in ready {
@@ -1616,7 +718,7 @@ fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
 
 /// Whether any queue holds work: the global queue, any P's local queue or runnext. The
 /// spinner's half of the Delicate dance; it must look wherever wakep's callers put work.
-fn work_anywhere(sched: &Sched) -> bool {
+pub(super) fn work_anywhere(sched: &Sched) -> bool {
     sched.runqsize.load(Ordering::SeqCst) > 0
         || sched
             .allp
@@ -1688,160 +790,4 @@ fn steal_work(m: &MLocal) -> Option<GRef> {
         }
     }
     None
-}
-
-/// A spinning M found work: it stops spinning and, if it was the last spinner, wakes another
-/// to keep looking. Go: `resetspinning`.
-fn reset_spinning(m: &MLocal) {
-    m.spinning.set(false);
-    let left = m.sched.nmspinning.fetch_sub(1, Ordering::SeqCst) - 1;
-    if left == 0 {
-        m.sched.wakep();
-    }
-}
-
-/// Parks the M until it is handed a P: in the idle list for `startm` when `idle`, or outside
-/// it for a locked M, which only `startlockedm` may wake. False: shutting down. Go: `stopm`.
-///
-/// With `timed`, the M may become the timer sleeper (`timers.rs`): it parks until the earliest
-/// timer of any P, then takes an idle P itself and runs every due timer with it.
-fn stopm(m: &MLocal, idle: bool, timed: bool) -> bool {
-    let sched = &m.sched;
-    if idle {
-        sched.lock().midle.push(m.shared.clone());
-    }
-    let r = stopm_loop(m, idle && timed);
-    sched.leave_sleeper(&m.shared);
-    r
-}
-
-fn stopm_loop(m: &MLocal, timed: bool) -> bool {
-    let sched = &m.sched;
-    loop {
-        if let Some((p, spinning)) = m.shared.take_p() {
-            m.set_p(p);
-            m.spinning.set(spinning);
-            return true;
-        }
-        if sched.is_shut_down() {
-            return false;
-        }
-        // Re-read each time: timers come and go while we sleep.
-        let next = if timed { sched.next_timer() } else { 0 };
-        if let Some(ready) = timed.then(|| sched.netpoll_block(m, next)).flatten() {
-            if ready.is_empty() {
-                continue;
-            }
-            // Run what the poll found on an idle P, taken here (Go's findRunnable does the
-            // same): handing it to the global queue for wakep would wake a second M, or
-            // this one again, for every batch.
-            match sched.acquire_idle_p(m) {
-                Some(p) => {
-                    m.set_p(p);
-                    m.spinning.set(false);
-                    injectglist(m, ready);
-                    return true;
-                }
-                None => {
-                    for w in ready {
-                        w.wake();
-                    }
-                    continue;
-                }
-            }
-        }
-        if next == 0 || !sched.become_sleeper(&m.shared, next) {
-            sched.leave_sleeper(&m.shared);
-            std::thread::park();
-            continue;
-        }
-        // A timer added while we registered may be earlier: it saw no sleeper (and woke
-        // nobody), or saw us; either way look again (the adder's SeqCst pairs with ours).
-        let again = sched.next_timer();
-        if again != 0 && again < next {
-            continue;
-        }
-        let now = timers::nanotime();
-        if now < next {
-            std::thread::park_timeout(Duration::from_nanos(next - now));
-            continue;
-        }
-        // A timer is due: get off the idle list and take an idle P to run it with. Without
-        // one: every P is busy, and each runs its own timers at its next schedule; or someone
-        // took us off the list first, and a P is on its way to us. Either way, wait.
-        sched.leave_sleeper(&m.shared);
-        match sched.acquire_idle_p(m) {
-            Some(p) => {
-                m.set_p(p);
-                m.spinning.set(false);
-                sched.runtimers_all(timers::nanotime());
-                return true;
-            }
-            None => std::thread::park(),
-        }
-    }
-}
-
-/// Hands a P that its M no longer uses to another M if there is work for it, else to the
-/// idle list. Go: `handoffp`.
-fn handoffp(sched: &Arc<Sched>, p: Box<P>) {
-    let has_work = p.runq.len() > 0
-        || !sched.allp[p.id].runnext.load(Ordering::SeqCst).is_null()
-        || sched.runqsize.load(Ordering::SeqCst) > 0;
-    if has_work {
-        sched.startm(p, false);
-        return;
-    }
-    let mut s = sched.lock();
-    if s.runq.is_empty() {
-        sched.pidleput(&mut s, p);
-        drop(s);
-        // Work may have arrived after our check; make sure someone looks.
-        sched.wakep();
-    } else {
-        drop(s);
-        sched.startm(p, false);
-    }
-}
-
-/// The M's locked G is not running: give the P away and wait until the G is handed back
-/// with a P. False: shutting down. Go: `stoplockedm`.
-fn stoplockedm(m: &MLocal) -> bool {
-    if let Some(p) = m.take_p() {
-        handoffp(&m.sched, p);
-    }
-    stopm(m, false, false)
-}
-
-/// `g` is locked to another M: give that M our P (it then runs `g`, which we took off the
-/// queue). Go: `startlockedm`.
-fn startlockedm(m: &MLocal, g: GRef) {
-    let target = g.locked_m().cast::<MShared>();
-    let p = m
-        .take_p()
-        .unwrap_or_else(|| super::fatal("startlockedm", "M without a P"));
-    let lm = m
-        .sched
-        .lock()
-        .allm
-        .iter()
-        .find(|s| Arc::as_ptr(s) == target)
-        .cloned();
-    match lm {
-        // The locked M waits in stoplockedm (not on the idle list): hand it the P.
-        Some(lm) => lm.hand_p(p, false),
-        None => super::fatal("startlockedm", "the locked M does not exist"),
-    }
-}
-
-/// CLOCK_MONOTONIC_COARSE in nanoseconds (0 if the clock is unavailable).
-#[allow(unsafe_code)] // one libc call with a valid out-pointer
-fn coarse_now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; on failure it stays zero.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

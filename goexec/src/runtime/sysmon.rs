@@ -31,8 +31,8 @@ use super::m::with_m;
 use super::sched::Sched;
 use super::timers::nanotime;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How long an M may sit in a blocking section before sysmon hands its P on (Go: one sysmon
@@ -53,6 +53,37 @@ pub(crate) struct SyscallSlot {
     pub(crate) since: u64,
     /// The M is inside a blocking section (its P may have been handed on meanwhile).
     pub(crate) active: bool,
+}
+
+/// sysmon's thread and what it watches (`Sched::sysmon`).
+#[derive(Default)]
+pub(super) struct Sysmon {
+    /// The sysmon thread, to wake it.
+    thread: OnceLock<std::thread::Thread>,
+    /// Ms in a blocking section. AcqRel: sysmon watches closely while non-zero.
+    pub(super) nsyscall: AtomicUsize,
+}
+
+impl Sched {
+    /// Starts the sysmon thread (joined at shutdown with the Ms).
+    pub(crate) fn start_sysmon(self: &Arc<Self>) {
+        let sched = self.clone();
+        let spawned = super::m::spawn_thread("goexec-sysmon".to_owned(), move || sysmon(sched));
+        match spawned {
+            Ok(handle) => {
+                let _ = self.sysmon.thread.set(handle.thread().clone());
+                self.lock().threads.push((handle, None));
+            }
+            Err(e) => super::fatal("newm", &format!("cannot start the sysmon thread: {e}")),
+        }
+    }
+
+    /// Wakes sysmon from a long sleep (a blocking section has begun).
+    pub(crate) fn wake_sysmon(&self) {
+        if let Some(t) = self.sysmon.thread.get() {
+            t.unpark();
+        }
+    }
 }
 
 /// Runs `f` as a blocking section on the current goroutine's M; see the module docs.
@@ -91,7 +122,7 @@ fn entersyscall() -> bool {
         if let Some(g) = m.curg.get() {
             g.set_in_syscall(true, since);
         }
-        if m.sched.nsyscall.fetch_add(1, Ordering::AcqRel) == 0 {
+        if m.sched.sysmon.nsyscall.fetch_add(1, Ordering::AcqRel) == 0 {
             m.sched.wake_sysmon();
         }
         Some(())
@@ -103,7 +134,7 @@ fn entersyscall() -> bool {
 /// Takes the P back, or another; else parks the goroutine until one is free. Go: `exitsyscall`.
 fn exitsyscall() {
     let g = with_m(|m| {
-        m.sched.nsyscall.fetch_sub(1, Ordering::AcqRel);
+        m.sched.sysmon.nsyscall.fetch_sub(1, Ordering::AcqRel);
         if let Some(g) = m.curg.get() {
             g.set_in_syscall(false, 0);
         }
@@ -204,7 +235,7 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
         if sched.timers_stranded(now, TIMER_STRANDED_NS) {
             sched.wakep();
         }
-        let busy = sched.nsyscall.load(Ordering::Acquire) > 0;
+        let busy = sched.sysmon.nsyscall.load(Ordering::Acquire) > 0;
         if busy {
             retake(&sched, now);
             idle_since = now;
@@ -229,7 +260,7 @@ fn retake(sched: &Arc<Sched>, now: u64) {
             slot.p.take()
         };
         if let Some(p) = p {
-            sched.handoffp_pub(p);
+            super::idle::handoffp(sched, p);
         }
     }
 }

@@ -169,11 +169,12 @@ impl Sched {
         }
         // SeqCst: pairs with the sleeper's store of sleep_until and its re-read of the timers
         // (stopm_loop): it sees our timer, or we see it and wake it.
-        let until = self.sleep_until.load(Ordering::SeqCst);
+        let until = self.idle.sleep_until.load(Ordering::SeqCst);
         if until == 0 {
             self.wakep();
         } else if when < until {
             if let Some(m) = self
+                .idle
                 .sleeper
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -240,6 +241,6 @@ impl Sched {
         let next = self.next_timer();
         next != 0
             && next.saturating_add(slack) < now
-            && self.sleep_until.load(Ordering::SeqCst) == 0
+            && self.idle.sleep_until.load(Ordering::SeqCst) == 0
     }
 }

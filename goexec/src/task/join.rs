@@ -10,10 +10,10 @@
 #![allow(unsafe_code)] // a hand-made task cell shared by raw pointer; see `state.rs`
 
 use super::state::State;
-use crate::runtime::cells;
 use crate::runtime::current_g;
 use crate::runtime::g::WaitReason;
 use crate::runtime::park::{gopark, Waiter};
+use crate::runtime::task_cell as cells;
 use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
