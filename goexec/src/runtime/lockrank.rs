@@ -7,59 +7,55 @@
 //! a `std::sync::Mutex`; "user code" is a waker or a value's `Drop`, which may take anything.
 //!
 //! 1. **`sync::Cond`'s queue.** `Cond::wait` releases the user's `sync::Mutex` while holding
-//!    it: → that mutex's queue (4), and the wake that unlock makes (→ 13).
-//! 2. **A deadline's timer slot** (`CallSlot::f` in `timers.rs`: channel operations with a
-//!    deadline, socket waits). Held while its callback runs, which takes the channel's state (5)
-//!    or the descriptor's (8) and wakes the waiter (→ 13). The owner cancels it (taking it) only
-//!    after releasing those. Taken with `try_lock` under a timer heap (10), which never waits.
-//! 3. **A `time::Timer`'s state** (`TimerShared::state`). Firing, stopping and resetting hold it
-//!    while they send on or drain the timer's channel: → that channel's state (5), and the
-//!    wake the send makes (→ 13).
+//!    it: → that mutex's queue (4), and the wake that unlock makes (→ 12).
+//! 2. **A timed call's slot** (`CallSlot::c` in `timers/call.rs`: channel operations with a
+//!    deadline, socket waits, `time::Sleep` futures). Held while its call runs, which takes the
+//!    channel's state (5) or the descriptor's (8) and wakes the waiter (→ 12); a Sleep's waker
+//!    is woken after it is released. The owner cancels it (taking it) only after releasing
+//!    those. Taken with `try_lock` under a timer heap (10), which never waits.
+//! 3. **A `time::Timer`'s state** (`TimerShared::state`, `time/chan_timer.rs`). Firing,
+//!    stopping and resetting hold it while they send on or drain the timer's channel: → that
+//!    channel's state (5), and the wake the send makes (→ 12). Taken with `try_lock` under a
+//!    timer heap (10), which never waits: a receive arming a deadline on the timer's own
+//!    channel holds (5) and then (10).
 //! 4. **The other `sync` primitives' state**: `Mutex`'s queue, `RwLock`, `WaitGroup`,
 //!    `Semaphore`, `Once`. Leaves: each wakes its waiters after releasing it.
 //! 5. **A channel's state** (`chan/hchan.rs`). `select` holds several, taken in order of the
 //!    channels' addresses (Go's `sellock`). `close`, and `select` completing a case, wake
-//!    waiters while holding it (→ 13, and a task's waker: user code); an operation with a
-//!    deadline arms its timer under it (→ 10, 12, 13).
+//!    waiters while holding it (→ 12, and a task's waker: user code); an operation with a
+//!    deadline arms its timer under it (→ 10, 11, 12).
 //! 6. **The poller** (`Netpoll::poll` in `netpoll.rs`): held while polling; → the descriptor
 //!    table (7). Taken with `try_lock`, except by the fallback thread of a shut-down runtime.
 //! 7. **The descriptor table** (`Netpoll::descs`): → descriptor states (8), when polling and
 //!    when the runtime shuts down (`orphan`).
 //! 8. **A socket descriptor's state** (`PollDesc::state`). A wait holds it while it starts the
-//!    fallback thread (→ 9) and while it arms its deadline (→ 10, 12, 13); the waiters it
+//!    fallback thread (→ 9) and while it arms its deadline (→ 10, 11, 12); the waiters it
 //!    readies are woken after it is released.
 //! 9. **The fallback thread's flag** (`Netpoll::fallback`). Leaf.
-//! 10. **A P's timer heap** (`PShared::timers`). Adding may sweep stale entries: → a Sleep's
-//!     state (11), a deadline's slot (2, `try_lock`), a timer's state (3: see below). Entries
-//!     dropped under it (by a sweep; all of them at teardown) may drop a timer's last
-//!     reference, and with it its channel's last sender, which closes the channel: → (5, see
-//!     below). Due timers fire after it is released.
-//! 11. **A `time::Sleep`'s state** (`WakeTimer::state`). Leaf: it wakes after releasing.
-//! 12. **The timer sleeper** (`Idle::sleeper`, idle.rs). Leaf (it only unparks the sleeper).
-//! 13. **The scheduler** (`Sched::synced`: global queue, idle lists, free lists, every M).
+//! 10. **A P's timer heap** (`PShared::timers`). Adding may sweep stale entries: → a timed
+//!     call's slot (2) and a timer's state (3), both with `try_lock`. The entries a sweep
+//!     takes out (and all of them at teardown) are dropped after it is released: dropping one
+//!     may drop a timer's last reference, and with it its channel's last sender, which closes
+//!     the channel (5). Due timers fire after it is released.
+//! 11. **The timer sleeper** (`Idle::sleeper`, idle.rs). Leaf (it only unparks the sleeper).
+//! 12. **The scheduler** (`Sched::synced`: global queue, idle lists, free lists, every M).
 //!     Taken by `wakep`, `goready`, spawns and exits, idle Ms, sysmon. Under it: → an M's
 //!     `next` and `syscall` slots (teardown takes back the Ps handed to Ms), → an M's
 //!     `retake_mu` (the test watchdog's `debug_state`), → the stack allocator (a stack of
 //!     another size dropped by `gfput_global`). `MShared::hand_p` (→ `next`) and
 //!     `MShared::unpark` are called after it is released.
-//! 14. **Every G** (`Alloc::allgs`, alloc.rs). Never held with `synced`. → the stack allocator
+//! 13. **Every G** (`Alloc::allgs`, alloc.rs). Never held with `synced`. → the stack allocator
 //!     (teardown drops the stacks of goroutines that never ran, when not of the default size).
-//! 15. **Goroutine names** (`Alloc::names`). Leaf.
-//! 16. **An M's locks** (`MShared` in m.rs): `next` (a P handed over), `syscall` (the blocking
+//! 14. **Goroutine names** (`Alloc::names`). Leaf.
+//! 15. **An M's locks** (`MShared` in m.rs): `next` (a P handed over), `syscall` (the blocking
 //!     section's slot), `retake_mu` (sysmon's handshake, preempt.rs). Leaves: each is taken
-//!     alone, except under `synced` (13); the P taken out is handed on after release.
-//! 17. **The stack allocator** (`stack/arena.rs`). Leaf.
-//! 18. **A `Runtime`'s warm cache** (`Runtime::warm`, mod.rs), **goexec-net's limits**. Leaves.
+//!     alone, except under `synced` (12); the P taken out is handed on after release.
+//! 16. **The stack allocator** (`stack/arena.rs`). Leaf.
+//! 17. **A `Runtime`'s warm cache** (`Runtime::warm`, mod.rs), **goexec-net's limits**. Leaves.
 //!
-//! # Known inversions
+//! # No inversions
 //!
-//! - A timer's channel (5) → a P's timer heap (10) → that timer's state (3), against (3) → (5):
-//!   `t.receiver().recv_timeout(..)` arms its deadline under the channel's lock; the push may
-//!   sweep the heap and look at a stale entry of the same timer (`Action::is_dead` locks the
-//!   timer's state), while `t.reset(..)` or a firing holds that state and drains or sends on
-//!   the channel. The two can deadlock when both hit one timer at once. `is_dead` taking the
-//!   timer's state with `try_lock`, and counting a held one as live (as a deadline's slot
-//!   does), would remove the edge.
-//! - A P's timer heap (10) → a channel (5) when a sweep or teardown drops a timer's last
-//!   reference, against (5) → (10) for deadlines: only a channel whose timer is gone, received
-//!   from with a deadline through a clone of its receiver, meets both.
+//! Every edge above goes down the list; the two places where a lower lock is asked for under a
+//! higher one (a timer heap's sweep looking at a timed call's slot or a timer's state) use
+//! `try_lock` and count a held lock as a live entry. `tests/rt_timer_locks.rs` races the one
+//! that deadlocked before (a deadline on a timer's own channel against its reset).

@@ -109,13 +109,13 @@ impl Sched {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
             // Timers die with the run: sleepers are abandoned with their goroutines, and a
             // Timer that outlives the run never fires (time/mod.rs).
-            drop(
-                shared
-                    .timers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .drain(),
-            );
+            // Dropped after the heap's lock is released: see TimerHeap::push.
+            let entries = shared
+                .timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain();
+            drop(entries);
             shared.timer0.store(0, Ordering::Relaxed);
         }
         let mut cache = GCache::default();

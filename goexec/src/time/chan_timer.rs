@@ -4,7 +4,7 @@
 
 use crate::chan::{Receiver, Sender, TrySendError};
 use crate::runtime::timers::{nanos_to_instant, Home, TimerFunc};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 /// What a timer shares with its heap entries: its generation (the entries' seq), and the
@@ -75,10 +75,19 @@ impl TimerFunc for TimerShared {
         }
     }
 
-    /// A stopped or reset timer's old entry.
+    /// A stopped or reset timer's old entry. Asked under a timer heap's lock, while the
+    /// caller may hold this timer's channel (a receive arming its deadline): a state held by
+    /// someone else (a reset draining that channel) counts as live, so the heap never waits
+    /// for it (runtime/lockrank.rs).
     fn is_stale(&self, gen: u64) -> bool {
-        let st = self.lock();
-        st.gen != gen || !st.pending
+        match self.state.try_lock() {
+            Ok(st) => st.gen != gen || !st.pending,
+            Err(TryLockError::Poisoned(e)) => {
+                let st = e.into_inner();
+                st.gen != gen || !st.pending
+            }
+            Err(TryLockError::WouldBlock) => false,
+        }
     }
 }
 

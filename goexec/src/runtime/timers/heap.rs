@@ -34,10 +34,17 @@ impl TimerHeap {
         self.heap.first().map_or(0, |e| e.when)
     }
 
-    pub(crate) fn push(&mut self, when: u64, action: Action) {
-        if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
-            self.sweep();
-        }
+    /// Adds an entry. Returns the dead entries a sweep took out, for the caller to drop
+    /// once it has released the heap's lock: dropping one may drop a timer's last reference,
+    /// and with it its channel's last sender, which takes that channel's lock
+    /// (runtime/lockrank.rs).
+    #[must_use = "the swept entries are to be dropped after the heap's lock is released"]
+    pub(crate) fn push(&mut self, when: u64, action: Action) -> Vec<Entry> {
+        let swept = if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
+            self.sweep()
+        } else {
+            Vec::new()
+        };
         self.order += 1;
         self.heap.push(Entry {
             when,
@@ -45,6 +52,7 @@ impl TimerHeap {
             action,
         });
         self.sift_up(self.heap.len() - 1);
+        swept
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.
@@ -62,13 +70,17 @@ impl TimerHeap {
         e
     }
 
-    /// Drops the dead entries (Go: `adjusttimers` / `cleantimers`) and restores the heap.
-    fn sweep(&mut self) {
-        self.heap.retain(|e| !e.action.is_dead());
+    /// Takes the dead entries out (Go: `adjusttimers` / `cleantimers`) and restores the heap.
+    fn sweep(&mut self) -> Vec<Entry> {
+        let (live, dead) = std::mem::take(&mut self.heap)
+            .into_iter()
+            .partition(|e| !e.action.is_dead());
+        self.heap = live;
         for i in (0..self.heap.len()).rev() {
             self.sift_down(i);
         }
         self.sweep_at = 2 * self.heap.len();
+        dead
     }
 
     /// The number of entries (live or not yet swept).
@@ -146,7 +158,7 @@ mod tests {
             for _ in 0..(next() % 20) {
                 let when = 1 + next() % 50;
                 order += 1;
-                h.push(when, Action::Ready(dummy_g()));
+                drop(h.push(when, Action::Ready(dummy_g())));
                 model.push((when, order));
             }
             let now = (round % 50) + 1;
@@ -188,11 +200,11 @@ mod tests {
         let mut h = TimerHeap::default();
         let live: Arc<dyn TimerFunc> = Arc::new(Seq(AtomicU64::new(7)));
         for i in 0..10 {
-            h.push(1_000 + i, Action::Call(live.clone(), 7));
+            drop(h.push(1_000 + i, Action::Call(live.clone(), 7)));
         }
         let reset = Arc::new(Seq(AtomicU64::new(0)));
         for i in 0..100_000u64 {
-            h.push(10_000 + i, Action::Call(reset.clone(), i));
+            drop(h.push(10_000 + i, Action::Call(reset.clone(), i)));
             reset.0.store(i + 1, Ordering::Relaxed); // reset right away
         }
         assert!(h.len() < 200, "{} entries left", h.len());
@@ -209,7 +221,7 @@ mod tests {
     fn cancelled_calls_are_dropped_and_swept() {
         let mut h = TimerHeap::default();
         for i in 0..10_000u64 {
-            h.push(i, Action::Ready(dummy_g()));
+            drop(h.push(i, Action::Ready(dummy_g())));
         }
         while h.pop_due(u64::MAX).is_some() {}
         let ran = Arc::new(AtomicUsize::new(0));
@@ -219,7 +231,7 @@ mod tests {
                 let t = CallTimer::new(move || {
                     ran.fetch_add(1, Ordering::Relaxed);
                 });
-                h.push(1_000 + i, t.action());
+                drop(h.push(1_000 + i, t.action()));
                 t
             })
             .collect();
@@ -227,7 +239,7 @@ mod tests {
         for i in 0..100_000u64 {
             let held = captured.clone();
             let t = CallTimer::new(move || drop(held));
-            h.push(10_000 + i, t.action());
+            drop(h.push(10_000 + i, t.action()));
             drop(t); // the operation ended at once, as most do
             assert_eq!(
                 Arc::strong_count(&captured),
