@@ -21,6 +21,41 @@ pub fn watchdog(test: &'static str, secs: u64) -> Watchdog {
     Watchdog(tx)
 }
 
+/// A [`watchdog`] for a long test that counts its progress: aborts when `progress` has not
+/// moved for `secs` seconds, with `at(progress)` saying where (a seed and a round, say). The
+/// message goes to stderr directly: what `eprintln!` prints in a test is captured, and lost
+/// when the process aborts.
+pub fn stall_watchdog(
+    test: &'static str,
+    secs: u64,
+    progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    at: impl Fn(u64) -> String + Send + 'static,
+) -> Watchdog {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    use std::time::Instant;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut last, mut since) = (progress.load(Ordering::Relaxed), Instant::now());
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(Duration::from_secs(1))
+        {
+            let now = progress.load(Ordering::Relaxed);
+            if now != last {
+                (last, since) = (now, Instant::now());
+            } else if since.elapsed() >= Duration::from_secs(secs) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{test}: no progress in {secs} s (a lost wakeup?): {}; aborting",
+                    at(now)
+                );
+                std::process::abort();
+            }
+        }
+    });
+    Watchdog(tx)
+}
+
 /// Whether the tests run under valgrind, where threads run one at a time and tens of times
 /// slower: stress loops meant for native runs shrink there. CI sets `GOEXEC_TEST_VALGRIND`
 /// for its valgrind run.
