@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::time::Duration;
 
 /// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
@@ -13,7 +14,11 @@ pub fn watchdog(test: &'static str, secs: u64) -> Watchdog {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
             rx.recv_timeout(Duration::from_secs(secs))
         {
-            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
+            // Straight to stderr: the test harness captures eprintln! in the threads a test starts.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test}: still running after {secs} s (a lost wakeup?); aborting"
+            );
             std::process::abort();
         }
     });

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests (each test binary uses some of them).
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,7 +15,11 @@ pub fn watchdog(test: &'static str, secs: u64) -> Watchdog {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
             rx.recv_timeout(Duration::from_secs(secs))
         {
-            eprintln!("{test}: still running after {secs} s (a lost wakeup?); aborting");
+            // Straight to stderr: the test harness captures eprintln! in the threads a test starts.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test}: still running after {secs} s (a lost wakeup?); aborting"
+            );
             std::process::abort();
         }
     });
@@ -31,7 +36,6 @@ pub fn stall_watchdog(
     progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
     at: impl Fn(u64) -> String + Send + 'static,
 ) -> Watchdog {
-    use std::io::Write;
     use std::sync::atomic::Ordering;
     use std::time::Instant;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
