@@ -53,3 +53,30 @@ fn a_deadline_on_a_timers_channel_races_its_reset_without_deadlock() {
         assert_eq!(received, 0);
     });
 }
+
+/// A receive with a deadline holds its channel's lock while it arms the deadline; the push
+/// may sweep the heap, and a swept entry may hold the last sender of that very channel (a
+/// dropped Timer whose receiver was cloned): dropping it there closed the channel under its
+/// own lock. Swept entries are dropped by the timers instead.
+#[test]
+fn a_sweep_that_drops_a_timers_last_sender_does_not_close_its_channel_under_its_lock() {
+    let _w = common::watchdog(
+        "a_sweep_that_drops_a_timers_last_sender_does_not_close_its_channel_under_its_lock",
+        30,
+    );
+    let rt = goexec::Runtime::builder().procs(1).build().unwrap();
+    rt.run(|| {
+        let t = goexec::time::Timer::new(Duration::from_secs(3600));
+        let rx = t.receiver().clone();
+        // Its entry is now stale and holds the channel's only sender.
+        drop(t);
+        // Enough live timers that the next push sweeps.
+        let _keep: Vec<_> = (0..63)
+            .map(|_| goexec::time::Timer::new(Duration::from_secs(3600)))
+            .collect();
+        // The swept sender closes the channel once the timers drop it: the receive sees
+        // either its deadline or the close, never a hang.
+        let got = rx.recv_timeout(Duration::from_millis(5));
+        assert!(got.is_err(), "a dropped timer sent {got:?}");
+    });
+}

@@ -33,10 +33,11 @@
 //!    readies are woken after it is released.
 //! 9. **The fallback thread's flag** (`Netpoll::fallback`). Leaf.
 //! 10. **A P's timer heap** (`PShared::timers`). Adding may sweep stale entries: → a timed
-//!     call's slot (2) and a timer's state (3), both with `try_lock`. The entries a sweep
-//!     takes out (and all of them at teardown) are dropped after it is released: dropping one
-//!     may drop a timer's last reference, and with it its channel's last sender, which closes
-//!     the channel (5). Due timers fire after it is released.
+//!     call's slot (2) and a timer's state (3), both with `try_lock`. What a sweep takes out
+//!     is not dropped by whoever added (a receive arming its deadline holds its channel's
+//!     lock, and dropping a timer's last reference closes that timer's channel): it goes into
+//!     an entry due at once, which the P's timers drop holding nothing (`timers/heap.rs`).
+//!     Teardown drops every entry after releasing it. Due timers fire after it is released.
 //! 11. **The timer sleeper** (`Idle::sleeper`, idle.rs). Leaf (it only unparks the sleeper).
 //! 12. **The scheduler** (`Sched::synced`: global queue, idle lists, free lists, every M).
 //!     Taken by `wakep`, `goready`, spawns and exits, idle Ms, sysmon. Under it: → an M's
@@ -57,5 +58,7 @@
 //!
 //! Every edge above goes down the list; the two places where a lower lock is asked for under a
 //! higher one (a timer heap's sweep looking at a timed call's slot or a timer's state) use
-//! `try_lock` and count a held lock as a live entry. `tests/rt_timer_locks.rs` races the one
-//! that deadlocked before (a deadline on a timer's own channel against its reset).
+//! `try_lock` and count a held lock as a live entry; and a swept timer's last reference is
+//! never dropped under its adder's locks. `tests/rt_timer_locks.rs` has both cases that
+//! deadlocked before (a deadline on a timer's own channel against its reset; a sweep dropping
+//! the last sender of the channel whose lock its adder holds).

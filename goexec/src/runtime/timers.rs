@@ -159,17 +159,14 @@ impl Sched {
     /// `wakeNetPoller`.
     fn addtimer(self: &Arc<Self>, id: usize, when: u64, action: Action) {
         let shared = &self.allp[id];
-        let swept = {
+        {
             let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
-            let swept = heap.push(when, action);
+            heap.push(when, action);
             // SeqCst: the timer's half of the Delicate dance. An M about to park reads every
             // timer0 (SeqCst) after it stops spinning; we read nmspinning and npidle (in
             // wakep, SeqCst) after this store: one of us sees the other.
             shared.timer0.store(heap.when0(), Ordering::SeqCst);
-            swept
-        };
-        // Outside the heap's lock: see TimerHeap::push.
-        drop(swept);
+        }
         // SeqCst: pairs with the sleeper's store of sleep_until and its re-read of the timers
         // (stopm_loop): it sees our timer, or we see it and wake it.
         let until = self.idle.sleep_until.load(Ordering::SeqCst);

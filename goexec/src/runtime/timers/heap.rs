@@ -1,6 +1,29 @@
 //! A P's timer heap: entries by deadline, stale ones swept out as it grows.
 
-use super::Action;
+use super::{Action, TimerFunc};
+use std::sync::{Arc, Mutex};
+
+/// The deadline of an entry due at once (`when0` reads 0 as "no timer").
+const DUE: u64 = 1;
+
+/// Entries a sweep took out, dropped when this fires (see [`TimerHeap::push`]).
+struct Swept(Mutex<Vec<Entry>>);
+
+impl TimerFunc for Swept {
+    fn what(&self) -> &'static str {
+        "the drop of a stopped timer"
+    }
+
+    fn fire(&self, _: u64, _: u64, _: u64) -> Option<u64> {
+        let dead = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(dead);
+        None
+    }
+
+    fn is_stale(&self, _: u64) -> bool {
+        false
+    }
+}
 
 /// A heap entry.
 pub(crate) struct Entry {
@@ -34,17 +57,23 @@ impl TimerHeap {
         self.heap.first().map_or(0, |e| e.when)
     }
 
-    /// Adds an entry. Returns the dead entries a sweep took out, for the caller to drop
-    /// once it has released the heap's lock: dropping one may drop a timer's last reference,
-    /// and with it its channel's last sender, which takes that channel's lock
-    /// (runtime/lockrank.rs).
-    #[must_use = "the swept entries are to be dropped after the heap's lock is released"]
-    pub(crate) fn push(&mut self, when: u64, action: Action) -> Vec<Entry> {
-        let swept = if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
-            self.sweep()
-        } else {
-            Vec::new()
-        };
+    /// Adds an entry. A push that sweeps does not drop the dead entries it takes out: dropping
+    /// one may drop a timer's last reference, and with it its channel's last sender, which
+    /// closes that channel, and the caller may hold that very channel's lock (a receive arming
+    /// its deadline) or another's. They go into an entry due at once, so that the P's next
+    /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs).
+    pub(crate) fn push(&mut self, when: u64, action: Action) {
+        if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
+            let dead = self.sweep();
+            if !dead.is_empty() {
+                let swept: Arc<dyn TimerFunc> = Arc::new(Swept(Mutex::new(dead)));
+                self.insert(DUE, Action::Call(swept, 0));
+            }
+        }
+        self.insert(when, action);
+    }
+
+    fn insert(&mut self, when: u64, action: Action) {
         self.order += 1;
         self.heap.push(Entry {
             when,
@@ -52,7 +81,6 @@ impl TimerHeap {
             action,
         });
         self.sift_up(self.heap.len() - 1);
-        swept
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.
@@ -158,7 +186,7 @@ mod tests {
             for _ in 0..(next() % 20) {
                 let when = 1 + next() % 50;
                 order += 1;
-                drop(h.push(when, Action::Ready(dummy_g())));
+                h.push(when, Action::Ready(dummy_g()));
                 model.push((when, order));
             }
             let now = (round % 50) + 1;
@@ -193,6 +221,17 @@ mod tests {
         }
     }
 
+    /// What the P's `runtimers` does with the entries a sweep took out: they are due at once,
+    /// and firing them drops them.
+    fn run_swept(h: &mut TimerHeap) {
+        while let Some(e) = h.pop_due(DUE) {
+            let Action::Call(f, seq) = e.action else {
+                panic!("a goroutine's entry due at once")
+            };
+            assert_eq!(f.fire(seq, e.when, DUE), None);
+        }
+    }
+
     /// Entries whose seq has moved on (reset timers') are swept as the heap grows: it stays
     /// near the live count.
     #[test]
@@ -200,13 +239,19 @@ mod tests {
         let mut h = TimerHeap::default();
         let live: Arc<dyn TimerFunc> = Arc::new(Seq(AtomicU64::new(7)));
         for i in 0..10 {
-            drop(h.push(1_000 + i, Action::Call(live.clone(), 7)));
+            h.push(1_000 + i, Action::Call(live.clone(), 7));
         }
         let reset = Arc::new(Seq(AtomicU64::new(0)));
         for i in 0..100_000u64 {
-            drop(h.push(10_000 + i, Action::Call(reset.clone(), i)));
+            h.push(10_000 + i, Action::Call(reset.clone(), i));
             reset.0.store(i + 1, Ordering::Relaxed); // reset right away
+            run_swept(&mut h);
         }
+        assert_eq!(
+            Arc::strong_count(&reset),
+            1 + h.len() - 10,
+            "swept entries were kept"
+        );
         assert!(h.len() < 200, "{} entries left", h.len());
         // The live ones are all still there, in order.
         for i in 0..10 {
@@ -221,7 +266,7 @@ mod tests {
     fn cancelled_calls_are_dropped_and_swept() {
         let mut h = TimerHeap::default();
         for i in 0..10_000u64 {
-            drop(h.push(i, Action::Ready(dummy_g())));
+            h.push(i, Action::Ready(dummy_g()));
         }
         while h.pop_due(u64::MAX).is_some() {}
         let ran = Arc::new(AtomicUsize::new(0));
@@ -231,7 +276,7 @@ mod tests {
                 let t = CallTimer::new(move || {
                     ran.fetch_add(1, Ordering::Relaxed);
                 });
-                drop(h.push(1_000 + i, t.action()));
+                h.push(1_000 + i, t.action());
                 t
             })
             .collect();
@@ -239,8 +284,9 @@ mod tests {
         for i in 0..100_000u64 {
             let held = captured.clone();
             let t = CallTimer::new(move || drop(held));
-            drop(h.push(10_000 + i, t.action()));
+            h.push(10_000 + i, t.action());
             drop(t); // the operation ended at once, as most do
+            run_swept(&mut h);
             assert_eq!(
                 Arc::strong_count(&captured),
                 1,
