@@ -1,6 +1,8 @@
 //! Timers: `sleep`, `Timer`, `Ticker`, at procs 1 and 2. Lower bounds are exact (a timer
 //! never fires early); upper bounds are generous, since this runs on a noisy 2-vCPU VM.
 
+mod common;
+
 use goexec::time::{sleep, Ticker, Timer};
 use goexec::Runtime;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,10 +159,14 @@ fn timer_fires_once_and_stop_reset_behave_as_go() {
             let due = t.recv();
             assert!(due >= start + 60 * MS, "procs {procs}");
 
-            // Reset after firing re-arms it; a value not received is discarded.
+            // Reset after firing re-arms it; a value not received is discarded, and counts as
+            // stopped in time (Go 1.23: true).
             let t = Timer::new(MS);
             sleep(20 * MS);
-            assert!(!t.reset(10 * MS));
+            assert!(
+                t.reset(10 * MS),
+                "a fired value nobody received was discarded"
+            );
             assert!(t.try_recv().is_none(), "the stale value was discarded");
             let t0 = Instant::now();
             t.recv();
@@ -226,4 +232,30 @@ fn a_microsecond_sleep_is_not_rounded_up_to_a_millisecond() {
     });
     assert!(median >= Duration::from_micros(100), "{median:?}");
     assert!(median < Duration::from_micros(900), "median {median:?}");
+}
+
+/// Go's idiom for stopping a timer whose value may be waiting: `if !t.Stop() { <-t.C }`. Stop
+/// discards a fired value nobody received and returns true for it (Go 1.23), so the idiom
+/// never waits for a value that is gone; once the value was received, stop is false.
+#[test]
+fn stop_counts_a_discarded_value_as_stopped_in_time() {
+    let _w = common::watchdog("stop_counts_a_discarded_value_as_stopped_in_time", 30);
+    for procs in [1, 2] {
+        rt(procs).run(move || {
+            let t = Timer::new(MS);
+            sleep(20 * MS); // it has fired; its value waits in the channel
+            if !t.stop() {
+                t.recv();
+            }
+            assert!(t.try_recv().is_none());
+            assert!(!t.stop(), "stopped already");
+
+            let t = Timer::new(MS);
+            t.recv();
+            assert!(
+                !t.stop(),
+                "procs {procs}: fired and received: nothing stopped"
+            );
+        });
+    }
 }

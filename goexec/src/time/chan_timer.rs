@@ -132,23 +132,29 @@ impl Armed {
             st.gen += 1;
             st.pending = true;
             st.period = period;
+            let mut drained = false;
             if let Some(rx) = drain {
-                while rx.try_recv().is_ok() {}
+                while rx.try_recv().is_ok() {
+                    drained = true;
+                }
             }
-            (st.gen, was)
+            (st.gen, was || drained)
         };
         self.home.add(when, self.shared.clone(), gen);
         was_pending
     }
 
     /// Stops the timer: bumps the generation (its heap entries are stale now) and empties the
-    /// channel. True if it was pending.
+    /// channel. True if it was pending, or had fired a value nobody received (Go 1.23's
+    /// `timerchandrain` counts that as stopping it in time).
     pub(super) fn disarm(&self, rx: &Receiver<Instant>) -> bool {
         let mut st = self.shared.lock();
-        let was = st.pending;
+        let mut stopped = st.pending;
         st.gen += 1;
         st.pending = false;
-        while rx.try_recv().is_ok() {}
-        was
+        while rx.try_recv().is_ok() {
+            stopped = true;
+        }
+        stopped
     }
 }

@@ -121,14 +121,17 @@ impl Timer {
         }
     }
 
-    /// Stops the timer. True if it was pending (it will not fire now); false if it had
-    /// already fired or been stopped. A fired value not yet received is discarded.
+    /// Stops the timer. True if it stopped it in time: it was pending, or it had fired a
+    /// value nobody received yet, which is discarded (as Go 1.23 does: after `stop`, a
+    /// receive never sees a stale value, and `if !t.stop() { t.recv() }` never waits for a
+    /// value that was discarded). False if it had already fired and been received, or been
+    /// stopped.
     pub fn stop(&self) -> bool {
         self.armed.disarm(&self.rx)
     }
 
-    /// Makes the timer fire `d` from now, whatever it was doing. True if it was pending. A
-    /// fired value not yet received is discarded.
+    /// Makes the timer fire `d` from now, whatever it was doing. True if it was pending or had
+    /// fired a value nobody received yet, which is discarded (as [`Timer::stop`]).
     pub fn reset(&self, d: Duration) -> bool {
         self.armed
             .arm(timers::deadline_after(d), None, Some(&self.rx))
