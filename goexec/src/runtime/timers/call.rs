@@ -83,8 +83,9 @@ impl<C: Call> CallTimer<C> {
         Action::Call(self.0.clone(), 0)
     }
 
-    /// Runs `f` on the call while it waits, under its lock. False if it has run (or the
-    /// timer's runtime shut down with it).
+    /// Runs `f` on the call while it waits, under its lock. False if it has run. (A call
+    /// whose runtime shut down before its deadline still waits: it never runs, and `update`
+    /// stays true.)
     pub(crate) fn update(&self, f: impl FnOnce(&mut C)) -> bool {
         let mut c = self.0.c.lock().unwrap_or_else(|e| e.into_inner());
         c.as_mut().map(f).is_some()
