@@ -139,7 +139,7 @@ pub(crate) const DONE: u8 = 2;
 
 /// A blocked select's shared word (Go: `g.selectDone` plus the park handshake). Lives on the
 /// selecting goroutine's stack; its case records point at it.
-pub struct SelState {
+pub(crate) struct SelState {
     /// 0 while undecided, else the winning case + 1. Set by one CAS, under the lock of the
     /// winning case's channel, by whoever dequeues one of the select's records first.
     pub(crate) won: AtomicUsize,
@@ -149,6 +149,15 @@ pub struct SelState {
     pub(crate) phase: AtomicU8,
     /// Who to wake; taken by the winner.
     pub(crate) waiter: Cell<Option<Waiter>>,
+}
+
+impl std::fmt::Debug for SelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelState")
+            .field("won", &self.won)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SelState {

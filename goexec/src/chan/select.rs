@@ -27,39 +27,33 @@ use crate::runtime::{current_g, fastrand};
 use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 
-mod sealed {
-    /// Only this crate's case types take part in a select.
-    pub trait Sealed {}
-}
-
-/// One case of a [`select`]: a [`RecvCase`] or a [`SendCase`]. The methods are the select
-/// core's; they are not for calling directly.
-pub trait SelectCase: sealed::Sealed {
+/// The select core's view of a case: the methods behind [`SelectCase`], crate-private so
+/// that nothing outside can call them or name the select's shared state.
+pub(crate) trait Case {
     /// The channel's address: the lock order, and which cases share a channel.
-    #[doc(hidden)]
     fn chan_id(&self) -> usize;
     /// Locks the channel and returns its state, type-erased, for cases on the same channel.
-    #[doc(hidden)]
     fn lock(&mut self) -> *mut ();
     /// Uses the state of a channel another case locked (same channel, so same type).
-    #[doc(hidden)]
     fn share(&mut self, st: *mut ());
     /// Releases the lock (if this case took it) and forgets the state.
-    #[doc(hidden)]
     fn unlock(&mut self);
     /// Under the lock: completes the operation if it can proceed now.
-    #[doc(hidden)]
     fn poll(&mut self) -> bool;
     /// Under the lock: queues this case's record, as case `case` of `sel`.
-    #[doc(hidden)]
     fn enqueue(&mut self, sel: &SelState, case: usize);
     /// Under the lock: takes the record off its queue if it is still there.
-    #[doc(hidden)]
     fn dequeue(&mut self);
     /// This case won while the select waited: collects its outcome from the record.
-    #[doc(hidden)]
     fn finish(&mut self);
 }
+
+/// One case of a [`select`]: a [`RecvCase`] or a [`SendCase`]. Sealed: its methods are the
+/// select core's own, so only this crate's case types take part in a select.
+// The bound is crate-private on purpose: it seals the trait and keeps the select's shared
+// state out of the public API.
+#[allow(private_bounds)]
+pub trait SelectCase: Case {}
 
 /// A case's channel and, while the select holds the channel's lock, its state: the lock
 /// half of [`SelectCase`], the same for receive and send cases.
@@ -142,9 +136,9 @@ impl<T> std::fmt::Debug for RecvCase<'_, T> {
     }
 }
 
-impl<T> sealed::Sealed for RecvCase<'_, T> {}
+impl<T> SelectCase for RecvCase<'_, T> {}
 
-impl<T> SelectCase for RecvCase<'_, T> {
+impl<T> Case for RecvCase<'_, T> {
     fn chan_id(&self) -> usize {
         self.lock.chan_id()
     }
@@ -241,9 +235,9 @@ impl<T> std::fmt::Debug for SendCase<'_, T> {
     }
 }
 
-impl<T> sealed::Sealed for SendCase<'_, T> {}
+impl<T> SelectCase for SendCase<'_, T> {}
 
-impl<T> SelectCase for SendCase<'_, T> {
+impl<T> Case for SendCase<'_, T> {
     fn chan_id(&self) -> usize {
         self.lock.chan_id()
     }
