@@ -13,8 +13,8 @@ pub(crate) mod sync {
     pub(crate) use loom::sync::atomic;
 }
 
-/// `UnsafeCell` with loom's closure API (`with_mut`), so that the model checks every access
-/// to the cell against the others; std's is a transparent wrapper that compiles to `get`.
+/// `UnsafeCell` with a closure API (`with_ptr`), so that under loom the model checks every
+/// access to the cell against the others; the std one compiles to `get`.
 #[cfg(not(loom))]
 pub(crate) mod cell {
     #[repr(transparent)]
@@ -26,9 +26,9 @@ pub(crate) mod cell {
             UnsafeCell(std::cell::UnsafeCell::new(data))
         }
 
-        /// Runs `f` with a pointer for writing the contents.
+        /// Runs `f` with a pointer for reading or writing the contents.
         #[inline]
-        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        pub(crate) fn with_ptr<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
     }
@@ -36,5 +36,16 @@ pub(crate) mod cell {
 
 #[cfg(loom)]
 pub(crate) mod cell {
-    pub(crate) use loom::cell::UnsafeCell;
+    /// loom's cell, which records each access (as a write) for the model.
+    pub(crate) struct UnsafeCell<T>(loom::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(data: T) -> UnsafeCell<T> {
+            UnsafeCell(loom::cell::UnsafeCell::new(data))
+        }
+
+        pub(crate) fn with_ptr<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            self.0.with_mut(f)
+        }
+    }
 }

@@ -13,6 +13,9 @@
 //! asm text (seen: with rbx's push removed, this test still passed); a second test runs exactly
 //! `resume_asm!` from an asm caller that keeps patterns in the registers that text must preserve
 //! itself (x86_64 rbx/rbp, aarch64 x19/x29).
+// Tests poke raw memory in short runs of operations on one buffer, each run under one
+// SAFETY comment; the one-operation rule is for the runtime's own code.
+#![allow(clippy::multiple_unsafe_ops_per_block)]
 
 use super::{init_stack, resume, suspend};
 use core::arch::global_asm;

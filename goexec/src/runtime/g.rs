@@ -216,12 +216,13 @@ impl ParkFn {
 }
 
 /// Saved context of a G while it is not running. Owned per the status table.
+/// Two cells, so that the switch code takes each field's address without a raw deref.
 struct Ctx {
     /// The G's saved stack pointer.
-    sp: *mut u8,
+    sp: UnsafeCell<*mut u8>,
     /// The parent link: the stack pointer of the g0 that resumed it (written by the arch
     /// resume point on each resume).
-    link: *mut u8,
+    link: UnsafeCell<*mut u8>,
 }
 
 /// A goroutine record. Kept small (`local!` storage and names live elsewhere until used): with
@@ -255,7 +256,7 @@ pub(crate) struct G {
     /// is abandoned. Read only when the G can never run again (see [`GRef::take_abandoned_task`]).
     task: UnsafeCell<Option<TaskPtr>>,
     /// Owned per the status table.
-    ctx: UnsafeCell<Ctx>,
+    ctx: Ctx,
     /// The M this G is locked to (`lock_os_thread`), or null. Written by the G's own code on its
     /// M; read by any M that dequeues the G (Acquire/Release).
     locked_m: AtomicPtr<()>,
@@ -309,10 +310,10 @@ impl GRef {
             id: AtomicU64::new(0),
             entry: UnsafeCell::new(None),
             task: UnsafeCell::new(None),
-            ctx: UnsafeCell::new(Ctx {
-                sp: ptr::null_mut(),
-                link: ptr::null_mut(),
-            }),
+            ctx: Ctx {
+                sp: UnsafeCell::new(ptr::null_mut()),
+                link: UnsafeCell::new(ptr::null_mut()),
+            },
             locked_m: AtomicPtr::new(ptr::null_mut()),
             spawned_at: AtomicPtr::new(ptr::null_mut()),
             locals: UnsafeCell::new(None),
@@ -447,11 +448,13 @@ impl GRef {
         debug_assert_eq!(self.status(), GStatus::Idle);
         let g = self.g();
         g.id.store(id, Ordering::Relaxed);
-        // SAFETY: Idle, and the caller owns it: nobody else touches stack, ctx or entry.
-        unsafe {
-            debug_assert!((*g.stack.get()).is_none(), "prepare: a free G with a stack");
-            *g.entry.get() = Some(f);
-        }
+        debug_assert!(
+            // SAFETY: Idle, and the caller owns it: nobody else touches stack or entry.
+            unsafe { (*g.stack.get()).is_none() },
+            "prepare: a free G with a stack"
+        );
+        // SAFETY: as above.
+        unsafe { *g.entry.get() = Some(f) };
         if let Some(s) = stack {
             self.bind_stack(s);
         }
@@ -479,20 +482,27 @@ impl GRef {
     pub(crate) fn bind_stack(&self, s: Stack) {
         let g = self.g();
         // SAFETY: the caller owns the G and it has never run on a stack: nobody reads ctx,
-        // stack or running_stack until it is resumed by its owner.
+        // stack or running_stack until it is resumed by its owner (so for the writes below).
         unsafe {
             *g.running_stack.get() = RunningStack {
                 bottom: s.bottom() as usize,
                 size: s.size(),
                 id: g.id.load(Ordering::Relaxed),
-            };
-            s.renew_for_valgrind();
-            // Cache colouring: see STACK_COLORS.
-            let color = (g.id.load(Ordering::Relaxed) as usize % STACK_COLORS) * 64;
-            (*g.ctx.get()).sp = arch::init_stack(s.top().sub(color), g_root);
-            let old = (*g.stack.get()).replace(s);
-            debug_assert!(old.is_none(), "bind_stack: the G already has a stack");
-        }
+            }
+        };
+        s.renew_for_valgrind();
+        // Cache colouring: see STACK_COLORS.
+        let color = (g.id.load(Ordering::Relaxed) as usize % STACK_COLORS) * 64;
+        // SAFETY: the offset stays inside the stack: STACK_COLORS * 64 is far below any
+        // stack's size.
+        let top = unsafe { s.top().sub(color) };
+        // SAFETY: `top` is the fresh stack's, which nothing runs on yet.
+        let sp = unsafe { arch::init_stack(top, g_root) };
+        // SAFETY: as for running_stack above.
+        unsafe { *g.ctx.sp.get() = sp };
+        // SAFETY: as for running_stack above.
+        let old = unsafe { (*g.stack.get()).replace(s) };
+        debug_assert!(old.is_none(), "bind_stack: the G already has a stack");
     }
 
     /// Takes the G's stack away (a finished goroutine's, or one whose G is being freed): its
@@ -512,20 +522,21 @@ impl GRef {
     pub(crate) fn execute(&self) -> (GRef, Action) {
         debug_assert_eq!(self.status(), GStatus::Running);
         let g = self.g();
+        // Records stay valid while installed (Gs outlive the run).
+        let prev = tls::set_running_stack(g.running_stack.get());
         // SAFETY: Running and ours: ctx holds the sp its last suspend (or prepare) left; the
-        // stack is allocated. Records stay valid while installed (Gs outlive the run).
-        unsafe {
-            let prev = tls::set_running_stack(g.running_stack.get());
-            let ctx = g.ctx.get();
-            let (action, sp) = arch::resume((*ctx).sp, ptr::addr_of_mut!((*ctx).link), 0);
-            tls::set_running_stack(prev);
-            // Whoever suspended last is the M's curg (transfers keep it up to date); its sp
-            // came back in `sp`, and it owns nothing else until g0 acts on its request.
-            let back = tls::current_g().unwrap_or(*self);
-            (*back.g().ctx.get()).sp = sp;
-            // The G handed over a pointer to its ManuallyDrop<Action>, alive until resumed.
-            (back, ptr::read(action as *const Action))
-        }
+        // stack is allocated.
+        let saved = unsafe { *g.ctx.sp.get() };
+        // SAFETY: as above; `link` is where the G finds this g0's sp to switch back.
+        let (action, sp) = unsafe { arch::resume(saved, g.ctx.link.get(), 0) };
+        tls::set_running_stack(prev);
+        // Whoever suspended last is the M's curg (transfers keep it up to date); its sp
+        // came back in `sp`, and it owns nothing else until g0 acts on its request.
+        let back = tls::current_g().unwrap_or(*self);
+        // SAFETY: `back` is suspended and owned by this g0 until it acts on the request.
+        unsafe { *back.g().ctx.sp.get() = sp };
+        // SAFETY: the G handed over a pointer to its ManuallyDrop<Action>, alive until resumed.
+        (back, unsafe { ptr::read(action as *const Action) })
     }
 
     /// Switches the running G out to its g0 with `action`; returns when it is resumed (possibly
@@ -535,13 +546,7 @@ impl GRef {
         // SAFETY: we are this G, running: the link holds the stack pointer of the g0 that
         // resumed us (or of the G that transferred to us: the same g0), suspended in execute's
         // resume. `action` lives until g0 read it.
-        unsafe {
-            let ctx = self.g().ctx.get();
-            arch::suspend(
-                ptr::addr_of_mut!((*ctx).link),
-                ptr::addr_of!(action) as usize,
-            );
-        }
+        unsafe { arch::suspend(self.g().ctx.link.get(), ptr::addr_of!(action) as usize) };
         super::sched::resumed();
     }
 
@@ -555,17 +560,12 @@ impl GRef {
         // is a suspended G owned by us (taken off a queue) whose ctx holds its saved sp, and
         // its record stays valid while installed. Our own sp goes to our ctx before anyone can
         // find us (we are queued only after the switch).
-        unsafe {
-            let me = self.g().ctx.get();
-            let to = next.g().ctx.get();
-            tls::set_running_stack(next.g().running_stack.get());
-            arch::transfer(
-                ptr::addr_of_mut!((*me).link),
-                ptr::addr_of_mut!((*me).sp),
-                (*to).sp,
-                ptr::addr_of_mut!((*to).link),
-            );
-        }
+        let (me, to) = (&self.g().ctx, &next.g().ctx);
+        tls::set_running_stack(next.g().running_stack.get());
+        // SAFETY: as above: `next` is suspended and ours, so nobody writes its saved sp.
+        let to_sp = unsafe { *to.sp.get() };
+        // SAFETY: as above.
+        unsafe { arch::transfer(me.link.get(), me.sp.get(), to_sp, to.link.get()) };
         super::sched::resumed();
     }
 
@@ -642,12 +642,12 @@ impl GRef {
         // until g0 runs again, which only a switch from us can make happen; `f` makes none.
         // 64 bytes of margin, rounded down to the 16 the ABI wants at a call. `call` writes
         // the result before returning (it cannot unwind: extern "C").
-        unsafe {
-            let g0_sp = (*self.g().ctx.get()).link as usize;
-            let sp = ((g0_sp - 64) & !15) as *mut u8;
-            arch::call_on_stack(ptr::addr_of_mut!(frame).cast(), sp, call::<F, R>);
-            frame.r.assume_init()
-        }
+        let g0_sp = unsafe { *self.g().ctx.link.get() } as usize;
+        let sp = ((g0_sp - 64) & !15) as *mut u8;
+        // SAFETY: as above.
+        unsafe { arch::call_on_stack(ptr::addr_of_mut!(frame).cast(), sp, call::<F, R>) };
+        // SAFETY: as above: `call` wrote it.
+        unsafe { frame.r.assume_init() }
     }
 
     /// The address range of the stack this G runs on. Only the running G's own code calls this.
@@ -688,8 +688,9 @@ impl GRef {
     /// returns the new depth. Only the G's own code calls it.
     pub(crate) fn adjust_lock(&self, delta: i32, m: *const ()) -> u32 {
         // SAFETY: only the running G's own code touches lock_depth and unwind_lock.
-        let (depth, unwinding) =
-            unsafe { (&mut *self.g().lock_depth.get(), *self.g().unwind_lock.get()) };
+        let depth = unsafe { &mut *self.g().lock_depth.get() };
+        // SAFETY: as above.
+        let unwinding = unsafe { *self.g().unwind_lock.get() };
         *depth = depth.saturating_add_signed(delta);
         let locked = if *depth > 0 || unwinding {
             m.cast_mut()

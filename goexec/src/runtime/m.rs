@@ -397,14 +397,14 @@ pub(crate) fn spawn_thread(
     name: String,
     f: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: sigfillset/pthread_sigmask on local, properly sized sigset_t values.
-    let old = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    };
+    unsafe { libc::sigfillset(&mut all) };
+    // SAFETY: as above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
     let known = super::deadlock::KnownThread::new();
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
         let _known = known;

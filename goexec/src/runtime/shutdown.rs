@@ -173,12 +173,11 @@ impl Sched {
                     // (a detached M only finishes the G it is running, which is Running, and
                     // leaves a G that refuses to park after shutdown Waiting: `execute`), and
                     // the caller holds the `allgs` lock, so this is the only such look.
-                    unsafe {
-                        if let Some(task) = g.take_unstarted() {
-                            found.unstarted.push((g, task));
-                        } else if let Some(task) = g.take_abandoned_task() {
-                            found.started.push(task);
-                        }
+                    if let Some(task) = unsafe { g.take_unstarted() } {
+                        found.unstarted.push((g, task));
+                    // SAFETY: as above.
+                    } else if let Some(task) = unsafe { g.take_abandoned_task() } {
+                        found.started.push(task);
                     }
                 }
                 GStatus::Idle | GStatus::Running | GStatus::Dead => {}

@@ -332,12 +332,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // frame never returns) and `sp` is the stack pointer its last suspend left (the
         // coroutine is bound to this thread, which is the one that suspended it). `msg` lives
         // until the coroutine takes it, before it suspends again.
-        let (reply, finished) = unsafe {
-            let y = &*self.yielder;
-            let (reply, sp) = arch::resume(self.sp, y.link.as_ptr(), msg);
-            self.sp = sp;
-            (reply, y.finished.get())
-        };
+        let y = unsafe { &*self.yielder };
+        // SAFETY: as above.
+        let (reply, sp) = unsafe { arch::resume(self.sp, y.link.as_ptr(), msg) };
+        self.sp = sp;
+        let finished = y.finished.get();
         crate::runtime::tls::set_running_stack(prev);
         if finished {
             self.finished = true;

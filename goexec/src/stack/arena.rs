@@ -262,10 +262,9 @@ pub(super) fn guard_refuses_reads(addr: *const u8) -> bool {
     let n = unsafe { libc::write(fds[1], addr.cast(), 1) };
     let refused = n == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT);
     // SAFETY: closing the two descriptors pipe2 just gave us.
-    unsafe {
-        libc::close(fds[0]);
-        libc::close(fds[1]);
-    }
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: as above.
+    unsafe { libc::close(fds[1]) };
     refused
 }
 

@@ -47,6 +47,8 @@ pub(super) fn free(bottom: NonNull<u8>, size: usize) {
     let guard = page_size();
     // SAFETY: bottom - guard is the start of the mapping allocate() made, size + guard its
     // length; the Stack owning it is being dropped, so nothing uses it any more.
-    let rc = unsafe { libc::munmap(bottom.as_ptr().sub(guard).cast(), size + guard) };
+    let start = unsafe { bottom.as_ptr().sub(guard) };
+    // SAFETY: as above.
+    let rc = unsafe { libc::munmap(start.cast(), size + guard) };
     debug_assert_eq!(rc, 0, "mapped::free: munmap failed");
 }

@@ -55,17 +55,18 @@ fn install(sig: libc::c_int, prev: &OnceLock<libc::sigaction>) {
     let mut new: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
     new.sa_sigaction = handle_fault as *const () as usize;
     new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // SAFETY: a valid sigset_t in a local struct.
+    unsafe { libc::sigemptyset(&mut new.sa_mask) };
     // SAFETY: installing a handler that only does async-signal-safe work (see module doc).
-    unsafe {
-        libc::sigemptyset(&mut new.sa_mask);
-        libc::sigaction(sig, &new, ptr::null_mut());
-    }
+    unsafe { libc::sigaction(sig, &new, ptr::null_mut()) };
 }
 
 extern "C" fn handle_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; si_addr is the fault
     // address for SIGSEGV and SIGBUS.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let siginfo = unsafe { &*info };
+    // SAFETY: as above: si_addr is valid for these signals.
+    let addr = unsafe { siginfo.si_addr() } as usize;
     let running = tls::running_stack();
     if !running.is_null() {
         // SAFETY: a non-null record is valid while its stack runs on this thread, and this
@@ -168,10 +169,9 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
             // Default action: restore it and return; the faulting instruction runs again and
             // the kernel ends the process with this signal, as if we had never been here.
             // SAFETY: an all-zero sigaction is SIG_DFL with an empty mask.
-            unsafe {
-                let dfl: libc::sigaction = MaybeUninit::zeroed().assume_init();
-                libc::sigaction(sig, &dfl, ptr::null_mut());
-            }
+            let dfl: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+            // SAFETY: restoring the default action is async-signal-safe.
+            unsafe { libc::sigaction(sig, &dfl, ptr::null_mut()) };
         }
     }
 }

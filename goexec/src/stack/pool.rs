@@ -8,12 +8,13 @@
 //! pages; [`StackPool::scrub`] gives back everything below the top [`KEEP_RESIDENT`] bytes of
 //! the stacks freed since the last scrub, at ~1.6 µs per stack for `MADV_DONTNEED`, so it is
 //! kept off the spawn path. The scheduler does not call it yet: like Go's scavenger, it belongs
-//! to a background pass (sysmon, with the timers issue), since a P that scrubs whenever it idles
-//! would fault its stacks back in on the next burst.
+//! to a background pass (sysmon), since a P that scrubs whenever it idles would fault its
+//! stacks back in on the next burst.
 //!
 //! The pool is public only with the unstable `bench-internals` feature, for the benches package.
-// Without it, `scrub` (with what only it uses) and `stack_size` are the benches' and the tests'.
-#![cfg_attr(not(feature = "bench-internals"), allow(dead_code))]
+// Without it, `scrub` (with what only it uses) and `stack_size` are the benches' and the tests',
+// and the `pub` items are the crate's own.
+#![cfg_attr(not(feature = "bench-internals"), allow(dead_code, unreachable_pub))]
 
 use super::{checked_size, Stack, StackError};
 

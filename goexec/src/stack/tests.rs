@@ -2,6 +2,9 @@
 //!
 //! Tests that must crash or exhaust a process-wide limit run in a child process: the test
 //! binary re-executes itself with `GOEXEC_TEST_CHILD` naming the scenario (see [`child`]).
+// Tests poke raw memory in short runs of operations on one buffer, each run under one
+// SAFETY comment; the one-operation rule is for the runtime's own code.
+#![allow(clippy::multiple_unsafe_ops_per_block)]
 
 use super::pool::KEEP_RESIDENT;
 use super::*;

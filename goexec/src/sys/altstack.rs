@@ -88,9 +88,8 @@ impl Drop for AltStack {
         };
         // SAFETY: the thread is exiting (TLS destructor): no signal handler of this thread can
         // be running on the stack. Disable it first, then unmap our own mapping.
-        unsafe {
-            libc::sigaltstack(&off, ptr::null_mut());
-            libc::munmap(self.map as *mut libc::c_void, ALT_STACK_SIZE + page_size());
-        }
+        unsafe { libc::sigaltstack(&off, ptr::null_mut()) };
+        // SAFETY: as above: the alternate stack is off, and the mapping is ours.
+        unsafe { libc::munmap(self.map as *mut libc::c_void, ALT_STACK_SIZE + page_size()) };
     }
 }

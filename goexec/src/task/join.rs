@@ -106,8 +106,10 @@ where
     /// `h` is a live `Cell<F, T>` with `COMPLETE` seen (Acquire) by the caller, its handle;
     /// `dst` points to an `Option<Result<T, JoinError>>`.
     unsafe fn take_output(h: NonNull<Header>, dst: *mut ()) {
+        // SAFETY: the caller's promise: a live Cell<F, T>.
+        let cell = unsafe { h.cast::<Cell<F, T>>().as_ref() };
         // SAFETY: after COMPLETE the stage is the handle's (module docs).
-        let stage = unsafe { &mut *h.cast::<Cell<F, T>>().as_ref().stage.get() };
+        let stage = unsafe { &mut *cell.stage.get() };
         if let Stage::Done(r) = std::mem::replace(stage, Stage::Empty) {
             // SAFETY: the caller's promise on `dst`.
             unsafe { *dst.cast::<Option<Result<T, JoinError>>>() = Some(r) };
@@ -122,13 +124,13 @@ where
         let layout = Layout::new::<Cell<F, T>>();
         // SAFETY: made by `task` (a cached cell when it fits, else an allocation of its own
         // layout); nobody refers to it any more.
-        unsafe {
-            std::ptr::drop_in_place(cell.as_ptr());
-            if cells::fits(layout) {
-                cells::free(cell.cast());
-            } else {
-                std::alloc::dealloc(cell.as_ptr().cast(), layout);
-            }
+        unsafe { std::ptr::drop_in_place(cell.as_ptr()) };
+        if cells::fits(layout) {
+            // SAFETY: as above: a cached cell's memory, given back once.
+            unsafe { cells::free(cell.cast()) };
+        } else {
+            // SAFETY: as above: an allocation of `layout`, freed once.
+            unsafe { std::alloc::dealloc(cell.as_ptr().cast(), layout) };
         }
     }
 }
@@ -141,7 +143,8 @@ where
 unsafe fn drop_ref(h: NonNull<Header>) {
     // SAFETY: our reference keeps the cell alive until this decrement.
     let header = unsafe { h.as_ref() };
-    if header.state.drop_ref() {
+    // SAFETY: the caller's reference, given up here.
+    if unsafe { header.state.drop_ref() } {
         let dealloc = header.vtable.dealloc;
         // SAFETY: that was the last reference.
         unsafe { dealloc(h) };
@@ -216,16 +219,17 @@ impl TaskRef {
         let h = ManuallyDrop::new(self).0;
         // SAFETY: our reference keeps the cell alive; we are the goroutine side, before
         // COMPLETE (a TaskRef is consumed by its one finish).
-        unsafe {
-            let header = h.as_ref();
-            (header.vtable.finish)(h, cancel);
-            // The handle waits for this wake; our reference keeps the cell alive meanwhile.
-            if let Some(w) = header.state.complete() {
-                w.wake();
-            }
-            ended();
-            drop_ref(h);
+        let header = unsafe { h.as_ref() };
+        // SAFETY: as above: the stage is ours until COMPLETE.
+        unsafe { (header.vtable.finish)(h, cancel) };
+        // The handle waits for this wake; our reference keeps the cell alive meanwhile.
+        // SAFETY: the goroutine side, once (this TaskRef is consumed), the stage written.
+        if let Some(w) = unsafe { header.state.complete() } {
+            w.wake();
         }
+        ended();
+        // SAFETY: our reference, given up here.
+        unsafe { drop_ref(h) };
     }
 }
 

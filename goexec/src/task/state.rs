@@ -51,8 +51,13 @@ impl<W> State<W> {
 
     /// The goroutine side's end, with its result in the stage (or its cancellation): the
     /// handle's waiter to wake, if this ended the task and the handle had registered one.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the goroutine side, once: the stage is written and from here on the
+    /// handle's, which reads it as soon as it sees `COMPLETE`.
     #[inline]
-    pub(super) fn complete(&self) -> Option<W> {
+    pub(super) unsafe fn complete(&self) -> Option<W> {
         self.end(COMPLETE)
     }
 
@@ -73,7 +78,7 @@ impl<W> State<W> {
         }
         // SAFETY: we ended the task first and the handle had given up the slot (module docs):
         // nobody else touches it now.
-        self.waiter.with_mut(|w| unsafe { (*w).take() })
+        self.waiter.with_ptr(|w| unsafe { (*w).take() })
     }
 
     /// Whether the task has ended (completed or abandoned), seen with Acquire.
@@ -115,7 +120,7 @@ impl<W> State<W> {
                 Ok(_) => {
                     // SAFETY: JOIN_WAITER is clear and the task had not ended: the ending side
                     // will not look at the slot (it reads JOIN_WAITER as it ends the task).
-                    drop(self.waiter.with_mut(|w| unsafe { (*w).take() }));
+                    drop(self.waiter.with_ptr(|w| unsafe { (*w).take() }));
                     return true;
                 }
                 Err(now) => s = now,
@@ -132,7 +137,7 @@ impl<W> State<W> {
     #[inline]
     pub(super) unsafe fn set_waiter(&self, waiter: W) {
         // SAFETY: the caller's promise.
-        self.waiter.with_mut(|w| unsafe { *w = Some(waiter) });
+        self.waiter.with_ptr(|w| unsafe { *w = Some(waiter) });
     }
 
     /// Hands the slot to the side that will end the task (`JOIN_WAITER`, Release): true if
@@ -157,12 +162,17 @@ impl<W> State<W> {
     #[inline]
     pub(super) unsafe fn take_waiter(&self) -> Option<W> {
         // SAFETY: the caller's promise.
-        self.waiter.with_mut(|w| unsafe { (*w).take() })
+        self.waiter.with_ptr(|w| unsafe { (*w).take() })
     }
 
     /// Drops one reference: true if it was the last, and the caller must free the cell.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one reference and gives it up: it touches the cell no more unless this
+    /// returned true (then it alone frees it).
     #[inline]
-    pub(super) fn drop_ref(&self) -> bool {
+    pub(super) unsafe fn drop_ref(&self) -> bool {
         // AcqRel: our writes happen before the free (Release), and the freeing side sees the
         // other side's writes (Acquire), as Arc does.
         self.word.fetch_sub(REF_ONE, Ordering::AcqRel) & REF_MASK == REF_ONE
@@ -180,7 +190,7 @@ impl<W> State<W> {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::State;
-    use loom::cell::UnsafeCell;
+    use crate::loom::cell::UnsafeCell;
     use loom::sync::atomic::{AtomicUsize, Ordering};
     use loom::sync::Arc;
     use loom::thread;
@@ -296,12 +306,13 @@ mod loom_tests {
 
         /// `drop_ref`: the last reference frees the cell, with whatever output is left.
         fn release(self) {
-            if self.cell().state.drop_ref() {
+            // SAFETY: each model side owns one reference and drops it once, here.
+            if unsafe { self.cell().state.drop_ref() } {
                 // SAFETY: that was the last reference to a cell that `task` boxed.
                 let cell = unsafe { Box::from_raw(self.0.as_ptr()) };
                 // Through the loom cell, so that the free is checked against the write.
                 // SAFETY: nobody else refers to the cell.
-                drop(cell.output.with_mut(|o| unsafe { (*o).take() }));
+                drop(cell.output.with_ptr(|o| unsafe { (*o).take() }));
             }
         }
 
@@ -311,8 +322,9 @@ mod loom_tests {
             // SAFETY: the stage is the goroutine side's until COMPLETE.
             self.cell()
                 .output
-                .with_mut(|o| unsafe { *o = Some(output) });
-            if let Some(w) = self.cell().state.complete() {
+                .with_ptr(|o| unsafe { *o = Some(output) });
+            // SAFETY: the goroutine side, once, after writing the output.
+            if let Some(w) = unsafe { self.cell().state.complete() } {
                 w.wake();
             }
             self.release();
@@ -369,7 +381,7 @@ mod loom_tests {
                 return None;
             }
             // SAFETY: after COMPLETE the stage is the handle's.
-            self.cell().output.with_mut(|o| unsafe { (*o).take() })
+            self.cell().output.with_ptr(|o| unsafe { (*o).take() })
         }
 
         /// `JoinHandle::poll`.
