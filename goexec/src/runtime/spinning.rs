@@ -88,3 +88,222 @@ impl Spinning {
         fence(Ordering::SeqCst);
     }
 }
+
+/// The loom model: `RUSTFLAGS="--cfg loom" cargo test -p goexec --lib --release loom_tests`.
+///
+/// The scheduler around the counter is reduced to what the Delicate dance reads and writes:
+/// one run queue (a count of queued Gs, published and re-read with SeqCst as `runnext` and
+/// `runqsize` are), the idle Ps (a count under a lock, as `pidle` under the scheduler's lock,
+/// mirrored in `npidle`), and the Ms `wakep` starts (counted: a started M spins, so it finds
+/// whatever is queued). The counter is the real [`Spinning`], driven by the steps of
+/// `wakep`, `find_runnable` and `reset_spinning`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::Spinning;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    struct World {
+        nmspinning: Spinning,
+        /// Queued Gs.
+        work: AtomicUsize,
+        /// Idle Ps: the list's length under the lock, and its mirror read without it.
+        pidle: Mutex<usize>,
+        npidle: AtomicUsize,
+        /// Ms started by `wakep`.
+        woken: AtomicUsize,
+    }
+
+    impl World {
+        /// `idle` of the Ps idle, `spinning` Ms spinning.
+        fn new(idle: usize, spinning: usize) -> Arc<World> {
+            let w = World {
+                nmspinning: Spinning::new(),
+                work: AtomicUsize::new(0),
+                pidle: Mutex::new(idle),
+                npidle: AtomicUsize::new(idle),
+                woken: AtomicUsize::new(0),
+            };
+            // Loom takes a SeqCst load or store for an AcqRel one, except that a SeqCst load
+            // does not return a store older than the newest SeqCst store: a location whose
+            // every store is SeqCst is read as under C11's total order. An initial value is
+            // no SeqCst store, so one is stored over it (the real counts are written long
+            // before any of this, by threads that happen before these ones).
+            w.work.store(0, Ordering::SeqCst);
+            w.npidle.store(idle, Ordering::SeqCst);
+            for _ in 0..spinning {
+                w.nmspinning.become_spinning();
+            }
+            Arc::new(w)
+        }
+
+        fn get(a: &AtomicUsize) -> usize {
+            a.load(Ordering::SeqCst)
+        }
+
+        /// Sched::pidleput.
+        fn pidleput(&self) {
+            let mut n = self.pidle.lock().unwrap();
+            *n += 1;
+            self.npidle.store(*n, Ordering::SeqCst);
+        }
+
+        /// Sched::pidleget.
+        fn pidleget(&self) -> bool {
+            let mut n = self.pidle.lock().unwrap();
+            if *n == 0 {
+                return false;
+            }
+            *n -= 1;
+            self.npidle.store(*n, Ordering::SeqCst);
+            true
+        }
+
+        /// runqput with `next`, or globrunqput: the SeqCst publication.
+        fn submit(&self) {
+            self.work.fetch_add(1, Ordering::SeqCst);
+        }
+
+        /// runqget, or a steal: takes a G if one is queued.
+        fn take(&self) -> bool {
+            let mut n = self.work.load(Ordering::SeqCst);
+            while n > 0 {
+                match self
+                    .work
+                    .compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
+                {
+                    Ok(_) => return true,
+                    Err(now) => n = now,
+                }
+            }
+            false
+        }
+
+        /// Sched::wakep (startm: an M starts with the P, counted as spinning).
+        fn wakep(&self) {
+            if self.npidle.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if !self.nmspinning.claim_wake() {
+                return;
+            }
+            if self.pidleget() {
+                self.woken.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.nmspinning.stop_spinning();
+            }
+        }
+
+        /// reset_spinning.
+        fn reset_spinning(&self) {
+            if self.nmspinning.stop_spinning() {
+                self.wakep();
+            }
+        }
+
+        /// A spinning M's last look before it parks (find_runnable's steps 5 and 6, once):
+        /// steal, else give up the P and do the spinner's half of the dance. True: it took
+        /// the G (and, having found work, stopped spinning).
+        fn spinner_gives_up(&self) -> bool {
+            if self.take() {
+                self.reset_spinning();
+                return true;
+            }
+            self.pidleput();
+            self.nmspinning.stop_spinning_before_recheck();
+            if Self::get(&self.work) > 0 && self.pidleget() {
+                // Spinning again: back to the top of find_runnable, where it steals.
+                self.nmspinning.become_spinning();
+                if self.take() {
+                    self.reset_spinning();
+                    return true;
+                }
+                // Someone else took it: a real M goes round again and parks.
+                self.pidleput();
+                self.nmspinning.stop_spinning_before_recheck();
+            }
+            false
+        }
+    }
+
+    /// The lost wakeup: a spinner gives up while a submitter queues a G and calls wakep (one
+    /// P busy with the submitter, the spinner's P going idle). In every interleaving the G is
+    /// taken by the spinner or an M is started for it; nothing is left queued with nobody
+    /// spinning and nobody woken. And the counter is exact: what is left counted is the M
+    /// started (it spins until it runs).
+    #[test]
+    fn spinner_gives_up_while_work_arrives() {
+        loom::model(|| {
+            let w = World::new(0, 0);
+            assert!(w.nmspinning.try_become_spinning(2), "the first spinner");
+            let s = w.clone();
+            let spinner = thread::spawn(move || s.spinner_gives_up());
+            w.submit();
+            w.wakep();
+            let took = spinner.join().unwrap();
+            let woken = World::get(&w.woken);
+            assert!(took || woken > 0, "the G is queued, nobody spins, nobody was woken");
+            assert_eq!(World::get(&w.work), usize::from(!took));
+            assert!(woken <= 1, "one M woken to spin at a time");
+            assert_eq!(w.nmspinning.count(), woken, "spinners left counted");
+        });
+    }
+
+    /// Two submitters queue a G each and call wakep, with Ps idle and nobody spinning: exactly
+    /// one M is started (the CAS 0 -> 1), which finds both Gs.
+    #[test]
+    fn two_submitters_wake_one_m() {
+        loom::model(|| {
+            let w = World::new(2, 0);
+            let other = w.clone();
+            let t = thread::spawn(move || {
+                other.submit();
+                other.wakep();
+            });
+            w.submit();
+            w.wakep();
+            t.join().unwrap();
+            assert_eq!(World::get(&w.woken), 1, "Ms started");
+            assert_eq!(w.nmspinning.count(), 1);
+        });
+    }
+
+    /// The cap (`2 * nmspinning < busy`): with 2 Ps busy, one spinner is allowed. Two Ms
+    /// out of work check it at once: at least one spins (the first check always passes),
+    /// and an M that checks once a spinner is counted is refused. The check and the count
+    /// are two steps, as in Go, so Ms checking together may both pass: the model records that
+    /// it reaches that overshoot, so that a change to a strict cap is a deliberate one. The
+    /// spinners then stop together: exactly one of them is the last.
+    #[test]
+    fn spin_cap() {
+        use std::sync::atomic::AtomicBool;
+        static OVERSHOT: AtomicBool = AtomicBool::new(false);
+        const BUSY: usize = 2;
+        loom::model(|| {
+            let w = World::new(0, 0);
+            let other = w.clone();
+            let m = thread::spawn(move || other.nmspinning.try_become_spinning(BUSY));
+            let spun = [w.nmspinning.try_become_spinning(BUSY), m.join().unwrap()];
+            let n = spun.iter().filter(|&&s| s).count();
+            assert!(n >= 1, "nobody spins");
+            assert_eq!(w.nmspinning.count(), n);
+            if n > 1 {
+                OVERSHOT.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            assert!(!w.nmspinning.try_become_spinning(BUSY), "past the cap");
+            let other = w.clone();
+            let m = (n > 1).then(|| thread::spawn(move || other.nmspinning.stop_spinning()));
+            let mut last = usize::from(w.nmspinning.stop_spinning());
+            if let Some(m) = m {
+                last += usize::from(m.join().unwrap());
+            }
+            assert_eq!(last, 1, "last spinners");
+            assert_eq!(w.nmspinning.count(), 0);
+        });
+        assert!(
+            OVERSHOT.load(std::sync::atomic::Ordering::Relaxed),
+            "no interleaving let two checks pass the cap together"
+        );
+    }
+}
