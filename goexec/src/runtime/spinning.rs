@@ -101,15 +101,15 @@ impl Spinning {
 mod loom_tests {
     use super::Spinning;
     use loom::sync::atomic::{AtomicUsize, Ordering};
-    use loom::sync::{Arc, Mutex};
+    use loom::sync::Arc;
     use loom::thread;
 
     struct World {
         nmspinning: Spinning,
         /// Queued Gs.
         work: AtomicUsize,
-        /// Idle Ps: the list's length under the lock, and its mirror read without it.
-        pidle: Mutex<usize>,
+        /// Idle Ps. The real list is under the scheduler's lock, with this count beside it,
+        /// written (SeqCst) under the lock and read without it; here the count is the list.
         npidle: AtomicUsize,
         /// Ms started by `wakep`.
         woken: AtomicUsize,
@@ -121,7 +121,6 @@ mod loom_tests {
             let w = World {
                 nmspinning: Spinning::new(),
                 work: AtomicUsize::new(0),
-                pidle: Mutex::new(idle),
                 npidle: AtomicUsize::new(idle),
                 woken: AtomicUsize::new(0),
             };
@@ -144,20 +143,12 @@ mod loom_tests {
 
         /// Sched::pidleput.
         fn pidleput(&self) {
-            let mut n = self.pidle.lock().unwrap();
-            *n += 1;
-            self.npidle.store(*n, Ordering::SeqCst);
+            self.npidle.fetch_add(1, Ordering::SeqCst);
         }
 
         /// Sched::pidleget.
         fn pidleget(&self) -> bool {
-            let mut n = self.pidle.lock().unwrap();
-            if *n == 0 {
-                return false;
-            }
-            *n -= 1;
-            self.npidle.store(*n, Ordering::SeqCst);
-            true
+            Self::take_one(&self.npidle)
         }
 
         /// runqput with `next`, or globrunqput: the SeqCst publication.
@@ -167,17 +158,13 @@ mod loom_tests {
 
         /// runqget, or a steal: takes a G if one is queued.
         fn take(&self) -> bool {
-            let mut n = self.work.load(Ordering::SeqCst);
-            while n > 0 {
-                match self
-                    .work
-                    .compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
-                {
-                    Ok(_) => return true,
-                    Err(now) => n = now,
-                }
-            }
-            false
+            Self::take_one(&self.work)
+        }
+
+        /// Takes one from a count that is not 0.
+        fn take_one(a: &AtomicUsize) -> bool {
+            a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
         }
 
         /// Sched::wakep (startm: an M starts with the P, counted as spinning).
@@ -227,27 +214,48 @@ mod loom_tests {
         }
     }
 
-    /// The lost wakeup: a spinner gives up while a submitter queues a G and calls wakep (one
-    /// P busy with the submitter, the spinner's P going idle). In every interleaving the G is
-    /// taken by the spinner or an M is started for it; nothing is left queued with nobody
-    /// spinning and nobody woken. And the counter is exact: what is left counted is the M
-    /// started (it spins until it runs).
+    /// The lost wakeup: spinners give up while a submitter queues a G and calls wakep (one
+    /// P busy with the submitter, each spinner's P going idle; one spinner, then two, which
+    /// also race each other for the G and the idle Ps). In every interleaving the G is taken
+    /// by a spinner or an M is started for it: nothing is left queued with nobody spinning
+    /// and nobody woken. And the counter is exact: what is left counted is the M started (it
+    /// spins until it runs).
     #[test]
-    fn spinner_gives_up_while_work_arrives() {
-        loom::model(|| {
-            let w = World::new(0, 0);
-            assert!(w.nmspinning.try_become_spinning(2), "the first spinner");
-            let s = w.clone();
-            let spinner = thread::spawn(move || s.spinner_gives_up());
-            w.submit();
-            w.wakep();
-            let took = spinner.join().unwrap();
-            let woken = World::get(&w.woken);
-            assert!(took || woken > 0, "the G is queued, nobody spins, nobody was woken");
-            assert_eq!(World::get(&w.work), usize::from(!took));
-            assert!(woken <= 1, "one M woken to spin at a time");
-            assert_eq!(w.nmspinning.count(), woken, "spinners left counted");
-        });
+    fn spinners_give_up_while_work_arrives() {
+        for spinners in [1, 2] {
+            let mut model = loom::model::Builder::new();
+            if spinners > 1 {
+                // Every interleaving of three threads of this length is out of reach (hours);
+                // five preemptions take a few seconds, and a lost wakeup needs two.
+                model.preemption_bound = Some(5);
+            }
+            model.check(move || {
+                let w = World::new(0, 0);
+                let busy = 1 + spinners;
+                for _ in 0..spinners {
+                    assert!(w.nmspinning.try_become_spinning(busy), "below the cap");
+                }
+                let ms: Vec<_> = (0..spinners)
+                    .map(|_| {
+                        let w = w.clone();
+                        thread::spawn(move || w.spinner_gives_up())
+                    })
+                    .collect();
+                w.submit();
+                w.wakep();
+                let took = ms.into_iter().filter(|_| true).map(|m| m.join().unwrap());
+                let took = took.filter(|&t| t).count();
+                let woken = World::get(&w.woken);
+                let queued = World::get(&w.work);
+                assert!(
+                    queued == 0 || woken > 0,
+                    "{spinners} spinners: the G is queued, nobody spins, nobody was woken"
+                );
+                assert_eq!(took + queued, 1, "{spinners} spinners: Gs taken and left");
+                assert!(woken <= 1, "{spinners} spinners: one M woken to spin at a time");
+                assert_eq!(w.nmspinning.count(), woken, "{spinners}: spinners left counted");
+            });
+        }
     }
 
     /// Two submitters queue a G each and call wakep, with Ps idle and nobody spinning: exactly
@@ -271,13 +279,15 @@ mod loom_tests {
 
     /// The cap (`2 * nmspinning < busy`): with 2 Ps busy, one spinner is allowed. Two Ms
     /// out of work check it at once: at least one spins (the first check always passes),
-    /// and an M that checks once a spinner is counted is refused. The check and the count
-    /// are two steps, as in Go, so Ms checking together may both pass: the model records that
-    /// it reaches that overshoot, so that a change to a strict cap is a deliberate one. The
-    /// spinners then stop together: exactly one of them is the last.
+    /// and one whose check comes after the other is counted is refused. The check and the
+    /// count are two steps, as in Go, so Ms checking together may both pass: the model
+    /// records that it reaches both outcomes, so that a change to the cap (a strict one, or
+    /// one that lets two spin) is a deliberate one. An M that checks once the spinners are
+    /// counted is refused. The spinners then stop together: exactly one of them is the last.
     #[test]
     fn spin_cap() {
         use std::sync::atomic::AtomicBool;
+        static REFUSED: AtomicBool = AtomicBool::new(false);
         static OVERSHOT: AtomicBool = AtomicBool::new(false);
         const BUSY: usize = 2;
         loom::model(|| {
@@ -288,9 +298,8 @@ mod loom_tests {
             let n = spun.iter().filter(|&&s| s).count();
             assert!(n >= 1, "nobody spins");
             assert_eq!(w.nmspinning.count(), n);
-            if n > 1 {
-                OVERSHOT.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+            let seen = if n == 1 { &REFUSED } else { &OVERSHOT };
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
             assert!(!w.nmspinning.try_become_spinning(BUSY), "past the cap");
             let other = w.clone();
             let m = (n > 1).then(|| thread::spawn(move || other.nmspinning.stop_spinning()));
@@ -301,9 +310,8 @@ mod loom_tests {
             assert_eq!(last, 1, "last spinners");
             assert_eq!(w.nmspinning.count(), 0);
         });
-        assert!(
-            OVERSHOT.load(std::sync::atomic::Ordering::Relaxed),
-            "no interleaving let two checks pass the cap together"
-        );
+        let seen = |b: &AtomicBool| b.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(seen(&REFUSED), "the cap never refused the second M");
+        assert!(seen(&OVERSHOT), "no interleaving let two checks pass the cap together");
     }
 }
