@@ -93,10 +93,10 @@ impl Spinning {
 ///
 /// The scheduler around the counter is reduced to what the Delicate dance reads and writes:
 /// one run queue (a count of queued Gs, published and re-read with SeqCst as `runnext` and
-/// `runqsize` are), the idle Ps (a count under a lock, as `pidle` under the scheduler's lock,
-/// mirrored in `npidle`), and the Ms `wakep` starts (counted: a started M spins, so it finds
-/// whatever is queued). The counter is the real [`Spinning`], driven by the steps of
-/// `wakep`, `find_runnable` and `reset_spinning`.
+/// `runqsize` are), the idle Ps (a count, written and read with SeqCst as `npidle` is), and
+/// the Ms `wakep` starts (counted: a started M spins, so it finds whatever is queued). The
+/// counter is the real [`Spinning`], driven by the steps of `wakep`, `find_runnable` and
+/// `reset_spinning`.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::Spinning;
@@ -116,8 +116,8 @@ mod loom_tests {
     }
 
     impl World {
-        /// `idle` of the Ps idle, `spinning` Ms spinning.
-        fn new(idle: usize, spinning: usize) -> Arc<World> {
+        /// `idle` of the Ps idle, nothing queued, no M spinning.
+        fn new(idle: usize) -> Arc<World> {
             let w = World {
                 nmspinning: Spinning::new(),
                 work: AtomicUsize::new(0),
@@ -131,9 +131,6 @@ mod loom_tests {
             // before any of this, by threads that happen before these ones).
             w.work.store(0, Ordering::SeqCst);
             w.npidle.store(idle, Ordering::SeqCst);
-            for _ in 0..spinning {
-                w.nmspinning.become_spinning();
-            }
             Arc::new(w)
         }
 
@@ -206,7 +203,8 @@ mod loom_tests {
                     self.reset_spinning();
                     return true;
                 }
-                // Someone else took it: a real M goes round again and parks.
+                // Someone else took it. A real M goes round again, and looks once more
+                // after it stops spinning; the model gives up (a stricter test).
                 self.pidleput();
                 self.nmspinning.stop_spinning_before_recheck();
             }
@@ -225,12 +223,13 @@ mod loom_tests {
         for spinners in [1, 2] {
             let mut model = loom::model::Builder::new();
             if spinners > 1 {
-                // Every interleaving of three threads of this length is out of reach (hours);
-                // five preemptions take a few seconds, and a lost wakeup needs two.
+                // Every interleaving of three threads this long is out of reach (hours); five
+                // preemptions take a second or two, and the broken dances this model catches
+                // (the re-check before the decrement, a Relaxed decrement) fail within two.
                 model.preemption_bound = Some(5);
             }
             model.check(move || {
-                let w = World::new(0, 0);
+                let w = World::new(0);
                 let busy = 1 + spinners;
                 for _ in 0..spinners {
                     assert!(w.nmspinning.try_become_spinning(busy), "below the cap");
@@ -243,8 +242,11 @@ mod loom_tests {
                     .collect();
                 w.submit();
                 w.wakep();
-                let took = ms.into_iter().filter(|_| true).map(|m| m.join().unwrap());
-                let took = took.filter(|&t| t).count();
+                let took = ms
+                    .into_iter()
+                    .map(|m| m.join().unwrap())
+                    .filter(|&t| t)
+                    .count();
                 let woken = World::get(&w.woken);
                 let queued = World::get(&w.work);
                 assert!(
@@ -252,8 +254,15 @@ mod loom_tests {
                     "{spinners} spinners: the G is queued, nobody spins, nobody was woken"
                 );
                 assert_eq!(took + queued, 1, "{spinners} spinners: Gs taken and left");
-                assert!(woken <= 1, "{spinners} spinners: one M woken to spin at a time");
-                assert_eq!(w.nmspinning.count(), woken, "{spinners}: spinners left counted");
+                assert!(
+                    woken <= 1,
+                    "{spinners} spinners: one M woken to spin at a time"
+                );
+                assert_eq!(
+                    w.nmspinning.count(),
+                    woken,
+                    "{spinners}: spinners left counted"
+                );
             });
         }
     }
@@ -263,7 +272,7 @@ mod loom_tests {
     #[test]
     fn two_submitters_wake_one_m() {
         loom::model(|| {
-            let w = World::new(2, 0);
+            let w = World::new(2);
             let other = w.clone();
             let t = thread::spawn(move || {
                 other.submit();
@@ -291,7 +300,7 @@ mod loom_tests {
         static OVERSHOT: AtomicBool = AtomicBool::new(false);
         const BUSY: usize = 2;
         loom::model(|| {
-            let w = World::new(0, 0);
+            let w = World::new(0);
             let other = w.clone();
             let m = thread::spawn(move || other.nmspinning.try_become_spinning(BUSY));
             let spun = [w.nmspinning.try_become_spinning(BUSY), m.join().unwrap()];
@@ -312,6 +321,9 @@ mod loom_tests {
         });
         let seen = |b: &AtomicBool| b.load(std::sync::atomic::Ordering::Relaxed);
         assert!(seen(&REFUSED), "the cap never refused the second M");
-        assert!(seen(&OVERSHOT), "no interleaving let two checks pass the cap together");
+        assert!(
+            seen(&OVERSHOT),
+            "no interleaving let two checks pass the cap together"
+        );
     }
 }
