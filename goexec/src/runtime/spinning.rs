@@ -38,7 +38,7 @@ impl Spinning {
     /// True: the M is now a spinner. Go: findRunnable's check, then `becomeSpinning`.
     ///
     /// A heuristic, as in Go: the check and the count are two steps, so Ms that check at the
-    /// same moment may all pass it (the loom model shows by how much).
+    /// same moment may all pass it (the loom model reaches that).
     pub(super) fn try_become_spinning(&self, busy: usize) -> bool {
         if 2 * self.n.load(Ordering::SeqCst) < busy {
             self.become_spinning();
