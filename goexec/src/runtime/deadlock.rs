@@ -127,7 +127,7 @@ impl Sched {
     /// cheap half, `deadlock.rs`.)
     pub(crate) fn looks_idle(&self) -> bool {
         self.idle.npidle.load(Ordering::SeqCst) == self.procs
-            && self.idle.nmspinning.load(Ordering::SeqCst) == 0
+            && self.idle.nmspinning.count() == 0
             && self.sysmon.nsyscall.load(Ordering::SeqCst) == 0
             && !work_anywhere(self)
             && self.next_timer() == 0

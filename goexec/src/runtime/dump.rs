@@ -136,7 +136,7 @@ impl Sched {
             self.procs,
             self.idle.npidle.load(Ordering::Relaxed),
             live_threads + 1,
-            self.idle.nmspinning.load(Ordering::Relaxed),
+            self.idle.nmspinning.count_hint(),
             idle_threads,
             self.runqsize.load(Ordering::Relaxed),
             local.join(" ")
@@ -151,7 +151,7 @@ impl Sched {
         out += &format!(
             "npidle {} nmspinning {} runqsize {} globq {} pidle {:?} midle {:?} shutdown {}\n",
             self.idle.npidle.load(Ordering::SeqCst),
-            self.idle.nmspinning.load(Ordering::SeqCst),
+            self.idle.nmspinning.count(),
             self.runqsize.load(Ordering::SeqCst),
             s.runq.len(),
             s.idle.pidle.iter().map(|p| p.id).collect::<Vec<_>>(),

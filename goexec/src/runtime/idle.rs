@@ -2,7 +2,8 @@
 //! `pidleget`): an M without work puts its P in the idle list and parks; when work appears,
 //! `wakep` hands an idle P to an idle M, or a new one. Who may spin, and the race between a
 //! spinner giving up and a submitter waking nobody, are in the scheduler's notes (sched.rs,
-//! "Spinning, and the Delicate dance").
+//! "Spinning, and the Delicate dance"); the count of spinning Ms and its steps, in
+//! spinning.rs.
 //!
 //! One idle M is the timer sleeper (`timers.rs`): it parks until the earliest timer of any
 //! P, or blocks in the network poll when someone waits on the network (`poll.rs`), then takes
@@ -13,6 +14,7 @@ use super::g::GRef;
 use super::m::{MLocal, MShared};
 use super::p::P;
 use super::sched::{injectglist, mstart, Sched, Synced};
+use super::spinning::Spinning;
 use super::timers;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,8 +27,8 @@ const MAX_THREADS: usize = 10_000;
 pub(super) struct Idle {
     /// Idle Ps (length of `pidle`). Written under the lock; read anywhere as a hint.
     pub(super) npidle: AtomicUsize,
-    /// Spinning Ms. SeqCst: the Delicate dance.
-    pub(super) nmspinning: AtomicUsize,
+    /// Spinning Ms (spinning.rs).
+    pub(super) nmspinning: Spinning,
     /// Threads started. Relaxed: a limit check.
     mcount: AtomicUsize,
     /// The timer sleeper (`timers.rs`): the idle M parked until the earliest timer.
@@ -41,7 +43,7 @@ impl Idle {
     pub(super) fn new(procs: usize) -> Idle {
         Idle {
             npidle: AtomicUsize::new(procs),
-            nmspinning: AtomicUsize::new(0),
+            nmspinning: Spinning::new(),
             mcount: AtomicUsize::new(0),
             sleeper: Mutex::new(None),
             sleep_until: AtomicU64::new(0),
@@ -152,13 +154,7 @@ impl Sched {
             return;
         }
         // Be conservative: only one M is woken to spin at a time.
-        if self.idle.nmspinning.load(Ordering::SeqCst) != 0
-            || self
-                .idle
-                .nmspinning
-                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-        {
+        if !self.idle.nmspinning.claim_wake() {
             return;
         }
         let p = self.pidleget(&mut self.lock());
@@ -166,7 +162,7 @@ impl Sched {
             Some(p) => self.startm(p, true),
             None => {
                 // Lost the race for the idle P: undo our claim.
-                self.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                self.idle.nmspinning.stop_spinning();
             }
         }
     }
@@ -182,7 +178,7 @@ impl Sched {
             s.idle.pidle.push(p);
             self.idle.npidle.store(s.idle.pidle.len(), Ordering::SeqCst);
             if spinning {
-                self.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                self.idle.nmspinning.stop_spinning();
             }
             return;
         }
@@ -226,8 +222,7 @@ impl Sched {
 /// to keep looking. Go: `resetspinning`.
 pub(super) fn reset_spinning(m: &MLocal) {
     m.spinning.set(false);
-    let left = m.sched.idle.nmspinning.fetch_sub(1, Ordering::SeqCst) - 1;
-    if left == 0 {
+    if m.sched.idle.nmspinning.stop_spinning() {
         m.sched.wakep();
     }
 }

@@ -8,6 +8,7 @@
 //! The mechanism lives in one file each: `g.rs` (goroutines), `m.rs` (threads), `p.rs`
 //! (processors), `runq.rs` (local run queues), `sched.rs` (finding and running work, with the
 //! design notes), `idle.rs` (idle Ps and Ms: parking and waking Ms, the timer sleeper),
+//! `spinning.rs` (the count of spinning Ms),
 //! `alloc.rs` (goroutine creation, and the caches of Gs, stacks and task cells it draws from),
 //! `cells.rs` (the per-P cache of task cells), `park.rs` (blocking and waking), `timers.rs`
 //! (per-P timer heaps), `netpoll.rs` (the network poller), `poll.rs` (where the scheduler
@@ -57,6 +58,7 @@ mod preempt;
 pub(crate) mod runq;
 mod sched;
 mod shutdown;
+mod spinning;
 mod switch;
 pub(crate) mod sysmon;
 pub(crate) mod timers;

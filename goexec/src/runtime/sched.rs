@@ -21,9 +21,10 @@
 //! 6. Nothing: put the P in the idle list and park the M until `startm` hands it a P (one
 //!    idle M sleeps until the earliest timer, or in the network poll: idle.rs).
 //!
-//! Beside this file: idle Ps and Ms, and waking them (idle.rs); goroutine creation and the
-//! caches it draws from (alloc.rs); where the network is polled (poll.rs); stopping when main
-//! returns (shutdown.rs). The lock order is in lockrank.rs.
+//! Beside this file: idle Ps and Ms, and waking them (idle.rs); the count of spinning Ms and
+//! the steps on it (spinning.rs, with its loom model); goroutine creation and the caches it
+//! draws from (alloc.rs); where the network is polled (poll.rs); stopping when main returns
+//! (shutdown.rs). The lock order is in lockrank.rs.
 //!
 //! # Spinning, and the Delicate dance
 //!
@@ -82,7 +83,7 @@ use super::timers;
 use crate::stack::{StackError, StackPool};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Every this many schedule ticks the global queue is checked before the local one, so it
@@ -634,11 +635,8 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
 
         // 5: steal, if we may spin.
         let busy = sched.procs - sched.idle.npidle.load(Ordering::SeqCst);
-        if m.spinning.get() || 2 * sched.idle.nmspinning.load(Ordering::SeqCst) < busy {
-            if !m.spinning.get() {
-                m.spinning.set(true);
-                sched.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
-            }
+        if m.spinning.get() || sched.idle.nmspinning.try_become_spinning(busy) {
+            m.spinning.set(true);
             if let Some(g) = steal_work(m) {
                 return Some((g, false));
             }
@@ -665,14 +663,13 @@ fn find_runnable(m: &MLocal) -> Option<(GRef, bool)> {
         // The Delicate dance (module docs): stop spinning, then look again at every queue.
         if m.spinning.get() {
             m.spinning.set(false);
-            sched.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
+            sched.idle.nmspinning.stop_spinning_before_recheck();
             if work_anywhere(sched) {
                 let pp = sched.pidleget(&mut sched.lock());
                 if let Some(pp) = pp {
                     m.set_p(pp);
                     m.spinning.set(true);
-                    sched.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    sched.idle.nmspinning.become_spinning();
                     continue;
                 }
             }
