@@ -31,10 +31,28 @@ pub(crate) mod cell {
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
+
+        /// The contents, taking the cell apart.
+        #[inline]
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
     }
 }
 
 #[cfg(loom)]
 pub(crate) mod cell {
     pub(crate) use loom::cell::UnsafeCell;
+}
+
+/// Parking a plain thread: the model's own threads under loom, whose `park` lets the other
+/// threads run and whose `unpark` the model tracks.
+#[cfg(not(loom))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{park, yield_now};
+}
+
+#[cfg(loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{park, yield_now};
 }

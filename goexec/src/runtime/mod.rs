@@ -47,6 +47,7 @@ mod dump;
 pub(crate) mod g;
 mod idle;
 mod local;
+pub(crate) mod lockcell;
 mod lockrank;
 mod m;
 pub(crate) mod netpoll;
@@ -61,6 +62,7 @@ mod switch;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
 pub(crate) mod tls;
+pub(crate) mod waitq;
 
 #[cfg(test)]
 mod tests;
