@@ -280,17 +280,6 @@ impl<P, K> WaitQueue<P, K> {
         Taken::claim(self.q.remove(i)?)
     }
 
-    /// Takes the first waiter off and wakes it with `token`; false if nobody waits.
-    pub(crate) fn wake_one(&mut self, token: K) -> bool {
-        match self.pop() {
-            Some(t) => {
-                t.wake(token);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Takes every waiter off and wakes each with `token`.
     pub(crate) fn wake_all(&mut self, token: K)
     where
@@ -370,7 +359,7 @@ impl<P, K> Taken<P, K> {
     /// `rec`, just taken off its queue under the lock, if [`claim`] gives it to us.
     #[inline]
     fn claim(rec: NonNull<Record<P, K>>) -> Option<Taken<P, K>> {
-        claim(rec).then_some(Taken { rec })
+        claim(rec).then(|| Taken { rec })
     }
 
     /// The payload, which is the waker's until the wake: a receiver's slot to fill, a
