@@ -643,6 +643,8 @@ pub(crate) struct Select<'s> {
     pushed: Cell<usize>,
     removed: Cell<usize>,
     winner: Cell<Option<usize>>,
+    /// Whether the selector parked (then its winner wakes it), for the loom model.
+    parked: Cell<bool>,
     /// Invariant: a record borrowed for less than `'s` cannot be queued.
     _records: PhantomData<Cell<&'s ()>>,
 }
@@ -657,6 +659,7 @@ impl<'s> Select<'s> {
             pushed: Cell::new(0),
             removed: Cell::new(0),
             winner: Cell::new(None),
+            parked: Cell::new(false),
             _records: PhantomData,
         };
         struct Check<'a, 's>(&'a Select<'s>);
@@ -675,7 +678,7 @@ impl<'s> Select<'s> {
         if self.st.won.load(Ordering::Acquire) != 0 {
             // Normally seen already by `park`.
             while self.st.phase.load(Ordering::Acquire) != DONE {
-                std::hint::spin_loop();
+                crate::loom::thread::yield_now();
             }
         }
         let off = self.removed.get() + usize::from(self.winner.get().is_some());
@@ -703,13 +706,21 @@ impl<'s> Select<'s> {
     /// saved) and parks until a case wins; returns that case.
     pub(crate) fn park(&self, reason: WaitReason, unlock: &mut dyn FnMut()) -> usize {
         let st = &self.st;
+        let parked = &self.parked;
         if current_g().is_some() {
             gopark(reason, &mut || {
                 unlock();
+                parked.set(true);
                 // The last touch of this goroutine's memory before a winner may ready it.
-                st.phase
+                let park = st
+                    .phase
                     .compare_exchange(ACTIVE, PARKED, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
+                    .is_ok();
+                if !park {
+                    // DONE already: nobody readies us; we go on without parking.
+                    parked.set(false);
+                }
+                park
             });
         } else {
             super::callback::check_may_block();
@@ -719,6 +730,7 @@ impl<'s> Select<'s> {
                 .compare_exchange(ACTIVE, PARKED, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
+                parked.set(true);
                 while st.phase.load(Ordering::Acquire) != DONE {
                     crate::loom::thread::park();
                 }
@@ -759,5 +771,110 @@ impl<'s> Select<'s> {
         };
         self.removed.set(self.removed.get() + 1);
         was_queued
+    }
+}
+
+/// The loom model of a select's claim and park handshake:
+/// `RUSTFLAGS="--cfg loom" cargo test -p goexec --lib --release loom_tests`.
+///
+/// A selector (a plain thread) queues a record on each of two queues, each under its own
+/// lock, and parks releasing both; two wakers race, each taking the record off one queue and
+/// completing it as a channel's other side does. Checked: exactly one waker wins the select,
+/// and the select returns that case with its token and payload; the selector is woken once
+/// if it parked and never if not, and returns only after DONE (its park aborts otherwise);
+/// every record is off its queue when the select returns (its scope aborts otherwise). The
+/// records' payload and token, and the select's waiter, are loom cells, and the selector
+/// writes both records once the select has returned (as a reused stack would): a waker
+/// touching them after its DONE is a race loom reports. The selector's park is a spin (see
+/// `crate::loom::thread`), so the wake is counted rather than relied on.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::{SelRecord, Select, WaitQueue, Waiter, DONE};
+    use crate::runtime::g::WaitReason;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    /// The selector's waker: counts its wakes.
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    type Queue = Arc<Mutex<WaitQueue<u32, u32>>>;
+
+    /// A channel's other side: takes the first record off `q` and completes it; whether it
+    /// won the select.
+    fn other_side(q: Queue, case: u32) -> thread::JoinHandle<bool> {
+        thread::spawn(move || {
+            let taken = q.lock().unwrap().pop();
+            match taken {
+                Some(mut t) => {
+                    t.with_payload(|p| *p = 10 + case);
+                    t.wake(100 + case);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    #[test]
+    fn one_of_two_wakers_wins_a_select_and_wakes_it_once() {
+        loom::model(|| {
+            let qs: [Queue; 2] = [
+                Arc::new(Mutex::new(WaitQueue::new())),
+                Arc::new(Mutex::new(WaitQueue::new())),
+            ];
+            let recs = [SelRecord::<u32, u32>::new(0), SelRecord::new(0)];
+            let wakes = std::sync::Arc::new(Wakes(AtomicUsize::new(0)));
+            let (won, parked, wakers) = Select::scope(|sel| {
+                let waker = std::task::Waker::from(wakes.clone());
+                sel.st.waiter.with_mut(|w| {
+                    // SAFETY: nothing is queued yet: the select's state is ours.
+                    unsafe { *w = Some(Waiter::Task(waker)) }
+                });
+                let mut guards = [Some(qs[0].lock().unwrap()), Some(qs[1].lock().unwrap())];
+                for (i, g) in guards.iter_mut().enumerate() {
+                    let q = g.as_mut().unwrap_or_else(|| unreachable!());
+                    sel.push(q, &recs[i], i);
+                }
+                let wakers = [other_side(qs[0].clone(), 0), other_side(qs[1].clone(), 1)];
+                let won = sel.park(WaitReason::Test, &mut || {
+                    guards[0].take();
+                    guards[1].take();
+                });
+                assert_eq!(sel.st.phase.load(Ordering::Relaxed), DONE);
+                sel.st.waiter.with_mut(|w| {
+                    // SAFETY: DONE: the winner is finished with the select's state.
+                    assert!(unsafe { (*w).is_none() }, "the winner took the waiter")
+                });
+                for (q, rec) in qs.iter().zip(&recs) {
+                    sel.remove(&mut q.lock().unwrap(), rec);
+                }
+                (won, sel.parked.get(), wakers)
+            });
+            // Before joining the wakers, which would order their every step before ours.
+            let case = won as u32;
+            assert_eq!(recs[won].take_token(), Some(100 + case));
+            assert_eq!(recs[won].take_payload(), 10 + case);
+            assert_eq!(recs[1 - won].take_token(), None);
+            assert_eq!(recs[1 - won].take_payload(), 0);
+            // The selector's frame is reused: the records are written again.
+            for rec in &recs {
+                rec.set_payload(7);
+            }
+            let winners: Vec<bool> = wakers.into_iter().map(|w| w.join().unwrap()).collect();
+            assert_eq!(winners.iter().filter(|&&w| w).count(), 1, "one winner");
+            assert!(winners[won], "the select returned the winner's case");
+            assert_eq!(
+                wakes.0.load(Ordering::Relaxed),
+                usize::from(parked),
+                "woken once if parked, else never"
+            );
+        });
     }
 }
