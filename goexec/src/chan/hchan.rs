@@ -9,7 +9,7 @@
 //!   buffer's head and moves the sender's value to the tail (buffered and full), so FIFO order
 //!   holds;
 //! - a blocked operation parks once, with the lock released on g0 after the goroutine's context
-//!   is saved (`block_on_guard`), and wakes with its outcome already decided by whoever
+//!   is saved (`WaitQueue::park`), and wakes with its outcome already decided by whoever
 //!   dequeued it: it never re-examines the channel.
 //!
 //! The waiters' records and their queues are `runtime::waitq`'s: a record's payload is the

@@ -38,9 +38,9 @@ use std::ptr::NonNull;
 
 /// `Record::state`: its owner's alone (not queued, or finished with).
 const IDLE: u8 = 0;
-/// On a queue.
+/// On a queue (a plain record: or taken off, until woken).
 const QUEUED: u8 = 1;
-/// Taken off by a waker that has not woken it yet.
+/// A select's record taken off by a waker that has not woken it yet.
 const TAKEN: u8 = 2;
 
 /// A waiting goroutine or thread (Go: `sudog`).
@@ -51,8 +51,9 @@ struct Record<P, K> {
     /// The select this record is a case of, and which case (Go: `sudog.isSelect`, `c`).
     sel: Cell<Option<NonNull<SelState>>>,
     case: Cell<usize>,
-    /// IDLE, QUEUED or TAKEN. Written under the queue's lock while queued; the waker's IDLE
-    /// (Release) publishes the payload and the token to the owner.
+    /// IDLE, QUEUED or TAKEN (a select's record only: its owner tells it from QUEUED without
+    /// the queue). Written under the queue's lock while queued; the waker's IDLE (Release)
+    /// publishes the payload and the token to the owner.
     state: AtomicU8,
     /// The owner's while IDLE, the waker's while TAKEN (the queue's lock holder's while
     /// QUEUED).
@@ -239,12 +240,7 @@ impl<P, K> WaitQueue<P, K> {
                     continue;
                 }
                 let mut guard = relock();
-                if rec.state.load(Ordering::Relaxed) == QUEUED {
-                    let q = &mut queue(&mut guard).q;
-                    match q.iter().position(|&p| p == ptr) {
-                        Some(i) => q.remove(i),
-                        None => super::fatal("waitq", "a timed-out waiter is on another queue"),
-                    };
+                if queue(&mut guard).remove(ptr) {
                     rec.token.with_mut(|t| {
                         // SAFETY: off the queue (under its lock) before anyone took it: ours.
                         unsafe { *t = Some(timeout) }
@@ -331,10 +327,10 @@ impl<P, K> WaitQueue<P, K> {
 fn claim<P, K>(rec: NonNull<Record<P, K>>) -> bool {
     // SAFETY: it was queued, so its owner waits on it (module docs): alive.
     let r = unsafe { rec.as_ref() };
-    r.state.store(TAKEN, Ordering::Relaxed);
     let Some(sel) = r.sel.get() else {
         return true;
     };
+    r.state.store(TAKEN, Ordering::Relaxed);
     // SAFETY: a select's state outlives its queued records (`Select::scope`).
     if unsafe { sel.as_ref() }.claim(r.case.get()) {
         return true;
@@ -469,9 +465,6 @@ impl<P, K> Pending<P, K> {
     pub(crate) fn refresh(&self, q: &WaitQueue<P, K>, waker: &std::task::Waker) -> bool {
         let r = self.record();
         if !q.q.iter().any(|&p| p == self.rec) {
-            if r.state.load(Ordering::Relaxed) == QUEUED {
-                super::fatal("waitq", "an async waiter refreshed on another queue");
-            }
             return false;
         }
         // Queued here, under the lock that whoever takes it off holds: the waiter is ours.
