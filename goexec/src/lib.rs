@@ -141,6 +141,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+// One unsafe operation per block, so that each SAFETY comment covers exactly one promise.
+#![warn(clippy::multiple_unsafe_ops_per_block)]
+// What is `pub` is the public API; everything else says how far it reaches.
+#![warn(unreachable_pub)]
 
 mod arch;
 pub mod chan;

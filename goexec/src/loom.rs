@@ -31,6 +31,12 @@ pub(crate) mod cell {
         pub(crate) fn with_ptr<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
+
+        /// The contents, taking the cell apart.
+        #[inline]
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
     }
 }
 
@@ -47,5 +53,30 @@ pub(crate) mod cell {
         pub(crate) fn with_ptr<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             self.0.with_mut(f)
         }
+
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+}
+
+/// Parking a plain thread in the lock-free code's wait loops (each re-checks its condition, as
+/// std's `park` may return spuriously).
+#[cfg(not(loom))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{park, yield_now};
+}
+
+/// Under loom, `park` returns at once (spuriously), yielding to the model's other threads: a
+/// waiting side spins until its condition holds, so that the model checks the ordering of
+/// that condition itself. Not loom's park and unpark: its `unpark` hands the waker's whole
+/// history to the target thread whether or not that thread parks, which would hide races that
+/// std's does not. A model counts the wakes instead.
+#[cfg(loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::yield_now;
+
+    pub(crate) fn park() {
+        yield_now();
     }
 }

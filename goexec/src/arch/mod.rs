@@ -117,22 +117,23 @@ pub(crate) fn raw_round_trips(iters: u64) -> std::time::Duration {
     let mut stack = vec![0u128; 4096].into_boxed_slice(); // 64 KiB, 16-aligned
     let mut link: *mut u8 = core::ptr::null_mut();
     let link_ptr: *mut *mut u8 = &mut link;
+    let top = stack.as_mut_ptr_range().end.cast::<u8>();
     // SAFETY: the stack is ours, unused, and outlives every switch below (the coroutine is
     // abandoned suspended; it owns nothing that needs dropping).
-    unsafe {
-        let top = stack.as_mut_ptr().add(stack.len()).cast::<u8>();
-        let (_, mut sp) = resume(init_stack(top, echo_entry), link_ptr, link_ptr as usize);
-        let start = std::time::Instant::now();
-        let mut acc = 0usize;
-        for i in 0..iters as usize {
-            let (v, next) = resume(sp, link_ptr, core::hint::black_box(i));
-            sp = next;
-            acc = acc.wrapping_add(v);
-        }
-        let elapsed = start.elapsed();
-        core::hint::black_box(acc);
-        elapsed
+    let sp = unsafe { init_stack(top, echo_entry) };
+    // SAFETY: as above; `link` outlives the switches too.
+    let (_, mut sp) = unsafe { resume(sp, link_ptr, link_ptr as usize) };
+    let start = std::time::Instant::now();
+    let mut acc = 0usize;
+    for i in 0..iters as usize {
+        // SAFETY: as above: `sp` is where the coroutine last suspended.
+        let (v, next) = unsafe { resume(sp, link_ptr, core::hint::black_box(i)) };
+        sp = next;
+        acc = acc.wrapping_add(v);
     }
+    let elapsed = start.elapsed();
+    core::hint::black_box(acc);
+    elapsed
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The channels' async operations: [`Receiver::recv_async`] and [`Sender::send_async`].
-#![allow(unsafe_code)] // Send for the futures: their records follow hchan's rules.
 
-use super::hchan::{Chan, Sudog};
+use super::hchan::{AsyncRecord, Chan};
 use super::{Receiver, RecvError, SendError, Sender};
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +14,7 @@ use std::task::{Context, Poll};
 pub struct RecvFuture<'a, T> {
     chan: &'a Chan<T>,
     /// The queued record (on the heap: the future may move between polls).
-    slot: Option<Box<Sudog<T>>>,
+    slot: Option<AsyncRecord<T>>,
 }
 
 /// The future of [`Sender::send_async`].
@@ -25,15 +24,9 @@ pub struct RecvFuture<'a, T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct SendFuture<'a, T> {
     chan: &'a Chan<T>,
-    slot: Option<Box<Sudog<T>>>,
+    slot: Option<AsyncRecord<T>>,
     value: Option<T>,
 }
-
-// SAFETY: the record is only touched under the channel's lock or after its outcome is set
-// (hchan's rules); T moves between threads as with the blocking operations.
-unsafe impl<T: Send> Send for RecvFuture<'_, T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Send for SendFuture<'_, T> {}
 
 impl<T> Unpin for RecvFuture<'_, T> {}
 impl<T> Unpin for SendFuture<'_, T> {}

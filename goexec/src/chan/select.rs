@@ -8,42 +8,39 @@
 //!    select returns it; with none and a `default`, the select returns None;
 //! 3. else a record for every case goes on its channel's queue (all locks still held, so
 //!    nothing changed since step 2), and the selector parks once, releasing the locks;
-//! 4. whoever takes one of its records off a queue first wins the select with one CAS on its
-//!    shared word ([`SelState::won`]) and completes that case; the others find the CAS taken
-//!    and drop their record (hchan's `claim`);
+//! 4. whoever takes one of its records off a queue first wins the select and completes that
+//!    case; the others find it won and drop their record (the claim, and the park handshake,
+//!    are `runtime::waitq`'s [`Select`]);
 //! 5. the selector, woken, locks every channel again and takes its other records off.
-//!
-//! Go parks with the locks held and releases them on g0 (`selparkcommit`). Here too, but a
-//! winner may complete the select while g0 is still releasing the other locks, so the wake
-//! goes through a handshake ([`SelState::phase`]): the winner wakes the selector only if it
-//! has parked; one that has not yet sees the case done and does not park.
-#![allow(unsafe_code)] // the cases' records are queued by address, as in hchan.
+#![allow(unsafe_code)] // a channel's state, shared by the cases on that channel while locked.
 
-use super::hchan::{self, Chan, SelState, State, Sudog, TryRecv, TrySend};
+use super::hchan::{self, Chan, State, TryRecv, TrySend};
 use super::{Receiver, RecvError, SendError, Sender};
 use crate::runtime::g::WaitReason;
 use crate::runtime::park::gopark;
+use crate::runtime::waitq::{SelRecord, Select};
 use crate::runtime::{current_g, fastrand};
-use std::sync::atomic::Ordering;
+use std::cell::Cell;
 use std::sync::MutexGuard;
 
 /// The select core's view of a case: the methods behind [`SelectCase`], crate-private so
-/// that nothing outside can call them or name the select's shared state.
+/// that nothing outside can call them or name the select's shared state. The methods used
+/// while the case's record may be queued take `&self`: the [`Select`] borrows the record.
 pub(crate) trait Case {
     /// The channel's address: the lock order, and which cases share a channel.
     fn chan_id(&self) -> usize;
     /// Locks the channel and returns its state, type-erased, for cases on the same channel.
-    fn lock(&mut self) -> *mut ();
+    fn lock(&self) -> *mut ();
     /// Uses the state of a channel another case locked (same channel, so same type).
-    fn share(&mut self, st: *mut ());
+    fn share(&self, st: *mut ());
     /// Releases the lock (if this case took it) and forgets the state.
-    fn unlock(&mut self);
+    fn unlock(&self);
     /// Under the lock: completes the operation if it can proceed now.
     fn poll(&mut self) -> bool;
-    /// Under the lock: queues this case's record, as case `case` of `sel`.
-    fn enqueue(&mut self, sel: &SelState, case: usize);
+    /// Under the lock: queues this case's record on `sel`, as case `case`.
+    fn enqueue<'s>(&'s self, sel: &Select<'s>, case: usize);
     /// Under the lock: takes the record off its queue if it is still there.
-    fn dequeue(&mut self);
+    fn dequeue<'s>(&'s self, sel: &Select<'s>);
     /// This case won while the select waited: collects its outcome from the record.
     fn finish(&mut self);
 }
@@ -60,16 +57,16 @@ pub trait SelectCase: Case {}
 struct CaseLock<'a, T> {
     chan: &'a Chan<T>,
     /// Held by the first case of the channel in lock order; the others only `share`.
-    guard: Option<MutexGuard<'a, State<T>>>,
-    st: *mut State<T>,
+    guard: Cell<Option<MutexGuard<'a, State<T>>>>,
+    st: Cell<*mut State<T>>,
 }
 
 impl<'a, T> CaseLock<'a, T> {
     fn new(chan: &'a Chan<T>) -> CaseLock<'a, T> {
         CaseLock {
             chan,
-            guard: None,
-            st: std::ptr::null_mut(),
+            guard: Cell::new(None),
+            st: Cell::new(std::ptr::null_mut()),
         }
     }
 
@@ -77,33 +74,40 @@ impl<'a, T> CaseLock<'a, T> {
         self.chan as *const Chan<T> as usize
     }
 
-    fn lock(&mut self) -> *mut () {
+    fn lock(&self) -> *mut () {
         let mut g = self.chan.lock();
-        self.st = &mut *g;
-        self.guard = Some(g);
-        self.st.cast()
+        let st: *mut State<T> = &mut *g;
+        self.st.set(st);
+        self.guard.set(Some(g));
+        st.cast()
     }
 
-    fn share(&mut self, st: *mut ()) {
-        self.st = st.cast();
+    fn share(&self, st: *mut ()) {
+        self.st.set(st.cast());
     }
 
-    fn unlock(&mut self) {
-        self.st = std::ptr::null_mut();
-        self.guard = None;
+    fn unlock(&self) {
+        self.st.set(std::ptr::null_mut());
+        self.guard.set(None);
     }
 
-    fn state(&mut self) -> &mut State<T> {
-        // SAFETY: set by lock/share while the channel's lock is held, cleared by unlock; the
-        // select core calls the locked methods only in between.
-        unsafe { &mut *self.st }
+    /// Runs `f` on the locked state.
+    fn with_state<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
+        let st = self.st.get();
+        if st.is_null() {
+            crate::runtime::fatal("select", "a case's channel used unlocked");
+        }
+        // SAFETY: set by lock/share while the channel's lock is held (by this case or one
+        // on the same channel), cleared by unlock; only the selecting thread uses it, one
+        // case at a time, and no reference to it outlives `f`.
+        f(unsafe { &mut *st })
     }
 }
 
 /// A receive case: `recv(rx) -> v` in [`select!`](crate::select!).
 pub struct RecvCase<'a, T> {
     lock: CaseLock<'a, T>,
-    sg: Sudog<T>,
+    rec: SelRecord<Option<T>, u8>,
     result: Option<Result<T, RecvError>>,
 }
 
@@ -112,7 +116,7 @@ impl<'a, T> RecvCase<'a, T> {
     pub fn new(rx: &'a Receiver<T>) -> RecvCase<'a, T> {
         RecvCase {
             lock: CaseLock::new(&rx.chan),
-            sg: Sudog::for_select(None),
+            rec: SelRecord::new(None),
             result: None,
         }
     }
@@ -143,24 +147,23 @@ impl<T> Case for RecvCase<'_, T> {
         self.lock.chan_id()
     }
 
-    fn lock(&mut self) -> *mut () {
+    fn lock(&self) -> *mut () {
         self.lock.lock()
     }
 
-    fn share(&mut self, st: *mut ()) {
+    fn share(&self, st: *mut ()) {
         self.lock.share(st);
     }
 
-    fn unlock(&mut self) {
+    fn unlock(&self) {
         self.lock.unlock();
     }
 
     fn poll(&mut self) -> bool {
-        match self.lock.state().recv_locked() {
+        match self.lock.with_state(State::recv_locked) {
             Ok((v, peer)) => {
-                if let Some(sg) = peer {
-                    // SAFETY: dequeued and claimed under the lock.
-                    unsafe { hchan::complete(sg, hchan::OK) };
+                if let Some(s) = peer {
+                    s.wake(hchan::OK);
                 }
                 self.result = Some(Ok(v));
                 true
@@ -173,24 +176,19 @@ impl<T> Case for RecvCase<'_, T> {
         }
     }
 
-    fn enqueue(&mut self, sel: &SelState, case: usize) {
-        let sg: *const Sudog<T> = &self.sg;
-        // SAFETY: the record lives in this case, which the select core keeps in place (it
-        // holds `&mut` to it) until the record is off the queue again.
+    fn enqueue<'s>(&'s self, sel: &Select<'s>, case: usize) {
         self.lock
-            .state()
-            .enqueue_select(false, unsafe { &*sg }, sel, case);
+            .with_state(|st| sel.push(&mut st.recvq, &self.rec, case));
     }
 
-    fn dequeue(&mut self) {
-        let addr = &self.sg as *const Sudog<T> as usize;
-        self.lock.state().unqueue(false, addr);
+    fn dequeue<'s>(&'s self, sel: &Select<'s>) {
+        self.lock
+            .with_state(|st| sel.remove(&mut st.recvq, &self.rec));
     }
 
     fn finish(&mut self) {
-        self.result = Some(if self.sg.done.load(Ordering::Acquire) == hchan::OK {
-            // SAFETY: completed: the sender filled the slot and nobody touches it now.
-            unsafe { (*self.sg.elem.get()).take() }.ok_or(RecvError)
+        self.result = Some(if self.rec.take_token() == Some(hchan::OK) {
+            self.rec.take_payload().ok_or(RecvError)
         } else {
             Err(RecvError)
         });
@@ -200,8 +198,9 @@ impl<T> Case for RecvCase<'_, T> {
 /// A send case: `send(tx, v) -> r` in [`select!`](crate::select!).
 pub struct SendCase<'a, T> {
     lock: CaseLock<'a, T>,
-    value: Option<T>,
-    sg: Sudog<T>,
+    /// The value, until it is sent or queued (in the record's payload).
+    value: Cell<Option<T>>,
+    rec: SelRecord<Option<T>, u8>,
     result: Option<Result<(), SendError<T>>>,
 }
 
@@ -210,8 +209,8 @@ impl<'a, T> SendCase<'a, T> {
     pub fn new(tx: &'a Sender<T>, v: T) -> SendCase<'a, T> {
         SendCase {
             lock: CaseLock::new(&tx.chan),
-            value: Some(v),
-            sg: Sudog::for_select(None),
+            value: Cell::new(Some(v)),
+            rec: SelRecord::new(None),
             result: None,
         }
     }
@@ -242,15 +241,15 @@ impl<T> Case for SendCase<'_, T> {
         self.lock.chan_id()
     }
 
-    fn lock(&mut self) -> *mut () {
+    fn lock(&self) -> *mut () {
         self.lock.lock()
     }
 
-    fn share(&mut self, st: *mut ()) {
+    fn share(&self, st: *mut ()) {
         self.lock.share(st);
     }
 
-    fn unlock(&mut self) {
+    fn unlock(&self) {
         self.lock.unlock();
     }
 
@@ -259,11 +258,10 @@ impl<T> Case for SendCase<'_, T> {
             return false;
         };
         let cap = self.lock.chan.cap;
-        match self.lock.state().send_locked(cap, v) {
+        match self.lock.with_state(|st| st.send_locked(cap, v)) {
             Ok(peer) => {
-                if let Some(sg) = peer {
-                    // SAFETY: dequeued and claimed under the lock.
-                    unsafe { hchan::complete(sg, hchan::OK) };
+                if let Some(r) = peer {
+                    r.wake(hchan::OK);
                 }
                 self.result = Some(Ok(()));
                 true
@@ -273,37 +271,33 @@ impl<T> Case for SendCase<'_, T> {
                 true
             }
             Err(TrySend::Full(v)) => {
-                self.value = Some(v);
+                self.value.set(Some(v));
                 false
             }
         }
     }
 
-    fn enqueue(&mut self, sel: &SelState, case: usize) {
-        // SAFETY: not queued yet: only we touch the record.
-        unsafe { *self.sg.elem.get() = self.value.take() };
-        let sg: *const Sudog<T> = &self.sg;
-        // SAFETY: as in RecvCase::enqueue.
+    fn enqueue<'s>(&'s self, sel: &Select<'s>, case: usize) {
+        self.rec.set_payload(self.value.take());
         self.lock
-            .state()
-            .enqueue_select(true, unsafe { &*sg }, sel, case);
+            .with_state(|st| sel.push(&mut st.sendq, &self.rec, case));
     }
 
-    fn dequeue(&mut self) {
-        let addr = &self.sg as *const Sudog<T> as usize;
-        if self.lock.state().unqueue(true, addr).is_some() {
+    fn dequeue<'s>(&'s self, sel: &Select<'s>) {
+        if self
+            .lock
+            .with_state(|st| sel.remove(&mut st.sendq, &self.rec))
+        {
             // Never taken: the value comes back to the case (dropped with it).
-            // SAFETY: off the queue under the lock: only we touch the record.
-            self.value = unsafe { (*self.sg.elem.get()).take() };
+            self.value.set(self.rec.take_payload());
         }
     }
 
     fn finish(&mut self) {
-        self.result = Some(if self.sg.done.load(Ordering::Acquire) == hchan::OK {
+        self.result = Some(if self.rec.take_token() == Some(hchan::OK) {
             Ok(())
         } else {
-            // SAFETY: completed (closed): nobody touches the record now.
-            let v = unsafe { (*self.sg.elem.get()).take() };
+            let v = self.rec.take_payload();
             Err(SendError(v.unwrap_or_else(|| {
                 crate::runtime::fatal("select", "a failed send lost its value")
             })))
@@ -345,7 +339,7 @@ impl Order {
 }
 
 /// Locks every case's channel in lock order, each channel once.
-fn sellock(cases: &mut [&mut dyn SelectCase], lockorder: &[usize]) {
+fn sellock(cases: &[&mut dyn SelectCase], lockorder: &[usize]) {
     let mut prev: Option<(usize, *mut ())> = None;
     for &i in lockorder {
         let id = cases[i].chan_id();
@@ -356,7 +350,7 @@ fn sellock(cases: &mut [&mut dyn SelectCase], lockorder: &[usize]) {
     }
 }
 
-fn selunlock(cases: &mut [&mut dyn SelectCase], lockorder: &[usize]) {
+fn selunlock(cases: &[&mut dyn SelectCase], lockorder: &[usize]) {
     for &i in lockorder.iter().rev() {
         cases[i].unlock();
     }
@@ -416,58 +410,27 @@ pub fn select(cases: &mut [&mut dyn SelectCase], default: bool) -> Option<usize>
         return None;
     }
 
-    // 3: queue on every channel and park once.
-    let sel = SelState::new();
-    for &i in lockorder.iter() {
-        cases[i].enqueue(&sel, i);
-    }
-    if current_g().is_some() {
-        gopark(WaitReason::Select, &mut || {
-            selunlock(cases, lockorder);
-            // The last touch of this goroutine's memory before a winner may ready it.
-            sel.phase
-                .compare_exchange(
-                    hchan::ACTIVE,
-                    hchan::PARKED,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-        });
-    } else {
-        crate::runtime::callback::check_may_block();
-        selunlock(cases, lockorder);
-        if sel
-            .phase
-            .compare_exchange(
-                hchan::ACTIVE,
-                hchan::PARKED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
-            while sel.phase.load(Ordering::Acquire) != hchan::DONE {
-                std::thread::park();
+    // 3: queue on every channel and park once; 5: take the other records off again.
+    let won = {
+        let cases: &[&mut dyn SelectCase] = cases;
+        let lockorder: &[usize] = lockorder;
+        Select::scope(|sel| {
+            for &i in lockorder {
+                cases[i].enqueue(sel, i);
             }
-        }
-    }
-    // Acquire: the winner's writes to its record (and the value) before its DONE.
-    if sel.phase.load(Ordering::Acquire) != hchan::DONE {
-        crate::runtime::fatal("select", "woken before a case completed");
-    }
-    let won = sel.won.load(Ordering::Acquire) - 1;
-
-    // 5: take the other records off their queues.
-    if n > 1 {
-        sellock(cases, lockorder);
-        for &i in lockorder.iter() {
-            if i != won {
-                cases[i].dequeue();
+            let won = sel.park(WaitReason::Select, &mut || selunlock(cases, lockorder));
+            if n > 1 {
+                sellock(cases, lockorder);
+                for &i in lockorder {
+                    if i != won {
+                        cases[i].dequeue(sel);
+                    }
+                }
+                selunlock(cases, lockorder);
             }
-        }
-        selunlock(cases, lockorder);
-    }
+            won
+        })
+    };
     cases[won].finish();
     Some(won)
 }

@@ -10,9 +10,10 @@
 //! design notes), `idle.rs` (idle Ps and Ms: parking and waking Ms, the timer sleeper),
 //! `spinning.rs` (the count of spinning Ms),
 //! `alloc.rs` (goroutine creation, and the caches of Gs, stacks and task cells it draws from),
-//! `cells.rs` (the per-P cache of task cells), `park.rs` (blocking and waking), `timers.rs`
-//! (per-P timer heaps), `netpoll.rs` (the network poller), `poll.rs` (where the scheduler
-//! polls the network), `sysmon.rs` (the monitor thread and blocking sections), `preempt.rs`
+//! `cells.rs` (the per-P cache of task cells), `park.rs` (blocking and waking), `waitq.rs`
+//! (the wait queues of channels and `sync`), `lockcell.rs` (the values behind `sync`'s
+//! locks), `timers.rs` (per-P timer heaps), `netpoll.rs` (the network poller), `poll.rs`
+//! (where the scheduler polls the network), `sysmon.rs` (the monitor thread and blocking sections), `preempt.rs`
 //! (taking the P of a goroutine that runs too long), `shutdown.rs` (stopping when main
 //! returns), `dump.rs` (goroutine dumps and the schedtrace line), `deadlock.rs` (deadlock
 //! detection), `callback.rs` (user code called from the scheduler's stack), `local.rs`
@@ -48,6 +49,7 @@ mod dump;
 pub(crate) mod g;
 mod idle;
 mod local;
+pub(crate) mod lockcell;
 mod lockrank;
 mod m;
 pub(crate) mod netpoll;
@@ -63,6 +65,7 @@ mod switch;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
 pub(crate) mod tls;
+pub(crate) mod waitq;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,6 @@
 use super::g::{GRef, GStatus, WaitReason};
 use super::m::{current_g, with_m};
 use super::sched::runqput_in;
-use std::sync::MutexGuard;
 use std::thread::Thread;
 
 /// Parks the running goroutine: see [`GRef::park`]. Must be called on a goroutine.
@@ -81,16 +80,17 @@ impl Waiter {
     }
 }
 
-/// Releases `guard` and blocks the caller until its registered [`Waiter`] is woken: a goroutine
-/// parks (the guard is released on g0, after its context is saved), a thread parks itself.
-/// A thread may wake spuriously, so callers re-check their condition in a loop.
-pub(crate) fn block_on_guard<T>(guard: MutexGuard<'_, T>, reason: WaitReason) {
+/// Releases `guard` (a lock's guard: dropping it unlocks) and blocks the caller until its
+/// registered [`Waiter`] is woken: a goroutine parks (the guard is released on g0, after its
+/// context is saved), a thread parks itself. A thread may wake spuriously, so callers re-check
+/// their condition in a loop.
+pub(crate) fn block_on_guard<G>(guard: G, reason: WaitReason) {
     block_as(current_g(), guard, reason);
 }
 
 /// [`block_on_guard`] for a caller that knows already whether it is a goroutine (`me`, as
 /// [`current_g`] gave it): one thread-local read less on every park.
-pub(crate) fn block_as<T>(me: Option<GRef>, guard: MutexGuard<'_, T>, reason: WaitReason) {
+pub(crate) fn block_as<G>(me: Option<GRef>, guard: G, reason: WaitReason) {
     match me {
         Some(g) => {
             let mut guard = Some(guard);

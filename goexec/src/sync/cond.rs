@@ -1,11 +1,9 @@
 //! [`Cond`] (Go: `sync.Cond`), with goexec's [`Mutex`].
 
-#![allow(unsafe_code)] // waking queued records (sema.rs).
-use super::mutex::{Mutex, MutexGuard};
-use super::sema::{wake, wake_all, Node, SendQueue};
+use super::mutex::MutexGuard;
 use crate::runtime::g::WaitReason;
+use crate::runtime::waitq::WaitQueue;
 use std::fmt;
-use std::ptr::NonNull;
 
 /// A condition variable (Go: `sync.Cond`): goroutines wait, with a [`Mutex`] held, for a
 /// condition that others signal. As in Go (and std), check the condition in a loop around
@@ -31,48 +29,44 @@ use std::ptr::NonNull;
 /// });
 /// ```
 pub struct Cond {
-    q: std::sync::Mutex<SendQueue>,
+    q: std::sync::Mutex<WaitQueue<(), ()>>,
 }
 
 impl Cond {
     /// A condition variable with no waiters.
     pub fn new() -> Cond {
         Cond {
-            q: std::sync::Mutex::new(SendQueue(Default::default())),
+            q: std::sync::Mutex::new(WaitQueue::new()),
         }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, WaitQueue<(), ()>> {
+        self.q.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Unlocks `guard`'s mutex, parks until signalled, and locks the mutex again.
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        let mutex: &'a Mutex<T> = guard.lock;
-        let mut q = self.q.lock().unwrap_or_else(|e| e.into_inner());
-        let node = Node::new(0);
-        q.0.push_back(NonNull::from(&node));
-        // Queued before the mutex is released: a signal sent after that finds us.
+        let mutex = guard.relock();
+        let q = self.queue();
+        // Our queue is locked before the mutex is released, and stays locked until we are
+        // queued: a signal sent after the release waits for it, and finds us.
         drop(guard);
-        node.park(q, WaitReason::SyncCondWait);
+        WaitQueue::park(q, |q| &mut **q, (), WaitReason::SyncCondWait);
         mutex.lock()
     }
 
     /// Wakes one waiter, if any (Go: `Signal`).
     pub fn signal(&self) {
-        let n = self
-            .q
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .pop_front();
-        if let Some(n) = n {
-            // SAFETY: taken off the queue under its lock.
-            unsafe { wake(n, 1) };
+        let t = self.queue().pop();
+        if let Some(t) = t {
+            t.wake(());
         }
     }
 
     /// Wakes every waiter (Go: `Broadcast`).
     pub fn broadcast(&self) {
-        let all = std::mem::take(&mut self.q.lock().unwrap_or_else(|e| e.into_inner()).0);
-        // SAFETY: taken off the queue under its lock.
-        unsafe { wake_all(all, 1) };
+        let all = self.queue().drain();
+        all.wake_all(());
     }
 
     /// std's name for [`signal`](Cond::signal).

@@ -12,7 +12,6 @@ mod cond;
 mod mutex;
 mod once;
 mod rwlock;
-mod sema;
 mod semaphore;
 mod waitgroup;
 

@@ -1,20 +1,14 @@
 //! [`Once`] (Go: `sync.Once`).
 
-#![allow(unsafe_code)] // waking queued records (sema.rs).
-use super::sema::{wake_all, Node, Queue};
 use crate::runtime::g::WaitReason;
+use crate::runtime::waitq::WaitQueue;
 use std::fmt;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-#[derive(Default)]
 struct State {
     running: bool,
-    waiters: Queue,
+    waiters: WaitQueue<(), ()>,
 }
-
-// SAFETY: the queue only holds records of waiters that wait on it, under the lock.
-unsafe impl Send for State {}
 
 /// Runs a function exactly once (Go: `sync.Once`). Callers that arrive while it runs park
 /// until it has finished. As in Go, a function that panics counts as done: later calls do
@@ -48,7 +42,7 @@ impl Once {
             done: AtomicBool::new(false),
             st: std::sync::Mutex::new(State {
                 running: false,
-                waiters: std::collections::VecDeque::new(),
+                waiters: WaitQueue::new(),
             }),
         }
     }
@@ -68,9 +62,7 @@ impl Once {
             return;
         }
         if st.running {
-            let node = Node::new(0);
-            st.waiters.push_back(NonNull::from(&node));
-            node.park(st, WaitReason::SyncOnce);
+            WaitQueue::park(st, |st| &mut st.waiters, (), WaitReason::SyncOnce);
             return;
         }
         st.running = true;
@@ -82,10 +74,9 @@ impl Once {
                 let mut st = self.0.st.lock().unwrap_or_else(|e| e.into_inner());
                 self.0.done.store(true, Ordering::Release);
                 st.running = false;
-                let waiters = std::mem::take(&mut st.waiters);
+                let waiters = st.waiters.drain();
                 drop(st);
-                // SAFETY: taken off the queue under the lock.
-                unsafe { wake_all(waiters, 1) };
+                waiters.wake_all(());
             }
         }
         let _finish = Finish(self);

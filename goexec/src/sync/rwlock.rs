@@ -3,28 +3,21 @@
 //! As in Go, a waiting writer keeps new readers out (so writers are not starved), and when a
 //! writer unlocks, the readers that queued meanwhile all get in before the next writer.
 //! Ownership is handed over directly to the woken waiters.
-#![allow(unsafe_code)] // the protected value is reached through an UnsafeCell, as in std.
 
-use super::sema::{wake, wake_all, Node, Queue};
 use crate::runtime::g::WaitReason;
-use std::cell::UnsafeCell;
+use crate::runtime::lockcell::{
+    ReadHeld, ReadPermit, RwCell, RwLocked, RwUnlock, WriteHeld, WritePermit,
+};
+use crate::runtime::waitq::WaitQueue;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 
-/// Node token: the lock (read or write) is yours.
-const GRANTED: u8 = 1;
-
+/// The waiting readers and writers, each woken with its share of the lock.
 #[derive(Default)]
-struct State {
-    readers: usize,
-    writer: bool,
-    rq: Queue,
-    wq: Queue,
+struct Waiters {
+    rq: WaitQueue<(), ReadPermit>,
+    wq: WaitQueue<(), WritePermit>,
 }
-
-// SAFETY: the queues only hold records of waiters that wait on them, under the lock.
-unsafe impl Send for State {}
 
 /// A reader-writer lock that parks the goroutine (or thread) waiting for it. No poisoning.
 ///
@@ -44,133 +37,120 @@ unsafe impl Send for State {}
 /// });
 /// ```
 pub struct RwLock<T: ?Sized> {
-    st: std::sync::Mutex<State>,
-    data: UnsafeCell<T>,
+    /// The readers count and writer flag, the waiters, and the value.
+    cell: RwCell<Waiters, T>,
 }
-
-// SAFETY: readers share `&T` (so T: Sync), a writer has it alone, as in std's RwLock.
-unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
-// SAFETY: as above.
-unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
 /// Shared access to an [`RwLock`]'s value; released when dropped.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    lock: &'a RwLock<T>,
+    held: ReadHeld<'a, Waiters, T>,
 }
 
 /// Exclusive access to an [`RwLock`]'s value; released when dropped.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
-    lock: &'a RwLock<T>,
+    held: WriteHeld<'a, Waiters, T>,
 }
-
-// SAFETY: a read guard gives `&T` only.
-unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
-// SAFETY: sharing a write guard gives `&T` only.
-unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
 impl<T> RwLock<T> {
     /// A new, unlocked lock holding `value`.
     pub fn new(value: T) -> RwLock<T> {
         RwLock {
-            st: Default::default(),
-            data: UnsafeCell::new(value),
+            cell: RwCell::new(Waiters::default(), value),
         }
     }
 
     /// The value, taking the lock apart.
     pub fn into_inner(self) -> T {
-        self.data.into_inner()
+        self.cell.into_inner()
     }
 }
 
 impl<T: ?Sized> RwLock<T> {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.st.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Locks for reading, parking while a writer holds the lock or waits for it.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let mut st = self.state();
-        if !st.writer && st.wq.is_empty() {
-            st.readers += 1;
-        } else {
-            let node = Node::new(0);
-            st.rq.push_back(NonNull::from(&node));
-            // Granted: the unlocking writer counted us in `readers`.
-            node.park(st, WaitReason::SyncRwLockRead);
+        let mut st = self.cell.lock();
+        if st.wq.is_empty() {
+            if let Some(held) = st.try_read() {
+                drop(st);
+                return RwLockReadGuard { held };
+            }
         }
-        RwLockReadGuard { lock: self }
+        // Granted: the unlocking writer counted us in the readers.
+        let ((), p) = WaitQueue::park(st, |st| &mut st.rq, (), WaitReason::SyncRwLockRead);
+        RwLockReadGuard {
+            held: self.cell.read(p),
+        }
     }
 
     /// Locks for reading if that needs no waiting.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-        let mut st = self.state();
-        if st.writer || !st.wq.is_empty() {
+        let mut st = self.cell.lock();
+        if !st.wq.is_empty() {
             return None;
         }
-        st.readers += 1;
-        Some(RwLockReadGuard { lock: self })
+        let held = st.try_read()?;
+        drop(st);
+        Some(RwLockReadGuard { held })
     }
 
     /// Locks for writing, parking until no reader or writer holds the lock.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        let mut st = self.state();
-        if !st.writer && st.readers == 0 {
-            st.writer = true;
-        } else {
-            let node = Node::new(0);
-            st.wq.push_back(NonNull::from(&node));
-            // Granted: the unlocker set `writer` for us.
-            node.park(st, WaitReason::SyncRwLockWrite);
+        let mut st = self.cell.lock();
+        if let Some(held) = st.try_write() {
+            drop(st);
+            return RwLockWriteGuard { held };
         }
-        RwLockWriteGuard { lock: self }
+        // Granted: the unlocker made us the writer.
+        let ((), p) = WaitQueue::park(st, |st| &mut st.wq, (), WaitReason::SyncRwLockWrite);
+        RwLockWriteGuard {
+            held: self.cell.write(p),
+        }
     }
 
     /// Locks for writing if that needs no waiting.
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-        let mut st = self.state();
-        if st.writer || st.readers > 0 {
-            return None;
-        }
-        st.writer = true;
-        Some(RwLockWriteGuard { lock: self })
+        let mut st = self.cell.lock();
+        let held = st.try_write()?;
+        drop(st);
+        Some(RwLockWriteGuard { held })
     }
 
     /// The value, through `&mut` (no locking needed).
     pub fn get_mut(&mut self) -> &mut T {
-        self.data.get_mut()
+        self.cell.get_mut()
     }
+}
 
-    fn read_unlock(&self) {
-        let mut st = self.state();
-        st.readers -= 1;
-        if st.readers == 0 {
-            if let Some(w) = st.wq.pop_front() {
-                st.writer = true;
+impl<T: ?Sized> RwUnlock<T> for Waiters {
+    fn read_unlocked(mut st: RwLocked<'_, Waiters, T>) {
+        if st.readers() == 0 {
+            if let Some(w) = st.wq.pop() {
+                let Some(p) = st.grant_write() else {
+                    crate::runtime::fatal("RwLock", "no readers, yet a writer");
+                };
                 drop(st);
-                // SAFETY: taken off the queue under the lock.
-                unsafe { wake(w, GRANTED) };
+                w.wake(p);
             }
         }
     }
 
-    fn write_unlock(&self) {
-        let mut st = self.state();
-        st.writer = false;
+    fn write_unlocked(mut st: RwLocked<'_, Waiters, T>) {
         if !st.rq.is_empty() {
             // Every reader that queued behind this writer gets in.
-            let readers = std::mem::take(&mut st.rq);
-            st.readers += readers.len();
+            let readers = st.rq.drain();
+            let Some(mut grant) = st.grant_reads(readers.len()) else {
+                crate::runtime::fatal("RwLock", "a writer left, yet a writer");
+            };
             drop(st);
-            // SAFETY: taken off the queue under the lock.
-            unsafe { wake_all(readers, GRANTED) };
-        } else if let Some(w) = st.wq.pop_front() {
-            st.writer = true;
+            readers.wake_each(|| grant.take());
+        } else if let Some(w) = st.wq.pop() {
+            let Some(p) = st.grant_write() else {
+                crate::runtime::fatal("RwLock", "a writer left, yet a holder");
+            };
             drop(st);
-            // SAFETY: as above.
-            unsafe { wake(w, GRANTED) };
+            w.wake(p);
         }
     }
 }
@@ -207,34 +187,19 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: a read guard means no writer holds the lock.
-        unsafe { &*self.lock.data.get() }
-    }
-}
-
-impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
-    fn drop(&mut self) {
-        self.lock.read_unlock();
+        &self.held
     }
 }
 
 impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the write guard holds the lock alone.
-        unsafe { &*self.lock.data.get() }
+        &self.held
     }
 }
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as above.
-        unsafe { &mut *self.lock.data.get() }
-    }
-}
-
-impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
-    fn drop(&mut self) {
-        self.lock.write_unlock();
+        &mut self.held
     }
 }

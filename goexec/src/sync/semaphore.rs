@@ -1,19 +1,15 @@
 //! [`Semaphore`]: a counting semaphore (Go: `golang.org/x/sync/semaphore`, or a buffered
 //! channel used as one).
 
-#![allow(unsafe_code)] // waking queued records (sema.rs).
-use super::sema::{wake, Node, Queue};
 use crate::runtime::g::WaitReason;
+use crate::runtime::waitq::WaitQueue;
 use std::fmt;
-use std::ptr::NonNull;
 
 struct State {
     permits: usize,
-    waiters: Queue,
+    /// Each woken with a permit handed over by `release`.
+    waiters: WaitQueue<(), ()>,
 }
-
-// SAFETY: the queue only holds records of waiters that wait on it, under the lock.
-unsafe impl Send for State {}
 
 /// A counting semaphore: at most `n` holders at once. Waiters are served in FIFO order (a
 /// released permit goes straight to the first waiter).
@@ -48,7 +44,7 @@ impl Semaphore {
         Semaphore {
             st: std::sync::Mutex::new(State {
                 permits,
-                waiters: Queue::new(),
+                waiters: WaitQueue::new(),
             }),
         }
     }
@@ -63,10 +59,8 @@ impl Semaphore {
         if st.permits > 0 && st.waiters.is_empty() {
             st.permits -= 1;
         } else {
-            let node = Node::new(0);
-            st.waiters.push_back(NonNull::from(&node));
             // Woken with a permit handed over by `release`.
-            node.park(st, WaitReason::SyncSemacquire);
+            WaitQueue::park(st, |st| &mut st.waiters, (), WaitReason::SyncSemacquire);
         }
         SemaphorePermit { sem: self }
     }
@@ -89,11 +83,10 @@ impl Semaphore {
 
     fn release(&self) {
         let mut st = self.state();
-        match st.waiters.pop_front() {
-            Some(n) => {
+        match st.waiters.pop() {
+            Some(t) => {
                 drop(st);
-                // SAFETY: taken off the queue under the lock.
-                unsafe { wake(n, 1) };
+                t.wake(());
             }
             None => st.permits += 1,
         }

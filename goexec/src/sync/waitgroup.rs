@@ -1,20 +1,15 @@
 //! [`WaitGroup`] (Go: `sync.WaitGroup`).
 
-#![allow(unsafe_code)] // waking queued records (sema.rs).
-use super::sema::{wake_all, Node, Queue};
 use crate::runtime::g::WaitReason;
+use crate::runtime::waitq::WaitQueue;
 use std::fmt;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 #[derive(Default)]
 struct State {
     count: i64,
-    waiters: Queue,
+    waiters: WaitQueue<(), ()>,
 }
-
-// SAFETY: the queue only holds records of waiters that wait on it, under the lock.
-unsafe impl Send for State {}
 
 /// Waits for a collection of goroutines to finish (Go: `sync.WaitGroup`). `add` the number to
 /// wait for, each calls `done` when finished, and `wait` parks until the count is zero.
@@ -67,10 +62,9 @@ impl WaitGroup {
             panic!("sync: negative WaitGroup counter");
         }
         if st.count == 0 && !st.waiters.is_empty() {
-            let waiters = std::mem::take(&mut st.waiters);
+            let waiters = st.waiters.drain();
             drop(st);
-            // SAFETY: taken off the queue under the lock.
-            unsafe { wake_all(waiters, 1) };
+            waiters.wake_all(());
         }
     }
 
@@ -81,13 +75,11 @@ impl WaitGroup {
 
     /// Parks until the count is zero.
     pub fn wait(&self) {
-        let mut st = self.state();
+        let st = self.state();
         if st.count == 0 {
             return;
         }
-        let node = Node::new(0);
-        st.waiters.push_back(NonNull::from(&node));
-        node.park(st, WaitReason::SyncWaitGroupWait);
+        WaitQueue::park(st, |st| &mut st.waiters, (), WaitReason::SyncWaitGroupWait);
     }
 
     /// The current count.
