@@ -54,8 +54,9 @@
 //!   locked global queue (measured at ~100 ns per yield against ~25 for tokio). And when the P
 //!   has another G ready, the yielder switches straight to it (`gosched`, `arch::transfer`)
 //!   instead of crossing g0 twice; the G taking over queues the yielder once its context is
-//!   saved (`resumed`). Extending this to park and exit was measured and gave nothing (see
-//!   BENCHMARKS.md), so those cross g0 as in Go.
+//!   saved (`resumed`). A parking G does the same when its P has a G ready (`park_next`): the
+//!   G taking over runs the park's unlock once the parker's context is saved, as g0 would.
+//!   An exiting G still crosses g0, as in Go.
 //! - A goroutine of the default stack size gets its stack when it first runs, not at `newproc`
 //!   (`gstart`, alloc.rs), and gives it back when it exits (`gfput`): queued goroutines hold a
 //!   record and a task cell, no stack page, and each new goroutine starts on the P's most
