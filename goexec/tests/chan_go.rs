@@ -532,3 +532,36 @@ fn select_timeouts_and_dump() {
         h.join().unwrap();
     });
 }
+
+/// A send case that a select did not choose, whose record a receiver took off and dropped
+/// (the select was already won by another case), still holds its value: the case can be
+/// selected again and sends it.
+#[test]
+fn a_send_case_that_lost_a_claim_keeps_its_value() {
+    let _w = watchdog("a_send_case_that_lost_a_claim_keeps_its_value", 30);
+    let rt = goexec::Runtime::builder().procs(1).build().unwrap();
+    rt.run(|| {
+        let (txa, rxa) = chan::bounded::<u32>(0);
+        let (txb, rxb) = chan::bounded::<u32>(0);
+        let rxa2 = rxa.clone();
+        // procs 1: this goroutine runs only once main parks in its select.
+        let g = goexec::spawn(move || {
+            txb.send(1).unwrap(); // wins main's select (its recv case), readies main
+                                  // Still running (procs 1): takes main's send record off rxa's queue; the select
+                                  // was won, so the record is dropped from the queue and the try_recv is empty.
+            assert!(rxa2.try_recv().is_err());
+        });
+        let mut send = chan::SendCase::new(&txa, 7);
+        let mut recv = chan::RecvCase::new(&rxb);
+        let won = chan::select(&mut [&mut send, &mut recv], false);
+        assert_eq!(won, Some(1));
+        assert_eq!(recv.result().unwrap(), 1);
+        g.join().unwrap();
+        // The send case was not chosen: its value should still be there to send.
+        let h = goexec::spawn(move || rxa.recv());
+        let won = chan::select(&mut [&mut send], false);
+        assert_eq!(won, Some(0));
+        assert!(send.result().is_ok());
+        assert_eq!(h.join().unwrap(), Ok(7));
+    });
+}

@@ -284,13 +284,12 @@ impl<T> Case for SendCase<'_, T> {
     }
 
     fn dequeue<'s>(&'s self, sel: &Select<'s>) {
-        if self
-            .lock
-            .with_state(|st| sel.remove(&mut st.sendq, &self.rec))
-        {
-            // Never taken: the value comes back to the case (dropped with it).
-            self.value.set(self.rec.take_payload());
-        }
+        self.lock
+            .with_state(|st| sel.remove(&mut st.sendq, &self.rec));
+        // Never taken, or taken off by a receiver that found the select already won: either
+        // way the value is still in the record, and comes back to the case (to be sent by a
+        // later select, or dropped with it).
+        self.value.set(self.rec.take_payload());
     }
 
     fn finish(&mut self) {
