@@ -1,11 +1,11 @@
-//! [`Cond`] (Go: `sync.Cond`), with goexec's [`Mutex`].
+//! [`Cond`] (Go: `sync.Cond`), with goexec's [`Mutex`](super::Mutex).
 
 use super::mutex::MutexGuard;
 use crate::runtime::g::WaitReason;
 use crate::runtime::waitq::WaitQueue;
 use std::fmt;
 
-/// A condition variable (Go: `sync.Cond`): goroutines wait, with a [`Mutex`] held, for a
+/// A condition variable (Go: `sync.Cond`): goroutines wait, with a [`Mutex`](super::Mutex) held, for a
 /// condition that others signal. As in Go (and std), check the condition in a loop around
 /// `wait`.
 ///
