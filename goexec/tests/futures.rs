@@ -3,6 +3,10 @@
 
 use futures::channel::oneshot;
 use goexec::Runtime;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 use tokio_test::{assert_pending, assert_ready};
 
@@ -254,4 +258,51 @@ fn dropped_channel_futures_leave_the_queue() {
             Err(goexec::chan::RecvError)
         );
     });
+}
+
+/// A waker that does nothing, for polling by hand.
+struct NoopWake;
+impl std::task::Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A future leaked (mem::forget) while its record is queued, then the channel dropped: safe
+/// code. The record is leaked (fine), but in a debug build WaitQueue's drop asserts that the
+/// queue is empty and panics inside the Receiver's drop.
+#[test]
+fn forgotten_recv_future_then_channel_dropped() {
+    let r = std::panic::catch_unwind(|| {
+        let (tx, rx) = goexec::chan::bounded::<u32>(0);
+        let waker = Waker::from(Arc::new(NoopWake));
+        let mut cx = Context::from_waker(&waker);
+        let mut f = rx.recv_async();
+        assert!(Pin::new(&mut f).poll(&mut cx).is_pending());
+        std::mem::forget(f);
+        drop(tx);
+        drop(rx); // last reference: the channel (and its queues) go here
+    });
+    assert!(
+        r.is_ok(),
+        "dropping a channel after mem::forget of a queued future panicked"
+    );
+}
+
+/// Same with a SendFuture: its value stays in the leaked record (never dropped: a leak, as
+/// mem::forget implies).
+#[test]
+fn forgotten_send_future_then_channel_dropped() {
+    let r = std::panic::catch_unwind(|| {
+        let (tx, rx) = goexec::chan::bounded::<u32>(0);
+        let waker = Waker::from(Arc::new(NoopWake));
+        let mut cx = Context::from_waker(&waker);
+        let mut f = tx.send_async(7);
+        assert!(Pin::new(&mut f).poll(&mut cx).is_pending());
+        std::mem::forget(f);
+        drop(rx);
+        drop(tx);
+    });
+    assert!(
+        r.is_ok(),
+        "dropping a channel after mem::forget of a queued future panicked"
+    );
 }
