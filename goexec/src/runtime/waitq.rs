@@ -130,8 +130,9 @@ impl<P, K> Default for WaitQueue<P, K> {
 
 impl<P, K> Drop for WaitQueue<P, K> {
     fn drop(&mut self) {
-        // A waiter that is never woken: only an abandoned goroutine (a runtime shut down) or
-        // a leaked async operation leaves one.
+        // Unreachable: every parked waiter (an abandoned goroutine's too) keeps its primitive
+        // alive, and closing a channel, which dropping its last Sender or Receiver does,
+        // empties both its queues (a forgotten async operation's record included).
         debug_assert!(
             self.q.is_empty() || std::thread::panicking(),
             "a wait queue dropped with {} waiters",
@@ -762,6 +763,9 @@ impl<'s> Select<'s> {
             IDLE => false,
             _ => super::fatal("select", "a case's record is being woken"),
         };
+        // Handled: a second remove of it is fatal, so `removed` counts each record once and
+        // the scope's check cannot pass with another record still queued.
+        r.sel.set(None);
         self.removed.set(self.removed.get() + 1);
         was_queued
     }
