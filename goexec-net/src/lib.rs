@@ -18,6 +18,8 @@
 
 #[macro_use]
 mod macros;
+#[macro_use]
+mod fd;
 mod tcp;
 mod udp;
 mod unix;

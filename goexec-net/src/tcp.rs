@@ -76,6 +76,15 @@ impl TcpListener {
     }
 }
 
+impl TcpListener {
+    /// The mio socket, for the descriptor traits.
+    fn source(&self) -> &mio::net::TcpListener {
+        self.io.get()
+    }
+}
+
+fd_common!(TcpListener);
+
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpListener")
@@ -168,6 +177,15 @@ impl TcpStream {
 }
 
 stream_common!(TcpStream);
+
+impl TcpStream {
+    /// The mio socket, for the descriptor traits.
+    fn source(&self) -> &mio::net::TcpStream {
+        self.conn.io.get()
+    }
+}
+
+fd_common!(TcpStream);
 
 impl std::fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

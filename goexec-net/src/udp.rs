@@ -91,6 +91,15 @@ impl UdpSocket {
 
 timeouts_common!(UdpSocket);
 
+impl UdpSocket {
+    /// The mio socket, for the descriptor traits.
+    fn source(&self) -> &mio::net::UdpSocket {
+        self.conn.io.get()
+    }
+}
+
+fd_common!(UdpSocket);
+
 impl std::fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UdpSocket")

@@ -60,6 +60,15 @@ impl UnixListener {
     }
 }
 
+impl UnixListener {
+    /// The mio socket, for the descriptor traits.
+    fn source(&self) -> &mio::net::UnixListener {
+        self.io.get()
+    }
+}
+
+fd_common!(UnixListener);
+
 impl std::fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnixListener")
@@ -112,6 +121,15 @@ impl UnixStream {
 }
 
 stream_common!(UnixStream);
+
+impl UnixStream {
+    /// The mio socket, for the descriptor traits.
+    fn source(&self) -> &mio::net::UnixStream {
+        self.conn.io.get()
+    }
+}
+
+fd_common!(UnixStream);
 
 impl std::fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
