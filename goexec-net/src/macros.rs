@@ -32,21 +32,33 @@ macro_rules! timeouts_common {
 
             /// Go's `SetReadDeadline`: reads fail with `TimedOut` from `deadline` on (None:
             /// never).
-            pub fn set_read_deadline(&self, deadline: Option<std::time::Instant>) {
+            pub fn set_read_deadline(
+                &self,
+                deadline: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
                 self.conn.update(|l| l.0.deadline = deadline);
+                Ok(())
             }
 
             /// Go's `SetWriteDeadline`.
-            pub fn set_write_deadline(&self, deadline: Option<std::time::Instant>) {
+            pub fn set_write_deadline(
+                &self,
+                deadline: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
                 self.conn.update(|l| l.1.deadline = deadline);
+                Ok(())
             }
 
             /// Go's `SetDeadline`: both directions.
-            pub fn set_deadline(&self, deadline: Option<std::time::Instant>) {
+            pub fn set_deadline(
+                &self,
+                deadline: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
                 self.conn.update(|l| {
                     l.0.deadline = deadline;
                     l.1.deadline = deadline;
                 });
+                Ok(())
             }
         }
     };

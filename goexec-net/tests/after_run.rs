@@ -85,11 +85,12 @@ fn a_unix_stream_from_a_finished_run_is_read_on_a_plain_thread() {
 fn a_read_deadline_after_run_gets_data_in_time_and_times_out_without() {
     let _w = watchdog("a_read_deadline_after_run", 60);
     let (s, peer) = tcp_pair_from_a_finished_run();
-    s.set_read_deadline(Some(Instant::now() + Duration::from_secs(5)));
+    s.set_read_deadline(Some(Instant::now() + Duration::from_secs(5)))
+        .unwrap();
     read_woken(&s, peer.try_clone().unwrap(), b"in time");
 
     let timeout = Duration::from_millis(300);
-    s.set_read_deadline(None);
+    s.set_read_deadline(None).unwrap();
     s.set_read_timeout(Some(timeout)).unwrap();
     let start = Instant::now();
     let err = (&s).read(&mut [0u8; 8]).unwrap_err();

@@ -115,7 +115,8 @@ fn read_timeout_and_deadline_return_timed_out_in_about_the_time() {
         c.set_read_timeout(None).unwrap();
         assert!(c.set_read_timeout(Some(Duration::ZERO)).is_err());
         // Go style: a deadline.
-        c.set_read_deadline(Some(Instant::now() + Duration::from_millis(20)));
+        c.set_read_deadline(Some(Instant::now() + Duration::from_millis(20)))
+            .unwrap();
         let err = c.read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
     });
