@@ -221,8 +221,8 @@ where
             return Ok(0);
         }
         let deadline = self.limits().0.deadline();
+        // Past the read deadline, the wait below or `retry` fails before any `recv`.
         let reg = &self.io.reg;
-        reg.prepare_read()?;
         let stamp = self.io.drained.load(Ordering::Relaxed);
         if stamp != NOT_DRAINED {
             self.io.drained.store(NOT_DRAINED, Ordering::Relaxed);
