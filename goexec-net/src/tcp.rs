@@ -1,6 +1,6 @@
 //! TCP: [`TcpListener`] and [`TcpStream`] (Go: `net.TCPListener`, `net.TCPConn`).
 
-use crate::{resolve, Conn, Dir, Pollable};
+use crate::{resolve, Conn, Pollable};
 use goexec::mio;
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -60,7 +60,7 @@ impl TcpListener {
     /// connection joins the listener's poller, so this works from any goroutine or thread,
     /// also after the listener's runtime stopped.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
+        let (s, addr) = self.io.accept(|l| l.accept())?;
         let conn = Conn::accepted(&self.io, s)?;
         Ok((TcpStream { conn }, addr))
     }
@@ -84,6 +84,7 @@ impl TcpListener {
 }
 
 fd_common!(TcpListener);
+listener_common!(TcpListener);
 
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
