@@ -40,7 +40,11 @@ fn in_a_runtime_at_procs_1_and_2() {
             raiser.join().unwrap();
             // And raised by this goroutine itself.
             raise(libc::SIGUSR1).unwrap();
-            assert_eq!(signals.recv_timeout(WAIT), Ok(libc::SIGUSR1), "procs {procs}");
+            assert_eq!(
+                signals.recv_timeout(WAIT),
+                Ok(libc::SIGUSR1),
+                "procs {procs}"
+            );
         });
     }
 }
