@@ -122,6 +122,8 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7001".to_owned());
     goexec::run(move || {
+        // Caught from here on: once it says it listens, a signal shuts it down gracefully.
+        let signals = signal::notify(&[SIGINT, SIGTERM]).expect("catching SIGINT and SIGTERM");
         let listener = match TcpListener::bind(&addr) {
             Ok(l) => Arc::new(l),
             Err(e) => {
@@ -130,7 +132,6 @@ fn main() {
             }
         };
         println!("chat: listening on {}", listener.local_addr().unwrap());
-        let signals = signal::notify(&[SIGINT, SIGTERM]).expect("catching SIGINT and SIGTERM");
         let (events, hub_rx) = chan::bounded::<Event>(256);
         goexec::spawn(move || hub(hub_rx));
         let (accepted_tx, accepted) = chan::bounded(0);

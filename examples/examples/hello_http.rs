@@ -83,6 +83,8 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     goexec::run(move || {
+        // Caught from here on: once it says it listens, a signal shuts it down gracefully.
+        let signals = signal::notify(&[SIGINT, SIGTERM]).expect("catching SIGINT and SIGTERM");
         let listener = match TcpListener::bind(&addr) {
             Ok(l) => Arc::new(l),
             Err(e) => {
@@ -94,7 +96,6 @@ fn main() {
             "hello_http: listening on http://{}/",
             listener.local_addr().unwrap()
         );
-        let signals = signal::notify(&[SIGINT, SIGTERM]).expect("catching SIGINT and SIGTERM");
         let (accepted_tx, accepted) = chan::bounded(0);
         goexec::spawn({
             let listener = listener.clone();
