@@ -47,6 +47,8 @@ const TOKEN: mio::Token = mio::Token(0);
 /// A caught signal no longer has its default effect: a notified `SIGINT` or `SIGTERM` does
 /// not end the process, which decides what to do on receiving it. A signal the process was
 /// started with ignored (as `nohup` ignores `SIGHUP`) is caught all the same, as in Go.
+/// signal-hook's handler runs on the stack of the thread the signal interrupts, a goroutine's
+/// included, and needs a few KiB of it (the kernel's signal frame among them).
 ///
 /// Works inside a goroutine and on a plain thread alike, and the channel keeps delivering
 /// after the runtime the call was made in has stopped: the forwarding is done by a thread,

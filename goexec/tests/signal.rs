@@ -112,21 +112,31 @@ fn forwarders() -> usize {
         .count()
 }
 
+/// Waits (bounded) until the process has `n` forwarder threads: a thread takes its name once
+/// it runs, and ends a moment after deciding to.
+fn wait_for_forwarders(n: usize) {
+    let deadline = Instant::now() + WAIT;
+    while forwarders() != n {
+        assert!(
+            Instant::now() < deadline,
+            "{} goexec-signal threads, not {n}",
+            forwarders()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_dropped_receiver_ends_the_forwarder_and_the_signal_is_then_ignored() {
     let _s = serial();
     let _w = common::watchdog("a_dropped_receiver_ends_the_forwarder", 60);
     let before = forwarders();
     let signals = signal::notify(&[libc::SIGUSR2]).unwrap();
-    assert_eq!(forwarders(), before + 1);
+    wait_for_forwarders(before + 1);
     drop(signals);
     raise(libc::SIGUSR2).unwrap();
-    // The delivery finds no receiver: the forwarder ends (a bounded wait for its exit).
-    let deadline = Instant::now() + WAIT;
-    while forwarders() != before {
-        assert!(Instant::now() < deadline, "the forwarder still runs");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // The delivery finds no receiver: the forwarder ends.
+    wait_for_forwarders(before);
     // With nobody registered, SIGUSR2 is ignored, not fatal (its default).
     raise(libc::SIGUSR2).unwrap();
     // And it can be notified again.
