@@ -19,14 +19,19 @@
 //! });
 //! ```
 //!
-//! The signals are caught with `signal-hook`: its handler writes to a pipe, which a thread of
-//! the `notify` call, `goexec-signal`, polls and forwards to the channel. Signals are
-//! process-wide: every `notify` for a signal gets each delivery of it, from any thread, inside
-//! a runtime or not.
+//! The signals are caught with `signal-hook`: its handler writes to a pipe. Inside a
+//! goroutine, the pipe is registered with the runtime's network poller, which forwards what
+//! the handler wrote to the channel whenever it reports the pipe readable (no thread, no
+//! goroutine); on a plain thread, a thread of the `notify` call, `goexec-signal`, polls the
+//! pipe and forwards. Signals are process-wide: every `notify` for a signal gets each
+//! delivery of it, from any thread, inside a runtime or not.
 
 use crate::chan::{self, Receiver, Sender, TrySendError};
+use crate::netpoll::Registration;
 use signal_hook_mio::v1_0::Signals;
 use std::io;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 /// Room in the channel `notify` returns: deliveries that find it full are dropped.
 const CAPACITY: usize = 16;
@@ -51,12 +56,14 @@ const TOKEN: mio::Token = mio::Token(0);
 /// included, and needs a few KiB of it (the kernel's signal frame among them).
 ///
 /// Works inside a goroutine and on a plain thread alike, and the channel keeps delivering
-/// after the runtime the call was made in has stopped: the forwarding is done by a thread,
-/// `goexec-signal`, one per call. When every [`Receiver`] of the channel has been dropped, the
-/// thread ends at the next delivery of one of the signals, and unregisters them. signal-hook
-/// does not restore the signal's previous disposition then: a signal whose every `notify` has
-/// ended this way stays caught and is ignored from then on, neither delivered nor given its
-/// default effect (Go's `signal.Stop` restores it). Until that delivery, the thread lives on.
+/// after the runtime the call was made in has stopped. Inside a goroutine, the runtime's
+/// network poller does the forwarding (after `run` returns, its fallback thread does); on a
+/// plain thread, a thread of the call's own, `goexec-signal`. When every [`Receiver`] of the
+/// channel has been dropped, the forwarding ends at the next delivery of one of the signals,
+/// and unregisters them. signal-hook does not restore the signal's previous disposition then:
+/// a signal whose every `notify` has ended this way stays caught and is ignored from then on,
+/// neither delivered nor given its default effect (Go's `signal.Stop` restores it). Until that
+/// delivery, the registration (and on a plain thread, the thread) lives on.
 ///
 /// # Errors
 ///
@@ -76,17 +83,25 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
     for &sig in signals {
         check(sig)?;
     }
-    // Why a thread polling its own mio::Poll, in a goroutine too: a forwarder goroutine
-    // waiting on the runtime's poller would be abandoned when `run` returns, holding the
-    // Signals forever (the signals swallowed, the channel never closed); a thread waiting on
-    // a runtime's Registration works, but once `run` returns it needs that poller's fallback
-    // thread as well. A thread of its own behaves the same everywhere, for as long as the
-    // channel is received from.
     let mut source = Signals::new(signals)?;
+    let (tx, rx) = chan::bounded(CAPACITY);
+    // In a goroutine: on the runtime's poller, with a waker that forwards, not a forwarder
+    // goroutine, which would be abandoned when `run` returns, holding the Signals for ever.
+    // The poller keeps a task's waker across shutdown (its fallback thread then polls).
+    match Registration::new(&mut source) {
+        Ok(reg) => {
+            let fwd = Arc::new(PollerForward {
+                state: Mutex::new(Some((source, reg, tx))),
+            });
+            fwd.pump();
+            return Ok(rx);
+        }
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {} // a plain thread
+        Err(e) => return Err(e),
+    }
     let poll = mio::Poll::new()?;
     poll.registry()
         .register(&mut source, TOKEN, mio::Interest::READABLE)?;
-    let (tx, rx) = chan::bounded(CAPACITY);
     std::thread::Builder::new()
         .name("goexec-signal".into())
         .spawn(move || forward(poll, source, tx))?;
@@ -113,6 +128,50 @@ fn forward(mut poll: mio::Poll, mut signals: Signals, tx: Sender<i32>) {
                 return;
             }
         }
+    }
+}
+
+/// The forwarding of a `notify` made in a goroutine: the waker that the runtime's poller
+/// calls when the pipe becomes readable (Go's `signal_recv` loop, done by the poller). It
+/// runs where the poller runs (the scheduler's stack, sysmon, the fallback thread), so it
+/// only takes its own lock, reads the pipe and `try_send`s: nothing that blocks.
+struct PollerForward {
+    /// None once the channel lost its receivers (the Signals dropped, the source
+    /// deregistered).
+    state: Mutex<Option<(Signals, Registration, Sender<i32>)>>,
+}
+
+impl PollerForward {
+    /// Sends what the handler recorded, then leaves this waker with the poller for the next
+    /// edge; again while the poller says an edge came meanwhile. The waker the poller holds
+    /// is this value itself: a cycle broken when the channel loses its receivers.
+    fn pump(self: &Arc<Self>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((signals, reg, tx)) = state.as_mut() else {
+            return;
+        };
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            for sig in signals.pending() {
+                if let Err(TrySendError::Closed(_)) = tx.try_send(sig) {
+                    if let Some((mut signals, reg, _)) = state.take() {
+                        reg.deregister(&mut signals);
+                    }
+                    return;
+                }
+            }
+            match reg.poll_read_ready(&mut cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) | Poll::Pending => return,
+            }
+        }
+    }
+}
+
+impl Wake for PollerForward {
+    fn wake(self: Arc<Self>) {
+        self.pump();
     }
 }
 

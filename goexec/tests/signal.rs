@@ -184,3 +184,40 @@ fn a_goroutine_selects_on_signals_and_another_channel() {
         assert_eq!(worker.join().unwrap(), (vec![0, 1, 2], libc::SIGALRM));
     });
 }
+
+#[test]
+fn in_a_runtime_a_dropped_receiver_ends_the_forwarding_on_the_poller() {
+    let _s = serial();
+    let _w = common::watchdog("in_a_runtime_a_dropped_receiver_ends_the_forwarding", 60);
+    // This process's open sockets, by inode. Other tests' forwarder threads may be ending
+    // meanwhile, which only closes theirs; none opens any while this one holds `serial`.
+    fn sockets() -> std::collections::HashSet<String> {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|l| l.to_string_lossy().into_owned())
+            .filter(|l| l.starts_with("socket:"))
+            .collect()
+    }
+    goexec::run(move || {
+        // The runtime's poller first (it stays): a registration made it.
+        drop(signal::notify(&[libc::SIGUSR2]).unwrap());
+        raise(libc::SIGUSR2).unwrap();
+        let (before, threads) = (sockets(), forwarders());
+        let signals = signal::notify(&[libc::SIGUSR2]).unwrap();
+        // No thread forwards in a goroutine: the runtime's poller does.
+        assert!(forwarders() <= threads);
+        let pipe: Vec<String> = sockets().difference(&before).cloned().collect();
+        assert!(!pipe.is_empty(), "the signal pipe");
+        raise(libc::SIGUSR2).unwrap();
+        assert_eq!(signals.recv_timeout(WAIT), Ok(libc::SIGUSR2));
+        drop(signals);
+        raise(libc::SIGUSR2).unwrap();
+        // The delivery finds no receiver: the pipe is deregistered and closed.
+        let deadline = std::time::Instant::now() + WAIT;
+        while pipe.iter().any(|p| sockets().contains(p)) {
+            assert!(std::time::Instant::now() < deadline, "the pipe stayed open");
+            goexec::time::sleep(Duration::from_millis(5));
+        }
+    });
+}
