@@ -7,6 +7,8 @@ use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 
 /// A Unix datagram socket: std's `UnixDatagram`, whose sends and receives park only the
 /// calling goroutine. `&UnixDatagram` is shared freely between goroutines (each datagram is
@@ -38,12 +40,17 @@ use std::path::Path;
 /// ```
 pub struct UnixDatagram {
     conn: Conn<mio::net::UnixDatagram>,
+    /// Whether [`shutdown`](UnixDatagram::shutdown) closed the receiving half (shared by
+    /// the handles). A non-blocking receive then says `WouldBlock` once the queue is empty,
+    /// where std's blocking one returns 0, and no edge will come; this says which it is.
+    read_shut: Arc<AtomicBool>,
 }
 
 impl UnixDatagram {
     fn from_mio(s: mio::net::UnixDatagram) -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
             conn: Conn::new(s)?,
+            read_shut: Default::default(),
         })
     }
 
@@ -88,9 +95,10 @@ impl UnixDatagram {
     }
 
     /// Receives a datagram (from the connected peer, if connected); a datagram longer than
-    /// `buf` is cut to fit.
+    /// `buf` is cut to fit. `Ok(0)` once the receiving half is shut down and the queue empty.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn.retry(Dir::Read, |s| s.recv(buf))
+        self.conn
+            .retry(Dir::Read, |s| self.unless_shut(s.recv(buf), || 0))
     }
 
     /// Sends a datagram to the socket at `path`, waiting while its queue is full.
@@ -100,8 +108,26 @@ impl UnixDatagram {
     }
 
     /// Receives a datagram and its sender's address (unnamed for an unbound sender).
+    /// `(0, unnamed)` once the receiving half is shut down and the queue empty.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.conn.retry(Dir::Read, |s| s.recv_from(buf))
+        self.conn.retry(Dir::Read, |s| {
+            self.unless_shut(s.recv_from(buf), || {
+                // std's unnamed address: the empty path.
+                let unnamed = SocketAddr::from_pathname("").expect("the empty path is valid");
+                (0, unnamed)
+            })
+        })
+    }
+
+    /// `r`, or `shut()` if it is `WouldBlock` and the receiving half is shut down (what
+    /// std's blocking receive returns then).
+    fn unless_shut<R>(&self, r: io::Result<R>, shut: impl FnOnce() -> R) -> io::Result<R> {
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.read_shut.load(SeqCst) => {
+                Ok(shut())
+            }
+            r => r,
+        }
     }
 
     /// The address this socket is bound to (unnamed if unbound).
@@ -118,9 +144,19 @@ impl UnixDatagram {
         self.source().peer_addr()
     }
 
-    /// Shuts down the receiving, sending, or both halves: a receive then returns `Ok(0)`, a
-    /// send fails with `BrokenPipe`.
+    /// Shuts down the receiving, sending, or both halves: a receive then returns what is
+    /// queued, then `Ok(0)` (also one waiting now), and a send fails with `BrokenPipe`. (A
+    /// shutdown made through the descriptor, not this method, leaves receives waiting.)
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let read = matches!(how, Shutdown::Read | Shutdown::Both);
+        // Marked first: the shutdown wakes receivers waiting now, which must see the mark.
+        if read && !self.read_shut.swap(true, SeqCst) {
+            let r = self.source().shutdown(how);
+            if r.is_err() {
+                self.read_shut.store(false, SeqCst);
+            }
+            return r;
+        }
         self.source().shutdown(how)
     }
 
@@ -133,6 +169,7 @@ impl UnixDatagram {
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
             conn: self.conn.share(),
+            read_shut: self.read_shut.clone(),
         })
     }
 
