@@ -23,8 +23,8 @@ macro_rules! fd_common {
 macro_rules! fd_owned {
     ($t:ident, $std:ty) => {
         impl std::os::fd::IntoRawFd for $t {
-            /// The descriptor, as [`into_std`](Self::into_std) leaves it: deregistered, in
-            /// blocking mode; a duplicate if other handles to the socket remain.
+            /// The descriptor, as [`into_std`](Self::into_std) leaves it: deregistered and in
+            /// blocking mode, or a duplicate if other handles to the socket remain.
             ///
             /// # Panics
             ///
