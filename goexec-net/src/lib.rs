@@ -31,6 +31,7 @@ mod unix_datagram;
 
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
+
 pub use unix::{UnixListener, UnixStream};
 pub use unix_datagram::UnixDatagram;
 
@@ -38,7 +39,7 @@ use goexec::mio;
 use goexec::netpoll::Registration;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -56,23 +57,57 @@ fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Timeouts and deadlines of one direction (std's `set_read_timeout`, Go's `SetReadDeadline`).
+/// The timeout of one direction (std's `set_read_timeout`). Go's deadlines
+/// (`set_read_deadline`) are not here but in the socket's poll descriptor, where operations
+/// already waiting see them change.
 #[derive(Default, Clone, Copy)]
 struct Limits {
     timeout: Option<Duration>,
-    deadline: Option<Instant>,
 }
 
 impl Limits {
-    /// The deadline for an operation starting now: the earlier of the two.
+    /// The deadline of an operation starting now, from the timeout.
     fn deadline(&self) -> Option<Instant> {
         // A timeout too large for an Instant waits for ever, as std's does.
-        let from_timeout = self.timeout.and_then(|t| Instant::now().checked_add(t));
-        match (from_timeout, self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timeout.and_then(|t| Instant::now().checked_add(t))
     }
+}
+
+/// The error of an operation on a listener after its `close` (Go: `net.ErrClosed`, "use of
+/// closed network connection"). It comes as the inner error of an `io::Error` of kind
+/// `ErrorKind::NotConnected`; [`is_closed`] tells it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClosedError;
+
+impl std::fmt::Display for ClosedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("use of closed network connection")
+    }
+}
+
+impl std::error::Error for ClosedError {}
+
+/// Whether `err` says the listener was closed (Go: `errors.Is(err, net.ErrClosed)`): an
+/// accept loop's signal to stop.
+///
+/// ```
+/// use goexec_net::TcpListener;
+///
+/// goexec::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     listener.close().unwrap();
+///     let err = listener.accept().unwrap_err();
+///     assert!(goexec_net::is_closed(&err));
+///     assert_eq!(err.to_string(), "use of closed network connection");
+/// });
+/// ```
+pub fn is_closed(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<ClosedError>())
+}
+
+fn closed_error() -> io::Error {
+    io::Error::new(ErrorKind::NotConnected, ClosedError)
 }
 
 /// std rejects a zero timeout; so do we.
@@ -86,7 +121,8 @@ fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
-/// A socket shared by its handles (`try_clone`), with their timeouts and deadlines.
+/// A socket shared by its handles (`try_clone`), with their timeouts (and, in the
+/// registration, their deadlines).
 struct Conn<S: mio::event::Source> {
     io: Arc<Pollable<S>>,
     limits: Arc<Mutex<(Limits, Limits)>>,
@@ -191,6 +227,7 @@ where
             return Ok(0);
         }
         let deadline = self.limits().0.deadline();
+        // Past the read deadline, the wait below or `retry` fails before any `recv`.
         let reg = &self.io.reg;
         let stamp = self.io.drained.load(Ordering::Relaxed);
         if stamp != NOT_DRAINED {
@@ -240,6 +277,8 @@ struct Pollable<S: mio::event::Source> {
     /// The read stamp taken before the last stream `recv`, if that `recv` was short: the
     /// receive queue was empty after it (`Conn::read`); else [`NOT_DRAINED`].
     drained: AtomicU64,
+    /// A listener's `close` was called.
+    closed: AtomicBool,
 }
 
 /// `Pollable::drained` when the last stream read was not short (no stamp reaches it).
@@ -257,6 +296,7 @@ impl<S: mio::event::Source> Pollable<S> {
             source,
             reg,
             drained: AtomicU64::new(NOT_DRAINED),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -270,13 +310,18 @@ impl<S: mio::event::Source> Pollable<S> {
     }
 
     /// Runs `op` until it does not report `WouldBlock` (waiting for `dir`'s readiness, up to
-    /// `deadline`) or `Interrupted`.
+    /// `deadline` or the direction's own deadline) or `Interrupted`. Past the direction's
+    /// deadline, fails without trying `op` (Go).
     fn retry<R>(
         &self,
         dir: Dir,
         deadline: Option<Instant>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
+        match dir {
+            Dir::Read => self.reg.prepare_read()?,
+            Dir::Write => self.reg.prepare_write()?,
+        }
         loop {
             match op(&self.source) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => match dir {
@@ -321,6 +366,37 @@ impl<S: mio::event::Source> Pollable<S> {
     }
 }
 
+impl<S: mio::event::Source + std::os::fd::AsFd> Pollable<S> {
+    /// A listener's accept: `retry` on the read side, failing with [`ClosedError`] once
+    /// `close` was called (also for an accept that was waiting then).
+    fn accept<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        match self.retry(Dir::Read, None, op) {
+            Err(_) if self.closed.load(Ordering::Acquire) => Err(closed_error()),
+            r => r,
+        }
+    }
+
+    /// A listener's `close` (Go's `Listener.Close`): stops listening and fails the accepts
+    /// waiting, at once. The descriptor stays open (so no other socket can take its number
+    /// under an accept still in the kernel) until the value drops.
+    fn close(&self) -> io::Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(closed_error());
+        }
+        // Linux: a listening socket shut down for reading stops listening; connections
+        // queued and not yet accepted are reset, and new ones refused.
+        let _ = socket2::SockRef::from(&self.source).shutdown(std::net::Shutdown::Both);
+        // Off the poller: the accepts waiting wake (and see `closed`), later waits fail at
+        // once. `Drop` deregisters again, which finds nothing to do.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.source.as_fd());
+        self.reg.deregister(&mut mio::unix::SourceFd(&fd));
+        Ok(())
+    }
+}
+
 impl<S: mio::event::Source> Drop for Pollable<S> {
     fn drop(&mut self) {
         self.reg.deregister(&mut self.source);
@@ -331,7 +407,7 @@ impl<S: mio::event::Source> Pollable<S> {
     /// Deregisters the source and hands it back, still open (`into_std`).
     fn into_source(self) -> S {
         // Not dropped: its `Drop` would deregister again and close the source. Every field
-        // that needs dropping is read out below (`drained` needs none).
+        // that needs dropping is read out below (the atomics need none).
         let mut this = std::mem::ManuallyDrop::new(self);
         let this = &mut *this;
         this.reg.deregister(&mut this.source);
@@ -344,8 +420,12 @@ impl<S: mio::event::Source> Pollable<S> {
 }
 
 impl<S: mio::event::Source + Into<std::os::fd::OwnedFd>> Pollable<S> {
-    /// The socket, deregistered and in blocking mode, as std's types expect (`into_std`).
+    /// The socket, deregistered and in blocking mode, as std's types expect (`into_std`); a
+    /// closed listener gives the closed error (it listens no more).
     fn into_blocking_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
         let fd: std::os::fd::OwnedFd = self.into_source().into();
         socket2::SockRef::from(&fd).set_nonblocking(false)?;
         Ok(fd)

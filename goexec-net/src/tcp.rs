@@ -66,7 +66,7 @@ impl TcpListener {
     /// connection joins the listener's poller, so this works from any goroutine or thread,
     /// also after the listener's runtime stopped.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
+        let (s, addr) = self.io.accept(|l| l.accept())?;
         let conn = Conn::accepted(&self.io, s)?;
         Ok((TcpStream { conn }, addr))
     }
@@ -90,6 +90,7 @@ impl TcpListener {
 }
 
 fd_common!(TcpListener);
+listener_common!(TcpListener);
 
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -52,7 +52,7 @@ impl UnixListener {
     /// the listener's poller, so this works from any goroutine or thread, also after the
     /// listener's runtime stopped.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
+        let (s, addr) = self.io.accept(|l| l.accept())?;
         let conn = Conn::accepted(&self.io, s)?;
         Ok((UnixStream { conn }, addr))
     }
@@ -71,6 +71,7 @@ impl UnixListener {
 }
 
 fd_common!(UnixListener);
+listener_common!(UnixListener);
 
 impl std::fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -82,6 +82,12 @@ fn tcp_from_std_and_into_std_keep_the_connection() {
         let (accepted, peer) = std_listener.accept().unwrap();
         assert_eq!(peer, c2.local_addr().unwrap());
         drop(accepted);
+
+        // A closed listener listens no more: into_std says so.
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        closed.close().unwrap();
+        let err = closed.into_std().unwrap_err();
+        assert!(goexec_net::is_closed(&err), "{err}");
     });
 }
 
