@@ -1,10 +1,13 @@
 //! Go's `net` package shape for goexec: sockets on the runtime's netpoller, with
 //! blocking-style calls that park only the calling goroutine.
 //!
-//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`] and [`UnixStream`], with
-//! std-style timeouts and Go-style deadlines (both give `ErrorKind::TimedOut`); streams are
-//! `Read`/`Write` through `&Stream` too, and `try_clone` gives a reader and a writer
-//! goroutine each a handle.
+//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`], [`UnixStream`] and
+//! [`UnixDatagram`], with std-style timeouts and Go-style deadlines (both give
+//! `ErrorKind::TimedOut`); streams are `Read`/`Write` through `&Stream` too, and `try_clone`
+//! gives a reader and a writer goroutine each a handle.
+//!
+//! Each type converts from and into its std counterpart (`from_std`, `into_std`, and
+//! `FromRawFd` / `IntoRawFd`), and has std's socket options under std's names.
 //!
 //! Sockets are made from a goroutine (they register with its runtime's poller) and can then
 //! be used from any goroutine, thread or async task, of any runtime, also after the `run`
@@ -20,14 +23,17 @@
 mod macros;
 #[macro_use]
 mod fd;
+mod listen;
 mod tcp;
 mod udp;
 mod unix;
+mod unix_datagram;
 
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
 pub use unix::{UnixListener, UnixStream};
+pub use unix_datagram::UnixDatagram;
 
 use goexec::mio;
 use goexec::netpoll::Registration;
@@ -395,4 +401,60 @@ impl<S: mio::event::Source> Drop for Pollable<S> {
     fn drop(&mut self) {
         self.reg.deregister(&mut self.source);
     }
+}
+
+impl<S: mio::event::Source> Pollable<S> {
+    /// Deregisters the source and hands it back, still open (`into_std`).
+    fn into_source(self) -> S {
+        // Not dropped: its `Drop` would deregister again and close the source. Every field
+        // that needs dropping is read out below (the atomics need none).
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let this = &mut *this;
+        this.reg.deregister(&mut this.source);
+        // SAFETY: `this` is never used or dropped again, so the registration is read out (and
+        // dropped) exactly once.
+        drop(unsafe { std::ptr::read(&this.reg) });
+        // SAFETY: as above: the source is read out once, and the caller owns it from here.
+        unsafe { std::ptr::read(&this.source) }
+    }
+}
+
+impl<S: mio::event::Source + Into<std::os::fd::OwnedFd>> Pollable<S> {
+    /// The socket, deregistered and in blocking mode, as std's types expect (`into_std`); a
+    /// closed listener gives the closed error (it listens no more).
+    fn into_blocking_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        let fd: std::os::fd::OwnedFd = self.into_source().into();
+        socket2::SockRef::from(&fd).set_nonblocking(false)?;
+        Ok(fd)
+    }
+}
+
+impl<S> Conn<S>
+where
+    S: mio::event::Source + std::os::fd::AsFd + Into<std::os::fd::OwnedFd>,
+{
+    /// The socket for `into_std`: if this is its last handle, the socket itself, deregistered
+    /// and blocking; else a duplicate descriptor (std's `try_clone`) and the other handles
+    /// keep the registration. The duplicate stays non-blocking: the flag belongs to the
+    /// socket, which it shares with them, and they must not block their threads.
+    fn into_std_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        match Arc::try_unwrap(self.io) {
+            Ok(io) => io.into_blocking_fd(),
+            Err(shared) => shared.get().as_fd().try_clone_to_owned(),
+        }
+    }
+}
+
+/// `recv` with `MSG_PEEK` on any socket (std's `peek`), for sockets whose mio type lacks it.
+fn peek_fd(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let len = buf.len();
+    let ptr = buf.as_mut_ptr().cast::<std::mem::MaybeUninit<u8>>();
+    // SAFETY: `ptr` and `len` come from a live `&mut [u8]` borrowed for this call, and
+    // `MaybeUninit<u8>` has `u8`'s layout; `recv` only writes initialised bytes into it, so
+    // `buf` holds only initialised bytes afterwards.
+    let uninit = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+    socket2::SockRef::from(&fd).peek(uninit)
 }

@@ -149,6 +149,56 @@ macro_rules! async_io {
     };
 }
 
+/// `from_std` and `into_std` for a socket type with `from_mio(mio socket)` and
+/// `into_fd(self)`: a listener, or with `shared` a type with `try_clone`, whose handles
+/// share one socket.
+macro_rules! std_conversions {
+    ($t:ident, $std:ty, $mio:ty) => {
+        std_conversions!(
+            @ $t, $std, $mio,
+            "The std listener, deregistered from the poller and in blocking mode, as std's \
+             are (a deadline set here does not carry over). A listener that was closed \
+             (`close`) gives the closed error instead."
+        );
+    };
+    ($t:ident, $std:ty, $mio:ty, shared) => {
+        std_conversions!(
+            @ $t, $std, $mio,
+            "The std socket, deregistered from the poller and in blocking mode, as std's \
+             sockets are (the timeouts and deadlines set here do not carry over).\n\n\
+             While other handles to the socket remain (`try_clone`), it is a duplicate \
+             descriptor (std's `try_clone`) and they keep working; it then stays \
+             non-blocking, since that flag belongs to the socket, which they share (a \
+             blocking socket would block their threads): set it blocking once they are gone."
+        );
+    };
+    (@ $t:ident, $std:ty, $mio:ty, $into_doc:expr) => {
+        impl $t {
+            #[doc = concat!(
+                "A `", stringify!($t), "` on `socket`: sets it non-blocking and registers it ",
+                "with the current goroutine's runtime. Call it from a goroutine; ",
+                "[`FromRawFd`](std::os::fd::FromRawFd) is this.\n\n",
+                "# Errors\n\n",
+                "`ErrorKind::Unsupported` outside a goroutine (as `bind` and `connect`), and the ",
+                "poller's errors; the socket is closed then."
+            )]
+            pub fn from_std(socket: $std) -> std::io::Result<$t> {
+                socket.set_nonblocking(true)?;
+                <$t>::from_mio(<$mio>::from_std(socket))
+            }
+
+            #[doc = $into_doc]
+            ///
+            /// # Errors
+            ///
+            /// Setting blocking mode; duplicating the descriptor (out of descriptors).
+            pub fn into_std(self) -> std::io::Result<$std> {
+                self.into_fd().map(<$std>::from)
+            }
+        }
+    };
+}
+
 /// What both listener types have the same way: Go's `Close` and `SetDeadline`.
 macro_rules! listener_common {
     ($t:ty) => {

@@ -1,12 +1,17 @@
 //! TCP: [`TcpListener`] and [`TcpStream`] (Go: `net.TCPListener`, `net.TCPConn`).
 
-use crate::{resolve, Conn, Pollable};
+use crate::{resolve, Conn, Dir, Pollable};
 use goexec::mio;
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// A TCP socket server, listening for connections. `accept` parks only the calling goroutine.
+///
+/// `bind` listens with a server's backlog, as Go does: the kernel's cap
+/// (`net.core.somaxconn`, 4096 by default), where std listens with 128; a server takes
+/// bursts of thousands of connections, and while the accept queue is full the kernel drops
+/// their SYNs (the clients wait in SYN retries, a second and more).
 ///
 /// # Examples
 ///
@@ -35,7 +40,8 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (the first address that works, as std does). Call it from a goroutine.
+    /// Binds to `addr` (the first address that works, as std does, with `SO_REUSEADDR`) and
+    /// listens. Call it from a goroutine.
     ///
     /// # Errors
     ///
@@ -43,7 +49,7 @@ impl TcpListener {
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let mut last = None;
         for a in resolve(addr)? {
-            match std::net::TcpListener::bind(a) {
+            match crate::listen::tcp(a) {
                 Ok(l) => {
                     l.set_nonblocking(true)?;
                     let io = Pollable::new(mio::net::TcpListener::from_std(l))?;
@@ -196,3 +202,52 @@ impl std::fmt::Debug for TcpStream {
             .finish()
     }
 }
+
+impl TcpListener {
+    fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            io: Pollable::new(l)?,
+        })
+    }
+
+    fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        self.io.into_blocking_fd()
+    }
+}
+
+std_conversions!(TcpListener, std::net::TcpListener, mio::net::TcpListener);
+fd_owned!(TcpListener, std::net::TcpListener);
+
+impl TcpStream {
+    fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        self.conn.into_std_fd()
+    }
+
+    /// Reads without consuming (`MSG_PEEK`): the next read returns the same bytes. Waits for
+    /// data as `read` does, up to the read timeout / deadline.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // As `read`: an empty buffer sees nothing, at once.
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.conn.retry(Dir::Read, |s| s.peek(buf))
+    }
+
+    /// The socket's pending error (`SO_ERROR`), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.source().take_error()
+    }
+
+    /// Sets `IP_TTL`, the time-to-live of the packets sent.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.source().set_ttl(ttl)
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.source().ttl()
+    }
+}
+
+std_conversions!(TcpStream, std::net::TcpStream, mio::net::TcpStream, shared);
+fd_owned!(TcpStream, std::net::TcpStream);
