@@ -227,15 +227,17 @@ where
             return Ok(0);
         }
         let deadline = self.limits().0.deadline();
-        // Past the read deadline, the wait below or `retry` fails before any `recv`.
+        // Past the read deadline, fail before any `recv` (Go's `prepareRead`). Only here:
+        // a wait that readiness ends lets the read retry even if the deadline passed since.
         let reg = &self.io.reg;
+        reg.prepare_read()?;
         let stamp = self.io.drained.load(Ordering::Relaxed);
         if stamp != NOT_DRAINED {
             self.io.drained.store(NOT_DRAINED, Ordering::Relaxed);
             reg.wait_readable_since(stamp, deadline)?;
         }
         let mut stamp = NOT_DRAINED;
-        let n = self.io.retry(Dir::Read, deadline, |mut s| {
+        let n = self.io.retry_prepared(Dir::Read, deadline, |mut s| {
             stamp = reg.read_stamp();
             s.read(buf)
         })?;
@@ -311,17 +313,28 @@ impl<S: mio::event::Source> Pollable<S> {
 
     /// Runs `op` until it does not report `WouldBlock` (waiting for `dir`'s readiness, up to
     /// `deadline` or the direction's own deadline) or `Interrupted`. Past the direction's
-    /// deadline, fails without trying `op` (Go).
+    /// deadline, fails without trying `op` (Go's `prepareRead`); once started, a wait that
+    /// readiness ends retries `op` even if the deadline has passed since (Go too).
     fn retry<R>(
         &self,
         dir: Dir,
         deadline: Option<Instant>,
-        mut op: impl FnMut(&S) -> io::Result<R>,
+        op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
         match dir {
             Dir::Read => self.reg.prepare_read()?,
             Dir::Write => self.reg.prepare_write()?,
         }
+        self.retry_prepared(dir, deadline, op)
+    }
+
+    /// `retry` without the first deadline check, for a caller that made it.
+    fn retry_prepared<R>(
+        &self,
+        dir: Dir,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
         loop {
             match op(&self.source) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => match dir {

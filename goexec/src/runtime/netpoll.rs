@@ -68,6 +68,10 @@ struct Side {
     ready: bool,
     /// Who waits, with the number of their wait (for a deadline timer to find its own).
     waiters: Vec<(u64, Waiter)>,
+    /// Moved by every report of this side: a wait that sees it moved was woken by (or saw)
+    /// readiness, and retries its I/O even if its deadline passed meanwhile (Go: an
+    /// `netpollblock` that returns ready wins over the deadline).
+    edges: u64,
 }
 
 impl Side {
@@ -171,6 +175,7 @@ impl PollDesc {
             if !yes {
                 continue;
             }
+            side.edges = side.edges.wrapping_add(1);
             if side.waiters.is_empty() {
                 side.ready = true;
             } else {
@@ -480,6 +485,7 @@ impl Netpoll {
         }
         st.seq += 1;
         let seq = st.seq;
+        let edges = st.side(dir).edges;
         st.side(dir).waiters.push((seq, Waiter::current()));
         self.waiters.fetch_add(1, Ordering::AcqRel);
         // On a goroutine, a timer wakes this wait if it is still this wait; a thread waits
@@ -519,9 +525,16 @@ impl Netpoll {
             }
         }
         drop(timer);
-        if desc.lock().closed {
+        let mut st = desc.lock();
+        if st.closed {
             return Err(closed_error());
         }
+        if st.side(dir).edges != edges {
+            // Readiness came: retry the I/O, whatever time it is now (the goroutine may run
+            // only after the deadline; the data is there all the same).
+            return Ok(true);
+        }
+        drop(st);
         // The side's deadline as it is now: it may have moved while this waited.
         let deadline = desc.deadline_with(dir, op_deadline);
         Ok(deadline.is_none_or(|d| nanotime() < d))
@@ -587,6 +600,31 @@ mod tests {
         assert_eq!((&ours).read(&mut buf).unwrap(), 2);
         assert!(np.wait(&desc, Dir::Read, in_ms(5000), Some(stamp)).unwrap());
         assert_eq!((&ours).read(&mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn netpoll_a_wait_readiness_ended_retries_even_after_its_deadline() {
+        // The report takes the waiter off the side before its deadline; the waiter gets to
+        // look only after the deadline (here: it is never woken, and wakes from its own
+        // timeout). It was ended by readiness, so it says "retry", not "timed out" (Go).
+        let np = Arc::new(Netpoll::new().unwrap());
+        let (_ours, desc, mut peer) = registered(&np);
+        let (np2, desc2) = (np.clone(), desc.clone());
+        let waiter =
+            std::thread::spawn(move || np2.wait(&desc2, Dir::Read, in_ms(300), None).unwrap());
+        while np.waiters.load(Ordering::Acquire) == 0 {
+            std::thread::yield_now();
+        }
+        peer.write_all(b"x").unwrap();
+        let readied = np.poll(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(readied.len(), 1);
+        assert!(waiter.join().unwrap(), "readiness came before the deadline");
+        drop(readied);
+        // With nothing reported, the same wait times out.
+        let (np2, desc2) = (np.clone(), desc.clone());
+        let waiter =
+            std::thread::spawn(move || np2.wait(&desc2, Dir::Read, in_ms(50), None).unwrap());
+        assert!(!waiter.join().unwrap());
     }
 
     #[test]
