@@ -43,7 +43,7 @@ impl TcpListener {
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let mut last = None;
         for a in resolve(addr)? {
-            match std::net::TcpListener::bind(a) {
+            match listen_on(a) {
                 Ok(l) => {
                     l.set_nonblocking(true)?;
                     let io = Pollable::new(mio::net::TcpListener::from_std(l))?;
@@ -74,6 +74,24 @@ impl TcpListener {
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
         std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
     }
+}
+
+/// The listen backlog asked for: the most the kernel allows (Linux caps it at
+/// `net.core.somaxconn`, 4096 by default), as Go's net package asks. std asks for 128, which a
+/// burst of a few hundred connects overflows: SYNs are dropped (the connect takes a second
+/// more), and handshakes that complete on the client's side while the queue is full can be
+/// forgotten by the server, so the client's first write meets a reset.
+const BACKLOG: i32 = i32::MAX;
+
+/// A listening socket on `addr`, as `std::net::TcpListener::bind` makes it (close-on-exec,
+/// `SO_REUSEADDR` on Unix) but with [`BACKLOG`].
+fn listen_on(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    Ok(s.into())
 }
 
 impl TcpListener {
