@@ -365,7 +365,10 @@ fn five_thousand_idle_connections_all_still_answer() {
 /// for a retransmission, a second or more.)
 #[test]
 fn five_hundred_connects_complete_before_the_first_accept() {
-    let _w = watchdog("five_hundred_connects_complete_before_the_first_accept", 120);
+    let _w = watchdog(
+        "five_hundred_connects_complete_before_the_first_accept",
+        120,
+    );
     let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
         .ok()
         .and_then(|s| s.trim().parse().ok())
