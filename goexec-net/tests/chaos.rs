@@ -177,7 +177,7 @@ const PATTERN_LEN: usize = 1_048_573;
 fn pattern() -> &'static [u8] {
     static P: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     P.get_or_init(|| {
-        let mut rng = Rng(0x6368_616f_73);
+        let mut rng = Rng(0x0063_6861_6f73);
         let mut p = Vec::with_capacity(PATTERN_LEN + 8);
         while p.len() < PATTERN_LEN {
             p.extend_from_slice(&rng.next().to_le_bytes());
