@@ -1,10 +1,13 @@
 //! Go's `net` package shape for goexec: sockets on the runtime's netpoller, with
 //! blocking-style calls that park only the calling goroutine.
 //!
-//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`] and [`UnixStream`], with
-//! std-style timeouts and Go-style deadlines (both give `ErrorKind::TimedOut`); streams are
-//! `Read`/`Write` through `&Stream` too, and `try_clone` gives a reader and a writer
-//! goroutine each a handle.
+//! [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`], [`UnixStream`] and
+//! [`UnixDatagram`], with std-style timeouts and Go-style deadlines (both give
+//! `ErrorKind::TimedOut`); streams are `Read`/`Write` through `&Stream` too, and `try_clone`
+//! gives a reader and a writer goroutine each a handle.
+//!
+//! Each type converts from and into its std counterpart (`from_std`, `into_std`, and
+//! `FromRawFd` / `IntoRawFd`), and has std's socket options under std's names.
 //!
 //! Sockets are made from a goroutine (they register with its runtime's poller) and can then
 //! be used from any goroutine, thread or async task, of any runtime, also after the `run`
@@ -20,19 +23,23 @@
 mod macros;
 #[macro_use]
 mod fd;
+mod listen;
 mod tcp;
 mod udp;
 mod unix;
+mod unix_datagram;
 
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
+
 pub use unix::{UnixListener, UnixStream};
+pub use unix_datagram::UnixDatagram;
 
 use goexec::mio;
 use goexec::netpoll::Registration;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -50,23 +57,57 @@ fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Timeouts and deadlines of one direction (std's `set_read_timeout`, Go's `SetReadDeadline`).
+/// The timeout of one direction (std's `set_read_timeout`). Go's deadlines
+/// (`set_read_deadline`) are not here but in the socket's poll descriptor, where operations
+/// already waiting see them change.
 #[derive(Default, Clone, Copy)]
 struct Limits {
     timeout: Option<Duration>,
-    deadline: Option<Instant>,
 }
 
 impl Limits {
-    /// The deadline for an operation starting now: the earlier of the two.
+    /// The deadline of an operation starting now, from the timeout.
     fn deadline(&self) -> Option<Instant> {
         // A timeout too large for an Instant waits for ever, as std's does.
-        let from_timeout = self.timeout.and_then(|t| Instant::now().checked_add(t));
-        match (from_timeout, self.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timeout.and_then(|t| Instant::now().checked_add(t))
     }
+}
+
+/// The error of an operation on a listener after its `close` (Go: `net.ErrClosed`, "use of
+/// closed network connection"). It comes as the inner error of an `io::Error` of kind
+/// `ErrorKind::NotConnected`; [`is_closed`] tells it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClosedError;
+
+impl std::fmt::Display for ClosedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("use of closed network connection")
+    }
+}
+
+impl std::error::Error for ClosedError {}
+
+/// Whether `err` says the listener was closed (Go: `errors.Is(err, net.ErrClosed)`): an
+/// accept loop's signal to stop.
+///
+/// ```
+/// use goexec_net::TcpListener;
+///
+/// goexec::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     listener.close().unwrap();
+///     let err = listener.accept().unwrap_err();
+///     assert!(goexec_net::is_closed(&err));
+///     assert_eq!(err.to_string(), "use of closed network connection");
+/// });
+/// ```
+pub fn is_closed(err: &io::Error) -> bool {
+    err.get_ref().is_some_and(|e| e.is::<ClosedError>())
+}
+
+fn closed_error() -> io::Error {
+    io::Error::new(ErrorKind::NotConnected, ClosedError)
 }
 
 /// std rejects a zero timeout; so do we.
@@ -80,7 +121,8 @@ fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     Ok(())
 }
 
-/// A socket shared by its handles (`try_clone`), with their timeouts and deadlines.
+/// A socket shared by its handles (`try_clone`), with their timeouts (and, in the
+/// registration, their deadlines).
 struct Conn<S: mio::event::Source> {
     io: Arc<Pollable<S>>,
     limits: Arc<Mutex<(Limits, Limits)>>,
@@ -185,6 +227,7 @@ where
             return Ok(0);
         }
         let deadline = self.limits().0.deadline();
+        // Past the read deadline, the wait below or `retry` fails before any `recv`.
         let reg = &self.io.reg;
         let stamp = self.io.drained.load(Ordering::Relaxed);
         if stamp != NOT_DRAINED {
@@ -234,6 +277,8 @@ struct Pollable<S: mio::event::Source> {
     /// The read stamp taken before the last stream `recv`, if that `recv` was short: the
     /// receive queue was empty after it (`Conn::read`); else [`NOT_DRAINED`].
     drained: AtomicU64,
+    /// A listener's `close` was called.
+    closed: AtomicBool,
 }
 
 /// `Pollable::drained` when the last stream read was not short (no stamp reaches it).
@@ -251,6 +296,7 @@ impl<S: mio::event::Source> Pollable<S> {
             source,
             reg,
             drained: AtomicU64::new(NOT_DRAINED),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -264,13 +310,18 @@ impl<S: mio::event::Source> Pollable<S> {
     }
 
     /// Runs `op` until it does not report `WouldBlock` (waiting for `dir`'s readiness, up to
-    /// `deadline`) or `Interrupted`.
+    /// `deadline` or the direction's own deadline) or `Interrupted`. Past the direction's
+    /// deadline, fails without trying `op` (Go).
     fn retry<R>(
         &self,
         dir: Dir,
         deadline: Option<Instant>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
+        match dir {
+            Dir::Read => self.reg.prepare_read()?,
+            Dir::Write => self.reg.prepare_write()?,
+        }
         loop {
             match op(&self.source) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => match dir {
@@ -315,8 +366,95 @@ impl<S: mio::event::Source> Pollable<S> {
     }
 }
 
+impl<S: mio::event::Source + std::os::fd::AsFd> Pollable<S> {
+    /// A listener's accept: `retry` on the read side, failing with [`ClosedError`] once
+    /// `close` was called (also for an accept that was waiting then).
+    fn accept<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        match self.retry(Dir::Read, None, op) {
+            Err(_) if self.closed.load(Ordering::Acquire) => Err(closed_error()),
+            r => r,
+        }
+    }
+
+    /// A listener's `close` (Go's `Listener.Close`): stops listening and fails the accepts
+    /// waiting, at once. The descriptor stays open (so no other socket can take its number
+    /// under an accept still in the kernel) until the value drops.
+    fn close(&self) -> io::Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(closed_error());
+        }
+        // Linux: a listening socket shut down for reading stops listening; connections
+        // queued and not yet accepted are reset, and new ones refused.
+        let _ = socket2::SockRef::from(&self.source).shutdown(std::net::Shutdown::Both);
+        // Off the poller: the accepts waiting wake (and see `closed`), later waits fail at
+        // once. `Drop` deregisters again, which finds nothing to do.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.source.as_fd());
+        self.reg.deregister(&mut mio::unix::SourceFd(&fd));
+        Ok(())
+    }
+}
+
 impl<S: mio::event::Source> Drop for Pollable<S> {
     fn drop(&mut self) {
         self.reg.deregister(&mut self.source);
     }
+}
+
+impl<S: mio::event::Source> Pollable<S> {
+    /// Deregisters the source and hands it back, still open (`into_std`).
+    fn into_source(self) -> S {
+        // Not dropped: its `Drop` would deregister again and close the source. Every field
+        // that needs dropping is read out below (the atomics need none).
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let this = &mut *this;
+        this.reg.deregister(&mut this.source);
+        // SAFETY: `this` is never used or dropped again, so the registration is read out (and
+        // dropped) exactly once.
+        drop(unsafe { std::ptr::read(&this.reg) });
+        // SAFETY: as above: the source is read out once, and the caller owns it from here.
+        unsafe { std::ptr::read(&this.source) }
+    }
+}
+
+impl<S: mio::event::Source + Into<std::os::fd::OwnedFd>> Pollable<S> {
+    /// The socket, deregistered and in blocking mode, as std's types expect (`into_std`); a
+    /// closed listener gives the closed error (it listens no more).
+    fn into_blocking_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        let fd: std::os::fd::OwnedFd = self.into_source().into();
+        socket2::SockRef::from(&fd).set_nonblocking(false)?;
+        Ok(fd)
+    }
+}
+
+impl<S> Conn<S>
+where
+    S: mio::event::Source + std::os::fd::AsFd + Into<std::os::fd::OwnedFd>,
+{
+    /// The socket for `into_std`: if this is its last handle, the socket itself, deregistered
+    /// and blocking; else a duplicate descriptor (std's `try_clone`) and the other handles
+    /// keep the registration. The duplicate stays non-blocking: the flag belongs to the
+    /// socket, which it shares with them, and they must not block their threads.
+    fn into_std_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        match Arc::try_unwrap(self.io) {
+            Ok(io) => io.into_blocking_fd(),
+            Err(shared) => shared.get().as_fd().try_clone_to_owned(),
+        }
+    }
+}
+
+/// `recv` with `MSG_PEEK` on any socket (std's `peek`), for sockets whose mio type lacks it.
+fn peek_fd(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let len = buf.len();
+    let ptr = buf.as_mut_ptr().cast::<std::mem::MaybeUninit<u8>>();
+    // SAFETY: `ptr` and `len` come from a live `&mut [u8]` borrowed for this call, and
+    // `MaybeUninit<u8>` has `u8`'s layout; `recv` only writes initialised bytes into it, so
+    // `buf` holds only initialised bytes afterwards.
+    let uninit = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+    socket2::SockRef::from(&fd).peek(uninit)
 }

@@ -31,21 +31,27 @@ macro_rules! timeouts_common {
             }
 
             /// Go's `SetReadDeadline`: reads fail with `TimedOut` from `deadline` on (None:
-            /// never).
+            /// never), on every handle of the socket (`try_clone`). Callable from any
+            /// goroutine or thread, at any time: a read already waiting ends once the new
+            /// deadline has passed, and waits on if it moved later, so
+            /// `set_read_deadline(Some(Instant::now()))` is Go's way to cancel a read. A read
+            /// past the deadline fails even if data is waiting; clear or move the deadline to
+            /// read again. The async reads (`AsyncRead`) ignore deadlines and timeouts: drop
+            /// the future, or wrap it in `goexec::time::timeout`.
             pub fn set_read_deadline(
                 &self,
                 deadline: Option<std::time::Instant>,
             ) -> std::io::Result<()> {
-                self.conn.update(|l| l.0.deadline = deadline);
+                self.conn.io.reg.set_read_deadline(deadline);
                 Ok(())
             }
 
-            /// Go's `SetWriteDeadline`.
+            /// Go's `SetWriteDeadline`: as `set_read_deadline`, for writes.
             pub fn set_write_deadline(
                 &self,
                 deadline: Option<std::time::Instant>,
             ) -> std::io::Result<()> {
-                self.conn.update(|l| l.1.deadline = deadline);
+                self.conn.io.reg.set_write_deadline(deadline);
                 Ok(())
             }
 
@@ -54,11 +60,8 @@ macro_rules! timeouts_common {
                 &self,
                 deadline: Option<std::time::Instant>,
             ) -> std::io::Result<()> {
-                self.conn.update(|l| {
-                    l.0.deadline = deadline;
-                    l.1.deadline = deadline;
-                });
-                Ok(())
+                self.set_read_deadline(deadline)?;
+                self.set_write_deadline(deadline)
             }
         }
     };
@@ -141,6 +144,96 @@ macro_rules! async_io {
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+
+/// `from_std` and `into_std` for a socket type with `from_mio(mio socket)` and
+/// `into_fd(self)`: a listener, or with `shared` a type with `try_clone`, whose handles
+/// share one socket.
+macro_rules! std_conversions {
+    ($t:ident, $std:ty, $mio:ty) => {
+        std_conversions!(
+            @ $t, $std, $mio,
+            "The std listener, deregistered from the poller and in blocking mode, as std's \
+             are (a deadline set here does not carry over). A listener that was closed \
+             (`close`) gives the closed error instead."
+        );
+    };
+    ($t:ident, $std:ty, $mio:ty, shared) => {
+        std_conversions!(
+            @ $t, $std, $mio,
+            "The std socket, deregistered from the poller and in blocking mode, as std's \
+             sockets are (the timeouts and deadlines set here do not carry over).\n\n\
+             While other handles to the socket remain (`try_clone`), it is a duplicate \
+             descriptor (std's `try_clone`) and they keep working; it then stays \
+             non-blocking, since that flag belongs to the socket, which they share (a \
+             blocking socket would block their threads): set it blocking once they are gone."
+        );
+    };
+    (@ $t:ident, $std:ty, $mio:ty, $into_doc:expr) => {
+        impl $t {
+            #[doc = concat!(
+                "A `", stringify!($t), "` on `socket`: sets it non-blocking and registers it ",
+                "with the current goroutine's runtime. Call it from a goroutine; ",
+                "[`FromRawFd`](std::os::fd::FromRawFd) is this.\n\n",
+                "# Errors\n\n",
+                "`ErrorKind::Unsupported` outside a goroutine (as `bind` and `connect`), and the ",
+                "poller's errors; the socket is closed then."
+            )]
+            pub fn from_std(socket: $std) -> std::io::Result<$t> {
+                socket.set_nonblocking(true)?;
+                <$t>::from_mio(<$mio>::from_std(socket))
+            }
+
+            #[doc = $into_doc]
+            ///
+            /// # Errors
+            ///
+            /// Setting blocking mode; duplicating the descriptor (out of descriptors).
+            pub fn into_std(self) -> std::io::Result<$std> {
+                self.into_fd().map(<$std>::from)
+            }
+        }
+    };
+}
+
+/// What both listener types have the same way: Go's `Close` and `SetDeadline`.
+macro_rules! listener_common {
+    ($t:ty) => {
+        impl $t {
+            /// Go's `Listener.Close`: stops listening. Accepts waiting in any goroutine or
+            /// thread fail at once, and later ones too, with an `ErrorKind::NotConnected`
+            /// error saying "use of closed network connection" ([`is_closed`](crate::is_closed)
+            /// is true of it): an accept loop's signal to stop. Connections the kernel had
+            /// queued but nobody accepted are reset; new ones are refused. The descriptor
+            /// itself is released when the listener drops (share it with an `Arc` to close it
+            /// from another goroutine while one accepts).
+            ///
+            /// # Errors
+            ///
+            /// The same closed error if the listener was already closed.
+            pub fn close(&self) -> std::io::Result<()> {
+                self.io.close()
+            }
+
+            /// Go's `SetDeadline` on a listener: accepts fail with `ErrorKind::TimedOut` from
+            /// `deadline` on (None: never). As with a stream's read deadline, an accept already
+            /// waiting sees a deadline set from any goroutine or thread.
+            ///
+            /// # Errors
+            ///
+            /// The closed error once the listener was closed.
+            pub fn set_deadline(
+                &self,
+                deadline: Option<std::time::Instant>,
+            ) -> std::io::Result<()> {
+                if self.io.closed.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err($crate::closed_error());
+                }
+                self.io.reg.set_read_deadline(deadline);
+                Ok(())
             }
         }
     };

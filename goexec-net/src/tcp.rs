@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 
 /// A TCP socket server, listening for connections. `accept` parks only the calling goroutine.
 ///
+/// `bind` listens with a server's backlog, as Go does: the kernel's cap
+/// (`net.core.somaxconn`, 4096 by default), where std listens with 128; a server takes
+/// bursts of thousands of connections, and while the accept queue is full the kernel drops
+/// their SYNs (the clients wait in SYN retries, a second and more).
+///
 /// # Examples
 ///
 /// ```
@@ -35,7 +40,8 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (the first address that works, as std does). Call it from a goroutine.
+    /// Binds to `addr` (the first address that works, as std does, with `SO_REUSEADDR`) and
+    /// listens. Call it from a goroutine.
     ///
     /// # Errors
     ///
@@ -43,7 +49,7 @@ impl TcpListener {
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let mut last = None;
         for a in resolve(addr)? {
-            match listen_on(a) {
+            match crate::listen::tcp(a) {
                 Ok(l) => {
                     l.set_nonblocking(true)?;
                     let io = Pollable::new(mio::net::TcpListener::from_std(l))?;
@@ -60,7 +66,7 @@ impl TcpListener {
     /// connection joins the listener's poller, so this works from any goroutine or thread,
     /// also after the listener's runtime stopped.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
+        let (s, addr) = self.io.accept(|l| l.accept())?;
         let conn = Conn::accepted(&self.io, s)?;
         Ok((TcpStream { conn }, addr))
     }
@@ -76,24 +82,6 @@ impl TcpListener {
     }
 }
 
-/// The listen backlog asked for: the most the kernel allows (Linux caps it at
-/// `net.core.somaxconn`, 4096 by default), as Go's net package asks. std asks for 128, which a
-/// burst of a few hundred connects overflows: SYNs are dropped (the connect takes a second
-/// more), and handshakes that complete on the client's side while the queue is full can be
-/// forgotten by the server, so the client's first write meets a reset.
-const BACKLOG: i32 = i32::MAX;
-
-/// A listening socket on `addr`, as `std::net::TcpListener::bind` makes it (close-on-exec,
-/// `SO_REUSEADDR` on Unix) but with [`BACKLOG`].
-fn listen_on(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    s.bind(&addr.into())?;
-    s.listen(BACKLOG)?;
-    Ok(s.into())
-}
-
 impl TcpListener {
     /// The mio socket, for the descriptor traits.
     fn source(&self) -> &mio::net::TcpListener {
@@ -102,6 +90,7 @@ impl TcpListener {
 }
 
 fd_common!(TcpListener);
+listener_common!(TcpListener);
 
 impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,3 +202,52 @@ impl std::fmt::Debug for TcpStream {
             .finish()
     }
 }
+
+impl TcpListener {
+    fn from_mio(l: mio::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            io: Pollable::new(l)?,
+        })
+    }
+
+    fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        self.io.into_blocking_fd()
+    }
+}
+
+std_conversions!(TcpListener, std::net::TcpListener, mio::net::TcpListener);
+fd_owned!(TcpListener, std::net::TcpListener);
+
+impl TcpStream {
+    fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        self.conn.into_std_fd()
+    }
+
+    /// Reads without consuming (`MSG_PEEK`): the next read returns the same bytes. Waits for
+    /// data as `read` does, up to the read timeout / deadline.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // As `read`: an empty buffer sees nothing, at once.
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.conn.retry(Dir::Read, |s| s.peek(buf))
+    }
+
+    /// The socket's pending error (`SO_ERROR`), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.source().take_error()
+    }
+
+    /// Sets `IP_TTL`, the time-to-live of the packets sent.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.source().set_ttl(ttl)
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.source().ttl()
+    }
+}
+
+std_conversions!(TcpStream, std::net::TcpStream, mio::net::TcpStream, shared);
+fd_owned!(TcpStream, std::net::TcpStream);

@@ -38,10 +38,13 @@ pub struct UnixListener {
 }
 
 impl UnixListener {
-    /// Binds to the socket file `path` (which must not exist). Call it from a goroutine.
+    /// Binds to the socket file `path` (which must not exist) and listens, with the backlog
+    /// of [`TcpListener`](crate::TcpListener). Call it from a goroutine.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let l = crate::listen::unix(path.as_ref())?;
+        l.set_nonblocking(true)?;
         Ok(UnixListener {
-            io: Pollable::new(mio::net::UnixListener::bind(path)?)?,
+            io: Pollable::new(mio::net::UnixListener::from_std(l))?,
         })
     }
 
@@ -49,7 +52,7 @@ impl UnixListener {
     /// the listener's poller, so this works from any goroutine or thread, also after the
     /// listener's runtime stopped.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) = self.io.retry(Dir::Read, None, |l| l.accept())?;
+        let (s, addr) = self.io.accept(|l| l.accept())?;
         let conn = Conn::accepted(&self.io, s)?;
         Ok((UnixStream { conn }, addr))
     }
@@ -68,6 +71,7 @@ impl UnixListener {
 }
 
 fd_common!(UnixListener);
+listener_common!(UnixListener);
 
 impl std::fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,3 +143,51 @@ impl std::fmt::Debug for UnixStream {
             .finish()
     }
 }
+
+impl UnixListener {
+    fn from_mio(l: mio::net::UnixListener) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            io: Pollable::new(l)?,
+        })
+    }
+
+    fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        self.io.into_blocking_fd()
+    }
+}
+
+std_conversions!(
+    UnixListener,
+    std::os::unix::net::UnixListener,
+    mio::net::UnixListener
+);
+fd_owned!(UnixListener, std::os::unix::net::UnixListener);
+
+impl UnixStream {
+    fn into_fd(self) -> io::Result<std::os::fd::OwnedFd> {
+        self.conn.into_std_fd()
+    }
+
+    /// Reads without consuming (`MSG_PEEK`): the next read returns the same bytes. Waits for
+    /// data as `read` does, up to the read timeout / deadline.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // As `read`: an empty buffer sees nothing, at once.
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.conn.retry(Dir::Read, |s| crate::peek_fd(s, buf))
+    }
+
+    /// The socket's pending error (`SO_ERROR`), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.source().take_error()
+    }
+}
+
+std_conversions!(
+    UnixStream,
+    std::os::unix::net::UnixStream,
+    mio::net::UnixStream,
+    shared
+);
+fd_owned!(UnixStream, std::os::unix::net::UnixStream);

@@ -360,42 +360,6 @@ fn five_thousand_idle_connections_all_still_answer() {
     assert_eq!(answered, n);
 }
 
-/// The listen backlog is the kernel's maximum (Go's), not std's 128: a burst of 500 connects
-/// completes while nobody accepts. (With 128 the 130th connect's SYN is dropped and it waits
-/// for a retransmission, a second or more.)
-#[test]
-fn five_hundred_connects_complete_before_the_first_accept() {
-    let _w = watchdog(
-        "five_hundred_connects_complete_before_the_first_accept",
-        120,
-    );
-    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(4096);
-    // The accept queue holds backlog + 1.
-    let n = 500.min(somaxconn + 1);
-    if n < 500 {
-        eprintln!("net.core.somaxconn is {somaxconn}: connecting {n} instead of 500");
-    }
-    let (listener, conns) = rt(1).run(move || {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let conns: Vec<_> = (0..n)
-            .map(|i| {
-                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(900))
-                    .unwrap_or_else(|e| panic!("connect {i} of {n} before any accept: {e}"))
-            })
-            .collect();
-        (listener, conns)
-    });
-    // Every one of them is in the queue.
-    for _ in 0..n {
-        listener.accept().unwrap();
-    }
-    drop(conns);
-}
-
 #[test]
 fn peers_resetting_their_connections_do_not_disturb_the_accept_loop() {
     let _w = watchdog(

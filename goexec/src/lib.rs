@@ -42,7 +42,7 @@
 //!   behind it run on another thread (see below).
 //!
 //! - [`netpoll`]: readiness waits on the runtime's network poller (mio), which
-//!   `goexec-net`'s sockets are built on.
+//!   `goexec-net`'s sockets are built on; [`signal::notify`]: signals as channel values.
 //!
 //! - [`sync`]: Go's `Mutex` (with its starvation mode), `RwLock`, `WaitGroup`, `Once`, `Cond`
 //!   and a `Semaphore`, parking goroutines (and threads);
@@ -151,6 +151,7 @@ pub mod chan;
 mod loom;
 pub mod netpoll;
 pub mod runtime;
+pub mod signal;
 pub mod stack;
 pub mod sync;
 mod sys;

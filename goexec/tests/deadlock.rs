@@ -69,6 +69,14 @@ fn child(mode: &str) {
             goexec::time::sleep(Duration::from_millis(300));
             drop(tx);
         }),
+        // Main waits for a signal, which the kernel sends a second later (`alarm`: no thread
+        // of this process sends it): waiting for a signal is not a deadlock.
+        "signal" => rt(procs).run(|| {
+            let signals = goexec::signal::notify(&[libc::SIGALRM]).unwrap();
+            // SAFETY: alarm(2) only arms the process's alarm timer.
+            unsafe { libc::alarm(1) };
+            assert_eq!(signals.recv(), Ok(libc::SIGALRM));
+        }),
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -146,7 +154,9 @@ fn main() {
             format!("exit {code:?} after {took:?}, stderr:\n{err}"),
         );
     }
-    for mode in ["thread/1", "thread/2", "sleep/1", "sleep/2"] {
+    for mode in [
+        "thread/1", "thread/2", "sleep/1", "sleep/2", "signal/1", "signal/2",
+    ] {
         let (code, err, took) = run_child(mode);
         check(
             mode,

@@ -28,8 +28,13 @@
 //!   last source is deregistered (which breaks its poll with the waker). Until someone
 //!   waits, edges queue in the kernel and nothing polls.
 //!
-//! Deadlines are timers (`timers::call_at`) that wake the waiter of the slot they were set
-//! for, identified by a per-slot sequence number, so a stale timer wakes nobody.
+//! A wait ends at the earlier of two deadlines: the operation's own (a timeout, from its
+//! start) and the descriptor's (Go's `pd.rd`/`pd.wd`, set by `SetReadDeadline` from anyone,
+//! any time). A goroutine's wait arms a timer (`timers::call_at`) that wakes the waiter of the
+//! slot it was set for, identified by a per-slot sequence number, so a stale timer wakes
+//! nobody; a thread parks with a timeout. Setting a descriptor's deadline earlier than it was
+//! wakes the side's waiters, which look again: past it, they fail; before it, they re-arm
+//! (Go's `netpolldeadlineimpl` and `poll_runtime_pollSetDeadline`).
 
 use super::m::with_m;
 use super::park::Waiter;
@@ -104,6 +109,9 @@ fn closed_error() -> io::Error {
 /// A registered source's waiter slots (Go: `pollDesc`).
 pub(crate) struct PollDesc {
     token: Token,
+    /// Each side's deadline in `nanotime` units, 0 for none (Go's `rd`/`wd`). Written under
+    /// `state`'s lock, read without it by `expired` before each operation.
+    deadlines: [AtomicU64; 2],
     /// Moved by every report of the read side, under `state`'s lock; read without it.
     read_stamp: AtomicU64,
     state: Mutex<DescState>,
@@ -112,13 +120,35 @@ pub(crate) struct PollDesc {
 /// Which side of a descriptor.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Dir {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 impl PollDesc {
     fn lock(&self) -> MutexGuard<'_, DescState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `dir`'s deadline (`nanotime` units), if it has one.
+    pub(crate) fn deadline(&self, dir: Dir) -> Option<u64> {
+        match self.deadlines[dir as usize].load(Ordering::Acquire) {
+            0 => None,
+            d => Some(d),
+        }
+    }
+
+    /// Whether `dir`'s deadline has passed (Go's `netpollcheckerr` seeing `rd < 0`): an
+    /// operation then fails before it tries, even if the source is ready.
+    pub(crate) fn expired(&self, dir: Dir) -> bool {
+        self.deadline(dir).is_some_and(|d| nanotime() >= d)
+    }
+
+    /// The earlier of `op`'s deadline and `dir`'s.
+    fn deadline_with(&self, dir: Dir, op: Option<u64>) -> Option<u64> {
+        match (op, self.deadline(dir)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The read side's stamp now; see [`Netpoll::wait`].
@@ -203,6 +233,7 @@ impl Netpoll {
         let token = Token(((gen as usize) << 32) | key);
         let desc = Arc::new(PollDesc {
             token,
+            deadlines: [AtomicU64::new(0), AtomicU64::new(0)],
             read_stamp: AtomicU64::new(0),
             state: Mutex::new(DescState {
                 read: Side::default(),
@@ -247,6 +278,32 @@ impl Netpoll {
                 .chain(st.write.waiters.drain(..))
                 .map(|(_, w)| w)
                 .collect()
+        };
+        for w in woken {
+            self.waiters.fetch_sub(1, Ordering::AcqRel);
+            w.wake();
+        }
+    }
+
+    /// Sets `dir`'s deadline of `desc` (None: none). Moved earlier (or set where there was
+    /// none), it wakes the side's waiters, which fail if it has passed and otherwise wait
+    /// again until it; moved later or cleared, waiters whose wait ends at the old deadline
+    /// wake then, see it has not passed and wait again.
+    pub(crate) fn set_deadline(&self, desc: &PollDesc, dir: Dir, deadline: Option<u64>) {
+        let woken: Vec<Waiter> = {
+            let mut st = desc.lock();
+            let old = desc.deadline(dir);
+            // 0 means none; `instant_to_nanos` never gives 0.
+            desc.deadlines[dir as usize].store(deadline.map_or(0, |d| d.max(1)), Ordering::Release);
+            let earlier = match (deadline, old) {
+                (Some(new), Some(old)) => new < old,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !earlier {
+                return;
+            }
+            st.side(dir).waiters.drain(..).map(|(_, w)| w).collect()
         };
         for w in woken {
             self.waiters.fetch_sub(1, Ordering::AcqRel);
@@ -382,9 +439,11 @@ impl Netpoll {
         std::task::Poll::Pending
     }
 
-    /// Waits until `dir` of `desc` is ready, or `deadline` (`nanotime` units) passes: Ok(true)
-    /// when woken by readiness (retry the I/O), Ok(false) on the deadline, Err when the
-    /// source was deregistered. On a goroutine only the goroutine parks.
+    /// Waits until `dir` of `desc` is ready, or `deadline` (`nanotime` units) or the side's
+    /// own deadline passes: Ok(true) when woken by readiness or a deadline that moved (retry
+    /// the I/O), Ok(false) on a deadline, Err when the source was deregistered. A deadline
+    /// already passed fails at once, before readiness is looked at (Go). On a goroutine only
+    /// the goroutine parks.
     ///
     /// `since` (read side only): a stamp taken before a read that found the source empty.
     /// Then the wait returns at once if the read side was reported since, or was ever
@@ -395,12 +454,17 @@ impl Netpoll {
         self: &Arc<Self>,
         desc: &Arc<PollDesc>,
         dir: Dir,
-        deadline: Option<u64>,
+        op_deadline: Option<u64>,
         since: Option<u64>,
     ) -> io::Result<bool> {
         let mut st = desc.lock();
         if st.closed {
             return Err(closed_error());
+        }
+        // Under the lock: `set_deadline` wakes the waiters it finds after changing it.
+        let deadline = desc.deadline_with(dir, op_deadline);
+        if deadline.is_some_and(|d| nanotime() >= d) {
+            return Ok(false);
         }
         let moved = since.map(|s| st.read_closed || desc.read_stamp() != s);
         let side = st.side(dir);
@@ -408,11 +472,6 @@ impl Netpoll {
         side.ready = false;
         if go {
             return Ok(true);
-        }
-        if let Some(d) = deadline {
-            if nanotime() >= d {
-                return Ok(false);
-            }
         }
         // Under the descriptor's lock, with the waiter added before it is released: see
         // `orphan`.
@@ -463,10 +522,9 @@ impl Netpoll {
         if desc.lock().closed {
             return Err(closed_error());
         }
-        match deadline {
-            Some(d) if nanotime() >= d => Ok(false),
-            _ => Ok(true),
-        }
+        // The side's deadline as it is now: it may have moved while this waited.
+        let deadline = desc.deadline_with(dir, op_deadline);
+        Ok(deadline.is_none_or(|d| nanotime() < d))
     }
 }
 
