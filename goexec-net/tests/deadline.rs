@@ -209,3 +209,29 @@ fn a_read_deadline_wakes_a_waiting_recv_from() {
         assert_eq!(r.join().unwrap(), Err(ErrorKind::TimedOut));
     });
 }
+
+/// 2^64 ns is 18,446,744,073.7 s: a deadline this far away once wrapped round to the past.
+const FAR: Duration = Duration::from_secs(18_446_744_074);
+
+#[test]
+fn a_deadline_or_timeout_584_years_away_never_fires() {
+    let _w = watchdog("a_deadline_or_timeout_584_years_away_never_fires", 60);
+    rt(2).run(|| {
+        for deadline in [true, false] {
+            let (a, b) = tcp_pair();
+            if deadline {
+                a.set_read_deadline(Some(Instant::now() + FAR)).unwrap();
+            } else {
+                a.set_read_timeout(Some(FAR)).unwrap();
+            }
+            let a2 = a.try_clone().unwrap();
+            let reader = goexec::spawn(move || (&a2).read(&mut [0u8; 1]).map_err(|e| e.kind()));
+            until_io_waiting(1);
+            // Long enough for a wrapped deadline (in the past) to have ended the read.
+            goexec::time::sleep(Duration::from_millis(300));
+            assert!(!reader.is_finished(), "deadline {deadline}: the read ended");
+            (&b).write_all(b"x").unwrap();
+            assert_eq!(reader.join().unwrap(), Ok(1));
+        }
+    });
+}

@@ -50,7 +50,9 @@ pub(crate) fn nanotime() -> u64 {
 
 /// The deadline, in [`nanotime`] units, for an `Instant`.
 pub(crate) fn instant_to_nanos(t: Instant) -> u64 {
-    t.saturating_duration_since(epoch()).as_nanos() as u64 + 1
+    // Saturating: an instant 584 years away must not wrap round to one in the past.
+    let ns = t.saturating_duration_since(epoch()).as_nanos();
+    ns.min(u128::from(u64::MAX - 1)) as u64 + 1
 }
 
 /// The `Instant` of a deadline in [`nanotime`] units.
