@@ -83,28 +83,41 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
     for &sig in signals {
         check(sig)?;
     }
-    let mut source = Signals::new(signals)?;
+    // Whatever can fail is made before `Signals::new` catches the signals: signal-hook
+    // cannot give a signal back its old disposition, so a notify that failed after catching
+    // would leave it ignored. (Only the poller's own registration can still fail after.)
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("goexec::signal::notify: {e}"));
     let (tx, rx) = chan::bounded(CAPACITY);
     // In a goroutine: on the runtime's poller, with a waker that forwards, not a forwarder
     // goroutine, which would be abandoned when `run` returns, holding the Signals for ever.
     // The poller keeps a task's waker across shutdown (its fallback thread then polls).
-    match Registration::new(&mut source) {
-        Ok(reg) => {
-            let fwd = Arc::new(PollerForward {
-                state: Mutex::new(Some((source, reg, tx))),
-            });
-            fwd.pump();
-            return Ok(rx);
-        }
-        Err(e) if e.kind() == io::ErrorKind::Unsupported => {} // a plain thread
-        Err(e) => return Err(e),
+    if let Some(poller) = crate::runtime::netpoll::current() {
+        poller.map_err(context)?;
+        let mut source = Signals::new(signals).map_err(context)?;
+        let reg = Registration::new(&mut source).map_err(context)?;
+        let fwd = Arc::new(PollerForward {
+            state: Mutex::new(Some((source, reg, tx))),
+        });
+        fwd.pump();
+        return Ok(rx);
     }
-    let poll = mio::Poll::new()?;
-    poll.registry()
-        .register(&mut source, TOKEN, mio::Interest::READABLE)?;
+    // A plain thread: a thread of its own, started before the signals are caught; it gets
+    // the source once it is made, or ends when it is not.
+    let poll = mio::Poll::new().map_err(context)?;
+    let registry = poll.registry().try_clone().map_err(context)?;
+    let (give, take) = std::sync::mpsc::sync_channel::<Signals>(1);
     std::thread::Builder::new()
         .name("goexec-signal".into())
-        .spawn(move || forward(poll, source, tx))?;
+        .spawn(move || {
+            if let Ok(source) = take.recv() {
+                forward(poll, source, tx);
+            }
+        })
+        .map_err(context)?;
+    let mut source = Signals::new(signals).map_err(context)?;
+    mio::event::Source::register(&mut source, &registry, TOKEN, mio::Interest::READABLE)
+        .map_err(context)?;
+    let _ = give.send(source);
     Ok(rx)
 }
 

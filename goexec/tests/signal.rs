@@ -221,3 +221,73 @@ fn in_a_runtime_a_dropped_receiver_ends_the_forwarding_on_the_poller() {
         }
     });
 }
+
+/// Sets the soft descriptor limit so that exactly `free` numbers below it stay free.
+fn leave_free(free: usize) {
+    let mut limit = 0u64;
+    let mut left = free;
+    loop {
+        // SAFETY: fcntl(F_GETFD) only asks whether the number is open.
+        let open = unsafe { libc::fcntl(limit as i32, libc::F_GETFD) } != -1;
+        if !open {
+            if left == 0 {
+                break;
+            }
+            left -= 1;
+        }
+        limit += 1;
+    }
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes to `rl`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
+    rl.rlim_cur = limit;
+    // SAFETY: setrlimit reads `rl`.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) }, 0);
+}
+
+const FAILED_NOTIFY_CHILD: &str = "GOEXEC_TEST_FAILED_NOTIFY_CHILD";
+
+#[test]
+fn a_notify_that_fails_leaves_the_signal_as_it_was() {
+    // In a child: out of descriptors, notify fails (the runtime's poller cannot be made), and
+    // SIGUSR2 must still have its default effect, ending the child.
+    if let Some(mode) = std::env::var_os(FAILED_NOTIFY_CHILD) {
+        let in_runtime = mode == "runtime";
+        let attempt = || {
+            leave_free(1);
+            let r = signal::notify(&[libc::SIGUSR2]);
+            let e = r.map(drop).unwrap_err();
+            assert!(e.to_string().contains("goexec::signal::notify"), "{e}");
+        };
+        if in_runtime {
+            goexec::Runtime::builder()
+                .procs(1)
+                .build()
+                .unwrap()
+                .run(attempt);
+        } else {
+            attempt();
+        }
+        raise(libc::SIGUSR2).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        std::process::exit(3);
+    }
+    let _w = common::watchdog("a_notify_that_fails_leaves_the_signal_as_it_was", 60);
+    for mode in ["runtime", "thread"] {
+        let out = common::this_binary()
+            .args(["--exact", "a_notify_that_fails_leaves_the_signal_as_it_was"])
+            .env(FAILED_NOTIFY_CHILD, mode)
+            .output()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(libc::SIGUSR2),
+            "{mode}: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
