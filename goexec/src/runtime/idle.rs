@@ -13,6 +13,7 @@
 use super::g::GRef;
 use super::m::{MLocal, MShared};
 use super::p::P;
+use super::park::Waiter;
 use super::sched::{injectglist, mstart, Sched, Synced};
 use super::spinning::Spinning;
 use super::timers;
@@ -271,7 +272,17 @@ fn stopm_loop(m: &MLocal, timed: bool) -> bool {
                 }
                 None => {
                     for w in ready {
-                        w.wake();
+                        match w {
+                            Waiter::Task(_) => {
+                                // A task's waker is user code (callback.rs), as in
+                                // injectglist.
+                                super::callback::user_code(
+                                    "a Waker::wake called by the network poller",
+                                    || w.wake(),
+                                )
+                            }
+                            w => w.wake(),
+                        }
                     }
                     continue;
                 }
