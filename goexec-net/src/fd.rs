@@ -28,8 +28,9 @@ macro_rules! fd_owned {
             ///
             /// # Panics
             ///
-            /// If `into_std` fails (it duplicates the descriptor while other handles remain,
-            /// which fails when the process is out of descriptors).
+            /// If `into_std` fails: it duplicates the descriptor while other handles remain,
+            /// which fails when the process is out of descriptors, and it fails on a
+            /// listener after [`close`](crate::TcpListener::close).
             fn into_raw_fd(self) -> std::os::fd::RawFd {
                 match self.into_std() {
                     Ok(s) => std::os::fd::IntoRawFd::into_raw_fd(s),

@@ -106,6 +106,16 @@ pub fn is_closed(err: &io::Error) -> bool {
     err.get_ref().is_some_and(|e| e.is::<ClosedError>())
 }
 
+/// A read that says `WouldBlock` on a source the poller reported hung up: a datagram socket
+/// shut down for reading through its descriptor (this crate's own `shutdown` makes such reads
+/// return 0, as std's do). Nothing will come: waiting would never end.
+fn read_shut_error() -> io::Error {
+    io::Error::new(
+        ErrorKind::NotConnected,
+        "the socket is shut down for reading",
+    )
+}
+
 fn closed_error() -> io::Error {
     io::Error::new(ErrorKind::NotConnected, ClosedError)
 }
@@ -338,6 +348,7 @@ impl<S: mio::event::Source> Pollable<S> {
         loop {
             match op(&self.source) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => match dir {
+                    Dir::Read if self.reg.read_hung_up() => return Err(read_shut_error()),
                     Dir::Read => self.wait_readable(deadline)?,
                     Dir::Write => self.wait_writable(deadline)?,
                 },
@@ -363,6 +374,9 @@ impl<S: mio::event::Source> Pollable<S> {
             match op(&self.source) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     let ready = match dir {
+                        Dir::Read if self.reg.read_hung_up() => {
+                            return Poll::Ready(Err(read_shut_error()))
+                        }
                         Dir::Read => self.reg.poll_read_ready(cx),
                         Dir::Write => self.reg.poll_write_ready(cx),
                     };
@@ -395,13 +409,18 @@ impl<S: mio::event::Source + std::os::fd::AsFd> Pollable<S> {
     /// A listener's `close` (Go's `Listener.Close`): stops listening and fails the accepts
     /// waiting, at once. The descriptor stays open (so no other socket can take its number
     /// under an accept still in the kernel) until the value drops.
-    fn close(&self) -> io::Result<()> {
+    ///
+    /// `accept` takes one queued connection, true if there was one: a Unix listening
+    /// socket shut down still hands out the connections it had queued, which `close` then
+    /// takes and drops, so that their clients see the end instead of waiting for the drop.
+    fn close(&self, mut accept: impl FnMut(&S) -> bool) -> io::Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(closed_error());
         }
-        // Linux: a listening socket shut down for reading stops listening; connections
-        // queued and not yet accepted are reset, and new ones refused.
+        // Linux: a listening socket shut down stops listening; new connections are refused,
+        // and a TCP listener resets the ones queued and not yet accepted.
         let _ = socket2::SockRef::from(&self.source).shutdown(std::net::Shutdown::Both);
+        while accept(&self.source) {}
         // Off the poller: the accepts waiting wake (and see `closed`), later waits fail at
         // once. `Drop` deregisters again, which finds nothing to do.
         let fd = std::os::fd::AsRawFd::as_raw_fd(&self.source.as_fd());

@@ -207,7 +207,8 @@ macro_rules! listener_common {
             /// thread fail at once, and later ones too, with an `ErrorKind::NotConnected`
             /// error saying "use of closed network connection" ([`is_closed`](crate::is_closed)
             /// is true of it): an accept loop's signal to stop. Connections the kernel had
-            /// queued but nobody accepted are reset; new ones are refused. The descriptor
+            /// queued but nobody accepted are ended (a TCP client sees a reset, a Unix one
+            /// the end of the stream); new ones are refused. The descriptor
             /// itself is released when the listener drops (share it with an `Arc` to close it
             /// from another goroutine while one accepts).
             ///
@@ -215,7 +216,7 @@ macro_rules! listener_common {
             ///
             /// The same closed error if the listener was already closed.
             pub fn close(&self) -> std::io::Result<()> {
-                self.io.close()
+                self.io.close(|l| l.accept().is_ok())
             }
 
             /// Go's `SetDeadline` on a listener: accepts fail with `ErrorKind::TimedOut` from

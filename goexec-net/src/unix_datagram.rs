@@ -123,7 +123,10 @@ impl UnixDatagram {
     /// std's blocking receive returns then).
     fn unless_shut<R>(&self, r: io::Result<R>, shut: impl FnOnce() -> R) -> io::Result<R> {
         match r {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.read_shut.load(SeqCst) => {
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    && (self.read_shut.load(SeqCst) || self.conn.io.reg.read_hung_up()) =>
+            {
                 Ok(shut())
             }
             r => r,
@@ -145,8 +148,9 @@ impl UnixDatagram {
     }
 
     /// Shuts down the receiving, sending, or both halves: a receive then returns what is
-    /// queued, then `Ok(0)` (also one waiting now), and a send fails with `BrokenPipe`. (A
-    /// shutdown made through the descriptor, not this method, leaves receives waiting.)
+    /// queued, then `Ok(0)` (also one waiting now), and a send fails with `BrokenPipe`. A
+    /// shutdown made through the descriptor (socket2, libc) does the same once the poller
+    /// has reported it.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let read = matches!(how, Shutdown::Read | Shutdown::Both);
         // Marked first: the shutdown wakes receivers waiting now, which must see the mark.

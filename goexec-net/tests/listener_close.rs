@@ -133,6 +133,30 @@ fn a_unix_listener_closes_as_a_tcp_one() {
 }
 
 #[test]
+fn a_closed_unix_listener_ends_its_queued_connections() {
+    let _w = watchdog("a_closed_unix_listener_ends_its_queued_connections", 60);
+    let dir = std::env::temp_dir().join(format!("goexec-close-q-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s");
+    rt(2).run(move || {
+        let l = UnixListener::bind(&path).unwrap();
+        // Queued in the kernel, never accepted: a Unix listener shut down keeps these.
+        let queued = UnixStream::connect(&path).unwrap();
+        l.close().unwrap();
+        queued
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        match (&queued).read(&mut [0u8; 4]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            r => panic!("a queued connection after close: {r:?}"),
+        }
+        drop(l);
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn shutdown_both_from_another_goroutine_wakes_the_reader_with_end_of_stream() {
     let _w = watchdog("shutdown_both_wakes_the_reader", 60);
     for procs in [1, 2] {

@@ -293,3 +293,57 @@ fn bad_input_gives_errors_not_panics() {
         ErrorKind::Unsupported
     );
 }
+
+#[test]
+fn a_read_shutdown_seen_by_one_waiting_receiver_is_seen_by_a_later_one_too() {
+    // UnixDatagram::recv's loop step by step, with two receivers: A waits in the poller; B's
+    // recv said WouldBlock before the shutdown, and B reaches the wait after the shutdown's
+    // one edge woke A. A datagram socket shut down for reading raises no edge after that, so
+    // B must see the hang-up mark, not sleep for ever.
+    let _w = watchdog("a_read_shutdown_seen_by_a_later_receiver", 60);
+    rt(2).run(|| {
+        let (ours, _peer) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut sock = goexec::mio::net::UnixDatagram::from_std(ours);
+        let reg = std::sync::Arc::new(goexec::netpoll::Registration::new(&mut sock).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reg_a = reg.clone();
+        let a = std::thread::spawn(move || {
+            tx.send(tid()).unwrap();
+            reg_a.wait_readable(None)
+        });
+        wait_until_sleeping(rx.recv().unwrap());
+        // B: its recv says WouldBlock.
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            sock.recv(&mut buf).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        // The shutdown's edge wakes A.
+        sock.shutdown(Shutdown::Read).unwrap();
+        goexec::blocking(|| a.join().unwrap()).unwrap();
+        // B waits now: it returns at once.
+        let t = Instant::now();
+        let r = reg.wait_readable(Some(Instant::now() + Duration::from_secs(10)));
+        assert!(
+            r.is_ok() && t.elapsed() < Duration::from_secs(5),
+            "{r:?} after {:?}",
+            t.elapsed()
+        );
+        assert!(reg.read_hung_up());
+        reg.deregister(&mut sock);
+    });
+}
+
+#[test]
+fn a_shutdown_through_the_descriptor_ends_receives_too() {
+    let _w = watchdog("a_shutdown_through_the_descriptor_ends_receives_too", 60);
+    rt(2).run(|| {
+        let (a, _b) = UnixDatagram::pair().unwrap();
+        let a2 = a.try_clone().unwrap();
+        let r = goexec::spawn(move || a2.recv(&mut [0u8; 8]).map_err(|e| e.kind()));
+        socket2::SockRef::from(&a).shutdown(Shutdown::Read).unwrap();
+        assert_eq!(r.join().unwrap(), Ok(0));
+        assert_eq!(a.recv(&mut [0u8; 8]).unwrap(), 0);
+    });
+}

@@ -144,6 +144,14 @@ impl Registration {
         self.wait(Dir::Write, deadline, None)
     }
 
+    /// Whether the poller has reported the source's read side hung up: the end of a stream,
+    /// or a socket shut down for reading. Final; every read wait returns at once from then
+    /// on. A read that still says `WouldBlock` then (a datagram socket shut down for
+    /// reading) will never be ready: the caller must not wait again.
+    pub fn read_hung_up(&self) -> bool {
+        self.desc.read_hung_up()
+    }
+
     /// The async form of [`wait_readable`](Registration::wait_readable): `Ready(Ok(()))` when
     /// the source may be readable (retry the read; on `WouldBlock` poll again), else
     /// `Pending` with the task's waker registered: the poller wakes it on the next edge.

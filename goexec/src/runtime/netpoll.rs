@@ -95,6 +95,12 @@ struct DescState {
     /// A report said read-closed (end of stream, both halves shut) or error. Final for a
     /// stream socket; only `wait`'s `since` looks at it.
     read_closed: bool,
+    /// A report said read-closed (not error, which a datagram socket gets over): final. Every
+    /// read wait returns at once from then on, so that a reader who found the source empty
+    /// just before the one edge of its end (spent on the readers waiting then) still sees it:
+    /// several readers may share a stream, and a datagram socket shut down for reading says
+    /// `WouldBlock`, not 0, raising no edge after that one.
+    read_hup: bool,
 }
 
 impl DescState {
@@ -160,16 +166,23 @@ impl PollDesc {
         self.read_stamp.load(Ordering::Acquire)
     }
 
+    /// Whether the read side was reported hung up (end of stream, or shut down for reading):
+    /// final.
+    pub(crate) fn read_hung_up(&self) -> bool {
+        self.lock().read_hup
+    }
+
     /// Marks the directions ready: moves their waiters to `out`, or leaves the readiness for
     /// the next wait on a side nobody waits on. `read_closed`: the report said read-closed
-    /// or error.
-    fn ready(&self, read: bool, write: bool, read_closed: bool, out: &mut Vec<Waiter>) {
+    /// or error; `hup`: read-closed.
+    fn ready(&self, read: bool, write: bool, read_closed: bool, hup: bool, out: &mut Vec<Waiter>) {
         let mut guard = self.lock();
         let st = &mut *guard;
         if read {
             let stamp = self.read_stamp.load(Ordering::Relaxed);
             self.read_stamp.store(stamp + 1, Ordering::Release);
             st.read_closed |= read_closed;
+            st.read_hup |= hup;
         }
         for (yes, side) in [(read, &mut st.read), (write, &mut st.write)] {
             if !yes {
@@ -246,6 +259,7 @@ impl Netpoll {
                 seq: 0,
                 closed: false,
                 read_closed: false,
+                read_hup: false,
             }),
         });
         self.registry
@@ -351,7 +365,7 @@ impl Netpoll {
             let closed = ev.is_read_closed() || ev.is_error();
             let read = ev.is_readable() || closed;
             let write = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            desc.ready(read, write, closed, &mut ready);
+            desc.ready(read, write, closed, ev.is_read_closed(), &mut ready);
         }
         drop(descs);
         self.waiters.fetch_sub(ready.len(), Ordering::AcqRel);
@@ -417,8 +431,9 @@ impl Netpoll {
         if st.closed {
             return std::task::Poll::Ready(Err(closed_error()));
         }
+        let hup = dir == Dir::Read && st.read_hup;
         let side = st.side(dir);
-        if side.ready {
+        if side.ready || hup {
             side.ready = false;
             return std::task::Poll::Ready(Ok(()));
         }
@@ -472,8 +487,9 @@ impl Netpoll {
             return Ok(false);
         }
         let moved = since.map(|s| st.read_closed || desc.read_stamp() != s);
+        let hup = dir == Dir::Read && st.read_hup;
         let side = st.side(dir);
-        let go = moved.unwrap_or(side.ready);
+        let go = moved.unwrap_or(side.ready) || hup;
         side.ready = false;
         if go {
             return Ok(true);
