@@ -120,6 +120,15 @@ fn closed_error() -> io::Error {
     io::Error::new(ErrorKind::NotConnected, ClosedError)
 }
 
+/// `r`, removing the socket file at `path` first if `r` failed: a Unix bind that made the
+/// file and then failed (to register, outside a goroutine) must leave nothing behind.
+fn unlink_on_error<T>(r: io::Result<T>, path: &std::path::Path) -> io::Result<T> {
+    if r.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    r
+}
+
 /// std rejects a zero timeout; so do we.
 fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     if t == Some(Duration::ZERO) {

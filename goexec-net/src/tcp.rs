@@ -80,6 +80,21 @@ impl TcpListener {
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
         std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
     }
+
+    /// Sets `IP_TTL` for the connections this listener accepts (std's `set_ttl`).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.get().set_ttl(ttl)
+    }
+
+    /// `IP_TTL` (std's `ttl`).
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.get().ttl()
+    }
+
+    /// The listener's pending error (`SO_ERROR`), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get().take_error()
+    }
 }
 
 impl TcpListener {
@@ -123,8 +138,10 @@ impl TcpStream {
         Self::connect_inner(addr, None)
     }
 
-    /// `connect` that gives up after `timeout` with `ErrorKind::TimedOut`.
+    /// `connect` that gives up after `timeout` with `ErrorKind::TimedOut`. A zero timeout is
+    /// `ErrorKind::InvalidInput`, as std has it.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        crate::check_timeout(Some(timeout))?;
         Self::connect_inner(addr, Instant::now().checked_add(timeout))
     }
 

@@ -41,11 +41,25 @@ impl UnixListener {
     /// Binds to the socket file `path` (which must not exist) and listens, with the backlog
     /// of [`TcpListener`](crate::TcpListener). Call it from a goroutine.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        let l = crate::listen::unix(path.as_ref())?;
-        l.set_nonblocking(true)?;
-        Ok(UnixListener {
-            io: Pollable::new(mio::net::UnixListener::from_std(l))?,
-        })
+        let path = path.as_ref();
+        let l = crate::listen::unix(path)?;
+        let io = l
+            .set_nonblocking(true)
+            .and_then(|()| Pollable::new(mio::net::UnixListener::from_std(l)));
+        // A bind that failed after it made the socket file (outside a goroutine, say)
+        // removes it, so that the same call can be made again.
+        let io = crate::unlink_on_error(io, path)?;
+        Ok(UnixListener { io })
+    }
+
+    /// An iterator over incoming connections (Go: a loop around `Accept`).
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<UnixStream>> + '_ {
+        std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
+    }
+
+    /// The listener's pending error (`SO_ERROR`), cleared by reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.get().take_error()
     }
 
     /// Accepts a connection, parking the goroutine until one arrives. The connection joins
@@ -91,6 +105,13 @@ impl UnixStream {
         Ok(UnixStream {
             conn: Conn::new(s)?,
         })
+    }
+
+    /// Two streams connected to each other (std's `UnixStream::pair`). Call it from a
+    /// goroutine.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = mio::net::UnixStream::pair()?;
+        Ok((UnixStream::from_mio(a)?, UnixStream::from_mio(b)?))
     }
 
     /// Connects to the socket at `path`, parking the goroutine until it is connected.

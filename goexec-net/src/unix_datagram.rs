@@ -62,7 +62,10 @@ impl UnixDatagram {
     /// As std's `UnixDatagram::bind` (`AddrInUse` when `path` exists, ...); `Unsupported`
     /// outside a goroutine.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_mio(mio::net::UnixDatagram::bind(path)?)
+        let path = path.as_ref();
+        let s = UnixDatagram::from_mio(mio::net::UnixDatagram::bind(path)?);
+        // As UnixListener::bind: a failed bind leaves no socket file behind.
+        crate::unlink_on_error(s, path)
     }
 
     /// A socket bound to no address: it can send (after [`connect`](Self::connect), or with

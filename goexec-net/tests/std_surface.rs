@@ -448,3 +448,57 @@ fn bad_input_gives_errors_not_panics() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_unix_bind_that_fails_outside_a_goroutine_leaves_no_socket_file() {
+    let _w = watchdog("a_unix_bind_that_fails_outside_a_goroutine", 60);
+    let dir = temp_dir("bind-outside");
+    let (l, d) = (dir.join("l"), dir.join("d"));
+    let e = UnixListener::bind(&l).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(!l.exists(), "the listener's socket file stayed");
+    let e = goexec_net::UnixDatagram::bind(&d).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(!d.exists(), "the datagram socket's file stayed");
+    // The same calls in a goroutine work; an existing file is still an error, and kept.
+    rt(1).run(move || {
+        let _l = UnixListener::bind(&l).unwrap();
+        let _d = goexec_net::UnixDatagram::bind(&d).unwrap();
+        let e = UnixListener::bind(&l).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AddrInUse, "{e}");
+        assert!(l.exists());
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn connect_timeout_of_zero_is_invalid_input_as_std_has_it() {
+    rt(1).run(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let e = TcpStream::connect_timeout(&l.local_addr().unwrap(), Duration::ZERO).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    });
+}
+
+#[test]
+fn unix_stream_pair_unix_incoming_and_listener_options() {
+    let _w = watchdog("unix_stream_pair_unix_incoming_and_listener_options", 60);
+    let dir = temp_dir("pair-incoming");
+    let path = dir.join("s");
+    rt(2).run(move || {
+        let (a, b) = UnixStream::pair().unwrap();
+        (&a).write_all(b"ping").unwrap();
+        assert_eq!(read_n(&b, 4), b"ping");
+        let l = UnixListener::bind(&path).unwrap();
+        let c = UnixStream::connect(&path).unwrap();
+        let s = l.incoming().next().unwrap().unwrap();
+        (&c).write_all(b"x").unwrap();
+        assert_eq!(read_n(&s, 1), b"x");
+        assert!(l.take_error().unwrap().is_none());
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        t.set_ttl(42).unwrap();
+        assert_eq!(t.ttl().unwrap(), 42);
+        assert!(t.take_error().unwrap().is_none());
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
