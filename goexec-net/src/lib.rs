@@ -354,10 +354,12 @@ impl<S: mio::event::Source> Pollable<S> {
         deadline: Option<Instant>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
+        // The read side was seen hung up before the last try (see `hung_up`).
+        let mut hung = false;
         loop {
             match op(&self.source) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => match dir {
-                    Dir::Read if self.reg.read_hung_up() => return Err(read_shut_error()),
+                    Dir::Read if self.hung_up(&mut hung)? => {}
                     Dir::Read => self.wait_readable(deadline)?,
                     Dir::Write => self.wait_writable(deadline)?,
                 },
@@ -379,14 +381,16 @@ impl<S: mio::event::Source> Pollable<S> {
         cx: &mut Context<'_>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        let mut hung = false;
         loop {
             match op(&self.source) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     let ready = match dir {
-                        Dir::Read if self.reg.read_hung_up() => {
-                            return Poll::Ready(Err(read_shut_error()))
-                        }
-                        Dir::Read => self.reg.poll_read_ready(cx),
+                        Dir::Read => match self.hung_up(&mut hung) {
+                            Ok(true) => continue,
+                            Ok(false) => self.reg.poll_read_ready(cx),
+                            Err(e) => return Poll::Ready(Err(e)),
+                        },
                         Dir::Write => self.reg.poll_write_ready(cx),
                     };
                     match ready {
@@ -435,6 +439,24 @@ impl<S: mio::event::Source + std::os::fd::AsFd> Pollable<S> {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&self.source.as_fd());
         self.reg.deregister(&mut mio::unix::SourceFd(&fd));
         Ok(())
+    }
+}
+
+impl<S: mio::event::Source> Pollable<S> {
+    /// After a read said `WouldBlock`: Ok(true) to try again at once, if the poller has
+    /// reported the read side hung up since the last look (`hung`); an error if it had been
+    /// reported before that read, which then will never be ready (a datagram socket shut
+    /// down for reading); Ok(false) to wait. The mark may come between a `WouldBlock` and the
+    /// look (a stream's FIN after its data): only a try made after the mark was seen is
+    /// final.
+    fn hung_up(&self, hung: &mut bool) -> io::Result<bool> {
+        if !self.reg.read_hung_up() {
+            return Ok(false);
+        }
+        if std::mem::replace(hung, true) {
+            return Err(read_shut_error());
+        }
+        Ok(true)
     }
 }
 
