@@ -7,7 +7,14 @@
 //! gives a reader and a writer goroutine each a handle.
 //!
 //! Each type converts from and into its std counterpart (`from_std`, `into_std`, and
-//! `FromRawFd` / `IntoRawFd`), and has std's socket options under std's names.
+//! `FromRawFd` / `IntoRawFd`), and has std's socket options under std's names; `AsFd` lets
+//! `socket2::SockRef` set any other.
+//!
+//! Deadlines are Go's: set from any goroutine or thread, they reach operations already
+//! waiting, so `set_read_deadline(Some(Instant::now()))` cancels a read. A listener's
+//! [`close`](TcpListener::close) fails the accepts waiting, with an error for which
+//! [`is_closed`] is true: with `goexec::signal::notify`, that is a server's graceful
+//! shutdown (the repository's README shows the pattern; `examples/echo.rs` runs it).
 //!
 //! Sockets are made from a goroutine (they register with its runtime's poller) and can then
 //! be used from any goroutine, thread or async task, of any runtime, also after the `run`
