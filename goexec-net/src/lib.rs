@@ -14,7 +14,7 @@
 //! waiting, so `set_read_deadline(Some(Instant::now()))` cancels a read. A listener's
 //! [`close`](TcpListener::close) fails the accepts waiting, with an error for which
 //! [`is_closed`] is true: with `goexec::signal::notify`, that is a server's graceful
-//! shutdown (the repository's README shows the pattern; `examples/echo.rs` runs it).
+//! shutdown (the repository's README shows the pattern, and its `echo` example runs it).
 //!
 //! Sockets are made from a goroutine (they register with its runtime's poller) and can then
 //! be used from any goroutine, thread or async task, of any runtime, also after the `run`
