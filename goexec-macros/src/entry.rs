@@ -127,6 +127,23 @@ fn expand_inner(kind: Kind, attr: TokenStream, item: TokenStream) -> syn::Result
         ));
     }
 
+    // A literal 0 is caught here, where the user wrote it; any other value at run time, by
+    // the builder.
+    if let Some(Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(n),
+        ..
+    })) = &args.procs
+    {
+        if n.base10_parse::<u64>().is_ok_and(|v| v == 0) {
+            return Err(syn::Error::new(
+                n.span(),
+                format!(
+                    "{}: `procs` must be at least 1 (it is GOMAXPROCS: how many goroutines run at once)",
+                    kind.name()
+                ),
+            ));
+        }
+    }
     let mut builder = quote!(::goexec::Runtime::builder());
     if let Some(p) = &args.procs {
         builder = quote!(#builder.procs(#p));

@@ -1,0 +1,2 @@
+#[goexec::main(procs = 0)]
+fn main() {}

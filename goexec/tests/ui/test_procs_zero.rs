@@ -1,0 +1,4 @@
+#[goexec::test(procs = 0_usize)]
+fn t() {}
+
+fn main() {}
