@@ -397,6 +397,7 @@ pub(crate) fn spawn_thread(
     name: String,
     f: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    crate::stack::room_for_a_thread()?;
     // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above.

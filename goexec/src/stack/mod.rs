@@ -343,6 +343,70 @@ fn map_count_status() -> (Option<u64>, Option<u64>) {
     (max, count)
 }
 
+/// Whether the kernel has room for the mappings a new thread makes: its stack and guard, and
+/// std's alternate signal stack and guard. With a full mapping table (`vm.max_map_count`),
+/// std's thread start aborts the process ("failed to allocate an alternative stack") before
+/// any code of ours runs in the thread, so the runtime asks first, by mapping as many single
+/// pages (alternately readable and not, so that neighbours cannot merge into one mapping) and
+/// unmapping them. The error then names the limit and how to raise it.
+pub(crate) fn room_for_a_thread() -> io::Result<()> {
+    const MAPPINGS: usize = 4;
+    let page = crate::sys::page_size();
+    let mut made = [std::ptr::null_mut::<libc::c_void>(); MAPPINGS];
+    let mut failure = None;
+    for (i, slot) in made.iter_mut().enumerate() {
+        let prot = if i % 2 == 0 {
+            libc::PROT_READ
+        } else {
+            libc::PROT_NONE
+        };
+        // SAFETY: an anonymous private mapping of one page where the kernel chooses: it
+        // aliases nothing, and is unmapped below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            failure = Some(io::Error::last_os_error());
+            break;
+        }
+        *slot = p;
+    }
+    for &p in made.iter().filter(|p| !p.is_null()) {
+        // SAFETY: `p` is a page mapped above, used by nothing.
+        unsafe { libc::munmap(p, page) };
+    }
+    let Some(err) = failure else {
+        return Ok(());
+    };
+    match classify(err, page) {
+        StackError::MapCountExhausted {
+            max_map_count,
+            mappings,
+        } => {
+            let count = mappings.map_or("too many".to_owned(), |n| n.to_string());
+            let max = max_map_count.map_or("its limit".to_owned(), |n| n.to_string());
+            Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "no room for a thread's memory mappings: the process has {count} mappings \
+                     and vm.max_map_count is {max}; raise it (sysctl -w \
+                     vm.max_map_count=1048576), or run on Linux >= 6.13, where goroutine \
+                     stacks' guard pages need no mappings of their own"
+                ),
+            ))
+        }
+        StackError::OutOfMemory { source, .. } | StackError::Os(source) => Err(source),
+        other => Err(io::Error::other(other.to_string())),
+    }
+}
+
 /// Turns an mmap/mprotect/madvise failure into the error a user can act on.
 fn classify(err: io::Error, bytes: usize) -> StackError {
     if err.raw_os_error() != Some(libc::ENOMEM) {
