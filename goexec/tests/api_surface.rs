@@ -51,6 +51,7 @@ fn public_types_are_debug() {
     debug::<task::JoinError>();
     debug::<runtime::BuildError>();
     debug::<runtime::SpawnError>();
+    debug::<runtime::UnhandledPanic>();
     debug::<runtime::LocalKey<u8>>();
     debug::<runtime::Coroutine<u8, u8, u8>>();
     debug::<runtime::Yielder<u8, u8>>();
@@ -160,4 +161,21 @@ fn debug_output_is_useful_and_never_waits() {
     co.resume(());
     co.resume(());
     assert!(format!("{co:?}").ends_with("finished: true }"), "{co:?}");
+}
+
+#[test]
+fn unhandled_panic_defaults_to_ignore_and_is_a_plain_value() {
+    use goexec::runtime::UnhandledPanic;
+    let p: UnhandledPanic = Default::default();
+    assert_eq!(p, UnhandledPanic::Ignore);
+    let copy = p;
+    assert_eq!(copy, p);
+    let rt = goexec::Runtime::builder()
+        .unhandled_panic(UnhandledPanic::Abort)
+        .build()
+        .unwrap();
+    assert!(
+        format!("{rt:?}").contains("unhandled_panic: Abort"),
+        "{rt:?}"
+    );
 }

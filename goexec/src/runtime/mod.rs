@@ -47,6 +47,7 @@ mod cells;
 mod deadlock;
 mod dump;
 pub(crate) mod g;
+mod gopanic;
 mod idle;
 mod local;
 pub(crate) mod lockcell;
@@ -71,6 +72,8 @@ pub(crate) mod waitq;
 mod tests;
 
 pub use dump::dump;
+pub(crate) use gopanic::goroutine_panicked;
+pub use gopanic::UnhandledPanic;
 pub use local::LocalKey;
 pub use switch::{Coroutine, CoroutineResult, Yielder};
 
@@ -163,6 +166,7 @@ impl From<StackError> for BuildError {
 pub struct RuntimeBuilder {
     procs: Option<usize>,
     stack_size: usize,
+    unhandled_panic: UnhandledPanic,
 }
 
 impl RuntimeBuilder {
@@ -180,7 +184,17 @@ impl RuntimeBuilder {
         self
     }
 
+    /// What a goroutine's panic does: [`UnhandledPanic::Ignore`] (the default: it ends only
+    /// its goroutine, and `join` returns it) or [`UnhandledPanic::Abort`] (Go's behaviour:
+    /// the process exits with status 2 after the report and a dump of every goroutine).
+    pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
     /// Checks the configuration and makes the runtime. No thread starts until `run`.
+    /// The first build in a process installs the panic hook that names the goroutine in a
+    /// panic's report (see [`UnhandledPanic`]).
     ///
     /// # Errors
     ///
@@ -193,9 +207,11 @@ impl RuntimeBuilder {
             None => default_procs(),
         };
         let stack_size = stack::checked_size(self.stack_size)?;
+        gopanic::install_hook();
         Ok(Runtime {
             procs,
             stack_size,
+            unhandled_panic: self.unhandled_panic,
             warm: Arc::new(Mutex::new(alloc::Warm::default())),
         })
     }
@@ -223,6 +239,7 @@ fn default_procs() -> usize {
 pub struct Runtime {
     procs: usize,
     stack_size: usize,
+    unhandled_panic: UnhandledPanic,
     /// What earlier runs left (shared by clones; each run takes it all).
     warm: Arc<Mutex<alloc::Warm>>,
 }
@@ -231,7 +248,8 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Runtime");
         d.field("procs", &self.procs)
-            .field("stack_size", &self.stack_size);
+            .field("stack_size", &self.stack_size)
+            .field("unhandled_panic", &self.unhandled_panic);
         // try_lock: formatting never waits for a run that is taking or giving back its memory.
         let kept = match self.warm.try_lock() {
             Ok(w) => Some(w.len()),
@@ -252,6 +270,7 @@ impl Runtime {
         RuntimeBuilder {
             procs: None,
             stack_size: stack::DEFAULT_STACK_SIZE,
+            unhandled_panic: UnhandledPanic::Ignore,
         }
     }
 
@@ -320,7 +339,8 @@ impl Runtime {
         // This thread, waiting in `run`, and the runtime: known to the deadlock detector.
         let _live = deadlock::LiveRuntime::new();
         let warm = std::mem::take(&mut *self.warm.lock().unwrap_or_else(|e| e.into_inner()));
-        let sched = match sched::Sched::new(self.procs, self.stack_size, warm) {
+        let sched = match sched::Sched::new(self.procs, self.stack_size, self.unhandled_panic, warm)
+        {
             Ok(s) => s,
             Err(e) => panic!("goexec: cannot start the runtime: {e}"),
         };

@@ -118,6 +118,8 @@ pub(super) struct Synced {
 
 /// One runtime's scheduler state (Go: `schedt`, plus `allp` and `allgs`).
 pub(crate) struct Sched {
+    /// What a goroutine's panic does (`RuntimeBuilder::unhandled_panic`).
+    pub(crate) unhandled_panic: super::UnhandledPanic,
     /// Number of Ps (GOMAXPROCS). Immutable.
     pub(crate) procs: usize,
     /// Default goroutine stack size. Immutable.
@@ -156,6 +158,7 @@ impl Sched {
     pub(crate) fn new(
         procs: usize,
         stack_size: usize,
+        unhandled_panic: super::UnhandledPanic,
         warm: Warm,
     ) -> Result<Arc<Sched>, StackError> {
         super::preempt::init();
@@ -171,6 +174,7 @@ impl Sched {
         let sched = Arc::new(Sched {
             procs,
             stack_size,
+            unhandled_panic,
             allp: allp.into_boxed_slice(),
             synced: Mutex::new(Synced {
                 idle: IdleLists::new(pidle),

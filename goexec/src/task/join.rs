@@ -92,9 +92,13 @@ where
                 repr: Repr::Cancelled,
             })
         } else {
-            panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| JoinError {
-                id,
-                repr: Repr::Panic(Payload(payload)),
+            panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+                // Under UnhandledPanic::Abort, this is where the process ends.
+                crate::runtime::goroutine_panicked();
+                JoinError {
+                    id,
+                    repr: Repr::Panic(Payload(payload)),
+                }
             })
         };
         // SAFETY: as above; the stage is Empty (replaced above), so nothing needs dropping.

@@ -319,6 +319,7 @@ mod tests {
                 1,
                 crate::stack::DEFAULT_STACK_SIZE,
                 Default::default(),
+                Default::default(),
             )
             .expect("sched");
             GRef::alloc(sched).as_queue().as_ptr() as usize

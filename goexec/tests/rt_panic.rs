@@ -1,0 +1,101 @@
+//! A goroutine's panic: the report names the goroutine (and its `Builder::name`), and
+//! `UnhandledPanic::Abort` ends the process with status 2 after a dump of every goroutine, as
+//! Go does; the default, `Ignore`, hands the panic to `join`.
+
+mod common;
+
+use goexec::runtime::UnhandledPanic;
+
+const CHILD: &str = "GOEXEC_TEST_PANIC_CHILD";
+
+fn child(mode: &str) {
+    match mode {
+        "named" => {
+            let r = goexec::Runtime::builder()
+                .procs(2)
+                .build()
+                .unwrap()
+                .run(|| {
+                    let named = goexec::Builder::new()
+                        .name("worker")
+                        .spawn(|| panic!("boom in the worker"))
+                        .unwrap();
+                    let plain = goexec::spawn(|| panic!("boom in a plain one"));
+                    (named.join().is_err(), plain.join().is_err())
+                });
+            assert_eq!(r, (true, true));
+            eprintln!("child: both joined with their panics");
+        }
+        "abort" => {
+            goexec::Runtime::builder()
+                .procs(2)
+                .unhandled_panic(UnhandledPanic::Abort)
+                .build()
+                .unwrap()
+                .run(|| {
+                    // Nobody joins it: main waits on a channel that never receives (for
+                    // 20 s at most, so that a child that did not exit ends anyway).
+                    goexec::Builder::new()
+                        .name("doomed")
+                        .spawn(|| panic!("kaboom"))
+                        .unwrap();
+                    let (_tx, rx) = goexec::chan::bounded::<()>(0);
+                    let _ = rx.recv_timeout(std::time::Duration::from_secs(20));
+                });
+            eprintln!("child: run returned");
+        }
+        other => panic!("unknown child mode {other:?}"),
+    }
+}
+
+fn run_child(mode: &str) -> (Option<i32>, String) {
+    let out = common::this_binary()
+        .args([
+            "--exact",
+            "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
+            "--nocapture",
+        ])
+        .env(CHILD, mode)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process() {
+    if let Ok(mode) = std::env::var(CHILD) {
+        child(&mode);
+        return;
+    }
+    let _w = common::watchdog("a_goroutine_panic_names_the_goroutine", 120);
+
+    let (code, err) = run_child("named");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("\"worker\" panicked (on goexec-m"), "{err}");
+    assert!(err.contains("boom in the worker"), "{err}");
+    // The unnamed one: "goroutine N panicked (on goexec-mK):".
+    let plain = err.lines().find(|l| {
+        l.starts_with("goroutine ") && l.contains(" panicked (on goexec-m") && !l.contains('"')
+    });
+    assert!(plain.is_some(), "{err}");
+    assert!(err.contains("boom in a plain one"), "{err}");
+    assert!(
+        err.contains("child: both joined with their panics"),
+        "{err}"
+    );
+
+    let (code, err) = run_child("abort");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("\"doomed\" panicked"), "{err}");
+    assert!(err.contains("kaboom"), "{err}");
+    assert!(
+        err.contains("UnhandledPanic is Abort: exiting with status 2"),
+        "{err}"
+    );
+    // The dump lists the main goroutine, waiting.
+    assert!(err.contains("goroutine 1 [chan receive"), "{err}");
+    assert!(!err.contains("child: run returned"), "{err}");
+}
