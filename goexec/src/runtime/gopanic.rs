@@ -32,7 +32,7 @@ pub enum UnhandledPanic {
     #[default]
     Ignore,
     /// Go's behaviour: a goroutine's panic ends the process. After its report, the runtime
-    /// prints every goroutine ([`dump`](crate::runtime::dump)) and exits with status 2,
+    /// prints every goroutine ([`dump`](crate::runtime::dump())) and exits with status 2,
     /// whether or not anyone would have joined the goroutine.
     Abort,
 }
