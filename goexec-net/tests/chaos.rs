@@ -63,6 +63,7 @@
 //! `EMFILE` count, RSS baseline/peak/final and descriptor baseline/final.
 
 mod common;
+use common::{nofile, set_nofile};
 
 use goexec_net::{TcpListener, TcpStream};
 use std::collections::BTreeMap;
@@ -219,21 +220,6 @@ fn mismatch(seed: u64, pos: u64, got: &[u8]) -> Option<usize> {
         }
     });
     first
-}
-
-fn nofile() -> libc::rlimit {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit with a valid out-pointer.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
-    r
-}
-
-fn set_nofile(r: &libc::rlimit) {
-    // SAFETY: setrlimit with a valid rlimit whose hard limit is the one we read.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, r) }, 0);
 }
 
 /// Raises the soft open-file limit to the hard one (thousands of sockets per process).

@@ -4,19 +4,10 @@
 //! deadline moves later. `set_read_deadline(Some(Instant::now()))` cancels a read.
 
 mod common;
-use common::{rt, tid, wait_until_sleeping, watchdog};
+use common::{rt, tid, until_io_waiting, wait_until_sleeping, watchdog};
 use goexec_net::{TcpListener, TcpStream, UdpSocket, UnixListener};
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
-
-/// Waits (at most 10 s) until `n` goroutines of this runtime wait on the network poller.
-fn until_io_waiting(n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while goexec::runtime::dump().matches("[IO wait").count() < n {
-        assert!(Instant::now() < deadline, "{}", goexec::runtime::dump());
-        goexec::yield_now();
-    }
-}
 
 /// A connected pair: (client, server side).
 fn tcp_pair() -> (TcpStream, TcpStream) {

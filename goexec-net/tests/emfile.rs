@@ -2,23 +2,10 @@
 //! and accepts the waiting connections once descriptors are free again. In its own test
 //! binary: it lowers the process's open-file limit, which would break tests running beside it.
 
+mod common;
+use common::{nofile, set_nofile};
 use goexec_net::TcpListener;
 use std::io::{Read, Write};
-
-fn nofile() -> libc::rlimit {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit with a valid out-pointer.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
-    r
-}
-
-fn set_nofile(r: &libc::rlimit) {
-    // SAFETY: setrlimit with a valid rlimit, at most the hard limit we read.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, r) }, 0);
-}
 
 /// The highest open descriptor.
 fn max_fd() -> i32 {

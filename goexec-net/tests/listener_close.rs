@@ -4,21 +4,13 @@
 //! wakes a stream's reader with `Ok(0)`.
 
 mod common;
-use common::{rt, tid, wait_until_sleeping, watchdog};
+use common::{rt, tid, until_io_waiting, wait_until_sleeping, watchdog};
 use goexec_net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn until_io_waiting(n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while goexec::runtime::dump().matches("[IO wait").count() < n {
-        assert!(Instant::now() < deadline, "{}", goexec::runtime::dump());
-        goexec::yield_now();
-    }
-}
 
 #[test]
 fn close_fails_every_waiting_accept_at_once_and_later_ones_too() {

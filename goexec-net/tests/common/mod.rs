@@ -79,3 +79,33 @@ pub fn thread_names() -> Vec<String> {
         .map(|n| n.trim_end().to_string())
         .collect()
 }
+
+/// Waits (at most 10 s) until `n` goroutines of this runtime wait on the network poller.
+pub fn until_io_waiting(n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while goexec::runtime::dump().matches("[IO wait").count() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            goexec::runtime::dump()
+        );
+        goexec::yield_now();
+    }
+}
+
+/// The process's open-file limit.
+pub fn nofile() -> libc::rlimit {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid out-pointer.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
+    r
+}
+
+/// Sets the process's open-file limit (its hard limit at most the one `nofile` read).
+pub fn set_nofile(r: &libc::rlimit) {
+    // SAFETY: setrlimit with a valid rlimit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, r) }, 0);
+}
