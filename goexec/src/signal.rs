@@ -127,11 +127,8 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
 fn forward(mut poll: mio::Poll, mut signals: Signals, tx: Sender<i32>) {
     let mut events = mio::Events::with_capacity(1);
     loop {
-        for sig in signals.pending() {
-            match tx.try_send(sig) {
-                Ok(()) | Err(TrySendError::Full(_)) => {}
-                Err(TrySendError::Closed(_)) => return,
-            }
+        if !deliver(&mut signals, &tx) {
+            return;
         }
         match poll.poll(&mut events, None) {
             Ok(()) => {}
@@ -142,6 +139,14 @@ fn forward(mut poll: mio::Poll, mut signals: Signals, tx: Sender<i32>) {
             }
         }
     }
+}
+
+/// Sends what the handler recorded, dropping what finds the channel full (Go); false once the
+/// channel has no receivers, when the forwarding ends.
+fn deliver(signals: &mut Signals, tx: &Sender<i32>) -> bool {
+    signals
+        .pending()
+        .all(|sig| !matches!(tx.try_send(sig), Err(TrySendError::Closed(_))))
 }
 
 /// The forwarding of a `notify` made in a goroutine: the waker that the runtime's poller
@@ -166,13 +171,11 @@ impl PollerForward {
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
         loop {
-            for sig in signals.pending() {
-                if let Err(TrySendError::Closed(_)) = tx.try_send(sig) {
-                    if let Some((mut signals, reg, _)) = state.take() {
-                        reg.deregister(&mut signals);
-                    }
-                    return;
+            if !deliver(signals, tx) {
+                if let Some((mut signals, reg, _)) = state.take() {
+                    reg.deregister(&mut signals);
                 }
+                return;
             }
             match reg.poll_read_ready(&mut cx) {
                 Poll::Ready(Ok(())) => {}
