@@ -62,11 +62,24 @@ fn timer_calls(f: fn()) {
         .unwrap()
         .run(move || {
             let waker = Waker::from(Arc::new(FnWaker(f)));
-            let mut sleep = Box::pin(goexec::time::sleep_async(Duration::from_millis(1)));
-            assert!(sleep
-                .as_mut()
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending());
+            // Under emulation a short timer can expire before its first poll; then the
+            // waker is never registered, so try again with a longer one.
+            let mut d = Duration::from_millis(1);
+            let _sleep = loop {
+                let mut sleep = Box::pin(goexec::time::sleep_async(d));
+                if sleep
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+                {
+                    break sleep;
+                }
+                assert!(
+                    d < Duration::from_secs(1),
+                    "a {d:?} sleep_async was never pending"
+                );
+                d *= 4;
+            };
             goexec::time::sleep(Duration::from_secs(5));
         });
 }
