@@ -162,7 +162,7 @@ pub use runtime::{
     blocking, lock_os_thread, run, spawn, unlock_os_thread, yield_now, Builder, Runtime,
     RuntimeBuilder,
 };
-pub use task::{block_on, spawn_future, JoinError, JoinHandle};
+pub use task::{block_on, scope, spawn_future, JoinError, JoinHandle, Scope, ScopedJoinHandle};
 
 // The macros name `::goexec`; this makes that path work inside this crate too.
 extern crate self as goexec;
