@@ -246,6 +246,18 @@ impl Drop for CountsDrop<'_> {
     }
 }
 
+/// A [`CountsDrop`] whose drop lets other goroutines run first: a scope that stopped waiting
+/// before its goroutines' drops ended would return in between.
+struct CountsDropLate<'a>(CountsDrop<'a>);
+
+impl Drop for CountsDropLate<'_> {
+    fn drop(&mut self) {
+        for _ in 0..10 {
+            goexec::yield_now();
+        }
+    }
+}
+
 #[test]
 fn closures_and_unjoined_results_are_dropped_before_scope_returns() {
     let _w = common::watchdog(
@@ -259,13 +271,13 @@ fn closures_and_unjoined_results_are_dropped_before_scope_returns() {
             let results = AtomicUsize::new(0);
             goexec::scope(|s| {
                 for _ in 0..N {
-                    let capture = CountsDrop(&captures);
+                    let capture = CountsDropLate(CountsDrop(&captures));
                     let results = &results;
                     // Handle dropped at once: the result is dropped by the goroutine's side.
                     s.spawn(move || {
                         let _keep = &capture;
                         goexec::yield_now();
-                        CountsDrop(results)
+                        CountsDropLate(CountsDrop(results))
                     });
                 }
             });
@@ -461,6 +473,8 @@ fn a_named_scoped_goroutine_shows_its_name() {
 // ---- lifecycle edges, in child processes of this binary ----
 
 fn child(mode: &str) {
+    // A child that does not end fails its parent's assertions instead of lingering.
+    let _w = common::watchdog("scope child", 30);
     match mode {
         "shutdown" => {
             // A scope waits in a goroutine other than main, for a goroutine parked forever;
@@ -540,7 +554,7 @@ fn lifecycle_shutdown_while_a_scope_waits_and_abort_on_a_scoped_panic() {
     }
     let _w = common::watchdog(
         "lifecycle_shutdown_while_a_scope_waits_and_abort_on_a_scoped_panic",
-        60,
+        90,
     );
     let (code, err) = run_child("shutdown");
     assert_eq!(code, Some(0), "{err}");
