@@ -78,7 +78,10 @@ fn scope_waits_for_goroutines_nobody_joined() {
                 });
                 go_tx.send(()).unwrap(); // the last thing f does
             });
-            assert!(done.load(Ordering::Acquire), "scope returned before its goroutine");
+            assert!(
+                done.load(Ordering::Acquire),
+                "scope returned before its goroutine"
+            );
             releaser.join().unwrap();
         });
     }
@@ -97,7 +100,9 @@ fn join_returns_each_goroutines_value() {
                 .map(|w| s.spawn(move || w.len() + text.len()))
                 .collect();
             assert!(hs.iter().all(|h| h.id() > 1));
-            hs.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
         })
     });
     assert_eq!(lens, [18, 14, 12]);
@@ -156,7 +161,10 @@ fn an_unjoined_panic_is_reraised_after_the_others_finished() {
                 (message(&*payload).to_owned(), done.load(Ordering::Acquire))
             });
             assert_eq!(payload, "boom in a scoped goroutine");
-            assert!(done, "the scope re-raised before its other goroutine finished");
+            assert!(
+                done,
+                "the scope re-raised before its other goroutine finished"
+            );
         }
     }
 }
@@ -196,7 +204,10 @@ fn a_joined_panic_is_not_reraised_and_the_first_unjoined_one_is() {
 
 #[test]
 fn a_panic_whose_handle_was_forgotten_still_fails_the_scope() {
-    let _w = common::watchdog("a_panic_whose_handle_was_forgotten_still_fails_the_scope", 30);
+    let _w = common::watchdog(
+        "a_panic_whose_handle_was_forgotten_still_fails_the_scope",
+        30,
+    );
     let msg = rt(1).run(|| {
         let r = panic::catch_unwind(AssertUnwindSafe(|| {
             goexec::scope(|s| {
@@ -248,7 +259,9 @@ impl Drop for CountsDrop<'_> {
 
 /// A [`CountsDrop`] whose drop lets other goroutines run first: a scope that stopped waiting
 /// before its goroutines' drops ended would return in between.
-struct CountsDropLate<'a>(CountsDrop<'a>);
+struct CountsDropLate<'a> {
+    _counts: CountsDrop<'a>,
+}
 
 impl Drop for CountsDropLate<'_> {
     fn drop(&mut self) {
@@ -271,13 +284,17 @@ fn closures_and_unjoined_results_are_dropped_before_scope_returns() {
             let results = AtomicUsize::new(0);
             goexec::scope(|s| {
                 for _ in 0..N {
-                    let capture = CountsDropLate(CountsDrop(&captures));
+                    let capture = CountsDropLate {
+                        _counts: CountsDrop(&captures),
+                    };
                     let results = &results;
                     // Handle dropped at once: the result is dropped by the goroutine's side.
                     s.spawn(move || {
                         let _keep = &capture;
                         goexec::yield_now();
-                        CountsDropLate(CountsDrop(results))
+                        CountsDropLate {
+                            _counts: CountsDrop(results),
+                        }
                     });
                 }
             });
@@ -365,7 +382,7 @@ fn stress_thousands_of_goroutines_mutate_borrowed_data_at_1_and_2_procs() {
         120,
     );
     let (n, depth, rounds) = if common::under_valgrind() {
-        (200u64, 6, 2)
+        (1000u64, 9, 3)
     } else {
         (5000u64, 11, 10)
     };
@@ -391,9 +408,7 @@ fn stress_thousands_of_goroutines_mutate_borrowed_data_at_1_and_2_procs() {
                         s.spawn(move || chunk.iter_mut().for_each(|x| *x += 1));
                     }
                     tree(s, depth, &leaves);
-                    let hs: Vec<_> = (0..64u64)
-                        .map(|i| s.spawn(move || i * i))
-                        .collect();
+                    let hs: Vec<_> = (0..64u64).map(|i| s.spawn(move || i * i)).collect();
                     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
                 });
                 assert_eq!(*total.lock(), n * (n - 1) / 2);
@@ -483,7 +498,7 @@ fn child(mode: &str) {
                 let (started_tx, started_rx) = chan::bounded::<()>(1);
                 goexec::spawn(move || {
                     let (_tx, rx) = chan::bounded::<()>(0);
-                    let local = vec![1u8; 64];
+                    let local = String::from("borrowed by the scoped goroutine");
                     goexec::scope(|s| {
                         s.spawn(|| {
                             let _ = rx.recv();
