@@ -1,5 +1,5 @@
 //! Tasks: the handle to a goroutine's result, the builder that configures a goroutine, and
-//! scoped goroutines ([`scope`]), which may borrow their caller's data.
+//! scoped goroutines ([`scope()`]), which may borrow their caller's data.
 
 mod block_on;
 mod join;
