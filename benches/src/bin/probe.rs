@@ -23,7 +23,10 @@ fn keep_the_p(i: usize) {
 
 /// Runs `f` as the main goroutine of a runtime with one P.
 fn on_one_p(f: impl FnOnce() + Send + 'static) {
-    let rt = goexec::Runtime::builder().procs(1).build().expect("a runtime");
+    let rt = goexec::Runtime::builder()
+        .procs(1)
+        .build()
+        .expect("a runtime");
     rt.run(f);
 }
 
