@@ -3,7 +3,7 @@
 //! channel (Go: `sendTime`).
 
 use crate::chan::{Receiver, Sender, TrySendError};
-use crate::runtime::timers::{nanos_to_instant, Home, TimerFunc};
+use crate::runtime::timers::{self, nanos_to_instant, Home, TimerFunc};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
@@ -75,17 +75,17 @@ impl TimerFunc for TimerShared {
         }
     }
 
-    /// A stopped or reset timer's old entry. Asked under a timer heap's lock, while the
-    /// caller may hold this timer's channel (a receive arming its deadline): a state held by
-    /// someone else (a reset draining that channel) counts as live, so the heap never waits
-    /// for it (runtime/lockrank.rs).
+    /// A stopped or reset timer's old entry, or the entry of a timer whose channel nobody can
+    /// receive from any more (an `after` or `tick` whose receivers were all dropped: Go 1.23
+    /// collects those too), so that heap sweeps drop it before its deadline. Asked under a
+    /// timer heap's lock, while the caller may hold this timer's channel (a receive arming
+    /// its deadline): a state held by someone else (a reset draining that channel) counts as
+    /// live, so the heap never waits for it (runtime/lockrank.rs).
     fn is_stale(&self, gen: u64) -> bool {
+        let stale = |st: &TimerState| st.gen != gen || !st.pending || st.tx.receivers_gone();
         match self.state.try_lock() {
-            Ok(st) => st.gen != gen || !st.pending,
-            Err(TryLockError::Poisoned(e)) => {
-                let st = e.into_inner();
-                st.gen != gen || !st.pending
-            }
+            Ok(st) => stale(&st),
+            Err(TryLockError::Poisoned(e)) => stale(&e.into_inner()),
             Err(TryLockError::WouldBlock) => false,
         }
     }
@@ -132,6 +132,9 @@ impl Armed {
             (st.gen, was || drained)
         };
         self.home.add(when, self.shared.clone(), gen);
+        // No lock held here: the place to drop what sweeps took out (a loop making timers
+        // without ever parking would keep them all).
+        timers::check_timers();
         was_pending
     }
 
