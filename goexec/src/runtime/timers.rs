@@ -142,6 +142,37 @@ impl Home {
             Where::Process => process::process().add(when, f, seq),
         }
     }
+
+    /// Starts `f` as a goroutine of the home's runtime (detached: its panic is the runtime's
+    /// unhandled panic), or, for the process-wide home, on a new thread of its own named
+    /// `goexec-after-func`. Any thread, the timers' callbacks included (`time::after_func`).
+    pub(crate) fn go(
+        &self,
+        f: Box<dyn FnOnce() + Send>,
+        at: &'static std::panic::Location<'static>,
+    ) {
+        match &self.0 {
+            Where::P(sched, _) => {
+                if let Err(e) = super::spawn_on(sched, f, at, None, sched.stack_size) {
+                    super::fatal(
+                        "time::after_func",
+                        &format!("cannot start the goroutine: {e}"),
+                    );
+                }
+            }
+            Where::Process => {
+                let spawned = crate::stack::room_for_a_thread().and_then(|()| {
+                    std::thread::Builder::new()
+                        .name("goexec-after-func".into())
+                        .spawn(f)
+                });
+                if let Err(e) = spawned {
+                    // Go too ends the program when it cannot make a thread.
+                    super::fatal("time::after_func", &format!("cannot start a thread: {e}"));
+                }
+            }
+        }
+    }
 }
 
 /// Whether the process-wide heap holds any entry (the deadlock check: a timer made on a plain
