@@ -12,7 +12,7 @@
 //! the same way.
 //!
 //! [`after`] and [`tick`] are `time::after` and `time::tick`: receivers of `Instant`s fired by
-//! the runtime's timers. [`never()`] never delivers.
+//! the runtime's timers (the process-wide timer thread's on a plain thread). [`never()`] never delivers.
 //!
 //! [`Sender::send_timeout`] and [`Receiver::recv_timeout`] give up after a while: a waiting
 //! goroutine is woken by a runtime timer, a thread by its own timed park.
@@ -65,11 +65,8 @@ pub fn never<T>() -> Receiver<T> {
 }
 
 /// A receiver that gets one `Instant` once `d` has passed (Go: `time.After`). Same as
-/// [`time::after`](crate::time::after).
-///
-/// # Panics
-///
-/// Outside a goroutine (timers are run by a runtime).
+/// [`time::after`](crate::time::after): in a goroutine the timer is its runtime's, on a plain
+/// thread the process-wide timer thread's.
 pub fn after(d: Duration) -> Receiver<Instant> {
     crate::time::after(d)
 }
@@ -80,7 +77,7 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 ///
 /// # Panics
 ///
-/// If `period` is zero, or outside a goroutine.
+/// If `period` is zero.
 pub fn tick(period: Duration) -> Receiver<Instant> {
     crate::time::tick(period)
 }
@@ -296,6 +293,15 @@ impl<T> Clone for Sender<T> {
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Receiver<T> {
         Receiver::from_chan(self.chan.clone())
+    }
+}
+
+impl<T> Sender<T> {
+    /// Whether every receiver is gone: nothing sent can ever be received (a timer's channel
+    /// nobody holds any more, `time/chan_timer.rs`). Final: receivers are made only from
+    /// receivers.
+    pub(crate) fn receivers_gone(&self) -> bool {
+        self.chan.receivers.load(Ordering::Acquire) == 0
     }
 }
 

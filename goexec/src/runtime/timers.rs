@@ -24,8 +24,9 @@
 
 mod call;
 mod heap;
+mod process;
 
-pub(crate) use call::{call_at, Call, CallTimer};
+pub(crate) use call::{call_at, call_at_anywhere, Call, CallTimer};
 pub(crate) use heap::TimerHeap;
 
 use super::callback::user_code;
@@ -114,27 +115,124 @@ fn with_here<R>(f: impl FnOnce(&Arc<Sched>, usize) -> R) -> Option<R> {
     with_mp(|sched, p| current_g().map(|_| f(sched, p))).flatten()
 }
 
-/// Where a timer's entries go: a P's heap, of one runtime (Go: a timer's `ts`). A timer keeps
-/// the one it was made on, so that it is reset there from any thread, and never fires once
-/// that runtime has shut down.
-pub(crate) struct Home {
-    sched: Arc<Sched>,
-    p: usize,
+/// Where a timer's entries go (Go: a timer's `ts`): a P's heap, of one runtime, for a timer
+/// made in a goroutine; the process-wide heap (`process.rs`) for one made on a plain thread.
+/// A timer keeps the one it was made on, so that it is reset there from any thread; one of a
+/// runtime never fires once that runtime has shut down.
+#[derive(Clone)]
+pub(crate) struct Home(Where);
+
+#[derive(Clone)]
+enum Where {
+    P(Arc<Sched>, usize),
+    Process,
 }
 
 impl Home {
-    /// The calling goroutine's P's heap (P 0's without a P). None on a thread not running a
-    /// goroutine.
-    pub(crate) fn here() -> Option<Home> {
-        with_here(|sched, p| Home {
-            sched: sched.clone(),
-            p,
-        })
+    /// The calling goroutine's P's heap (P 0's without a P); on a thread not running a
+    /// goroutine, the process-wide heap, whose thread starts with its first timer.
+    pub(crate) fn here() -> Home {
+        Home(with_here(|sched, p| Where::P(sched.clone(), p)).unwrap_or(Where::Process))
+    }
+
+    /// Runs the home's P's due timers now if the first is the batch of entries a sweep took
+    /// out (due at once, `heap.rs`), so that they are dropped. The scheduler runs due timers
+    /// whenever it looks for work (Go: `checkTimers`); a goroutine that makes timers in a loop
+    /// that never parks (a `select!` with a fresh `after` whose other case is always ready)
+    /// would otherwise keep every one it made. For callers holding no lock (the Timer API,
+    /// after `add`): the timers run as the scheduler runs them, on g0's stack, as user code.
+    /// One load when there is nothing to drop. For the process-wide heap the caller drops the
+    /// batch itself (its thread would too, but may lag behind a thread making timers); for a
+    /// P's, nothing happens on a thread not running a goroutine of the home's runtime.
+    #[inline]
+    pub(crate) fn check_timers(&self) {
+        match &self.0 {
+            Where::P(sched, p) => {
+                if sched.allp[*p].timer0.load(Ordering::Relaxed) == heap::DUE {
+                    run_swept(sched, *p);
+                }
+            }
+            Where::Process => process::process().drop_swept(),
+        }
     }
 
     /// Adds an entry calling `f` with `seq` at `when` ([`nanotime`] units). Any thread.
     pub(crate) fn add(&self, when: u64, f: Arc<dyn TimerFunc>, seq: u64) {
-        self.sched.addtimer(self.p, when, Action::Call(f, seq));
+        match &self.0 {
+            Where::P(sched, p) => sched.addtimer(*p, when, Action::Call(f, seq)),
+            Where::Process => process::process().add(when, f, seq),
+        }
+    }
+
+    /// Starts `f` as a goroutine of the home's runtime (detached: its panic is the runtime's
+    /// unhandled panic), or, for the process-wide home, on a new thread of its own named
+    /// `goexec-after-func`. Any thread, the timers' callbacks included (`time::after_func`).
+    pub(crate) fn go(
+        &self,
+        f: Box<dyn FnOnce() + Send>,
+        at: &'static std::panic::Location<'static>,
+    ) {
+        match &self.0 {
+            Where::P(sched, _) => {
+                if let Err(e) = super::spawn_on(sched, f, at, None, sched.stack_size) {
+                    super::fatal(
+                        "time::after_func",
+                        &format!("cannot start the goroutine: {e}"),
+                    );
+                }
+            }
+            Where::Process => {
+                let spawned = crate::stack::room_for_a_thread().and_then(|()| {
+                    std::thread::Builder::new()
+                        .name("goexec-after-func".into())
+                        .spawn(f)
+                });
+                if let Err(e) = spawned {
+                    // Go too ends the program when it cannot make a thread.
+                    super::fatal("time::after_func", &format!("cannot start a thread: {e}"));
+                }
+            }
+        }
+    }
+}
+
+/// Whether the process-wide heap holds any entry (the deadlock check: a timer made on a plain
+/// thread may still send to a goroutine).
+pub(crate) fn process_timers_pending() -> bool {
+    process::process().pending()
+}
+
+/// The slow half of [`Home::check_timers`]: the home's P's heap starts with a swept batch.
+#[cold]
+#[inline(never)]
+fn run_swept(sched: &Arc<Sched>, id: usize) {
+    let Some(g) = current_g() else {
+        return;
+    };
+    // Only an M of the same runtime may run them (readied goroutines go to its P's queue).
+    let held = with_m(|m| Arc::ptr_eq(&m.sched, sched).then(|| m.with_p(|_| ()).is_some()));
+    match held.flatten() {
+        None => {}
+        // Without a P (sysmon took it from this goroutine, which runs without a scheduling
+        // point: preempt.rs), a yield: the goroutine waits for a P, and the M that takes one
+        // runs its timers first (find_runnable). addtimer woke an idle M for the batch too,
+        // but a goroutine that keeps making timers could outrun it.
+        Some(false) => {
+            super::sched::gosched();
+        }
+        // As a spawn does (runtime/mod.rs): on g0's stack, inside one runtime entry, as g0.
+        Some(true) => g.systemstack(|| {
+            with_m(|m| {
+                let entered = m.enter();
+                let outer = (m.system.replace(Some("the timers")), m.curg.replace(None));
+                if m.with_p(|_| ()).is_some() {
+                    m.sched.runtimers(id, nanotime());
+                }
+                m.system.set(outer.0);
+                m.curg.set(outer.1);
+                m.leave(entered);
+            });
+        }),
     }
 }
 
@@ -161,14 +259,18 @@ impl Sched {
     /// `wakeNetPoller`.
     fn addtimer(self: &Arc<Self>, id: usize, when: u64, action: Action) {
         let shared = &self.allp[id];
-        {
+        // The heap's earliest deadline after the push: `when`, or earlier when the push swept
+        // (the batch it took out is due at once, heap.rs), which wakes the sleeper too.
+        let when = {
             let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
             heap.push(when, action);
             // SeqCst: the timer's half of the Delicate dance. An M about to park reads every
             // timer0 (SeqCst) after it stops spinning; we read nmspinning and npidle (in
             // wakep, SeqCst) after this store: one of us sees the other.
-            shared.timer0.store(heap.when0(), Ordering::SeqCst);
-        }
+            let when0 = heap.when0();
+            shared.timer0.store(when0, Ordering::SeqCst);
+            when0.min(when)
+        };
         // SeqCst: pairs with the sleeper's store of sleep_until and its re-read of the timers
         // (stopm_loop): it sees our timer, or we see it and wake it.
         let until = self.idle.sleep_until.load(Ordering::SeqCst);

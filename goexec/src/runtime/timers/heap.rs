@@ -3,8 +3,9 @@
 use super::{Action, TimerFunc};
 use std::sync::{Arc, Mutex};
 
-/// The deadline of an entry due at once (`when0` reads 0 as "no timer").
-const DUE: u64 = 1;
+/// The deadline of an entry due at once (`when0` reads 0 as "no timer"): the entries a sweep
+/// took out ([`Swept`]).
+pub(crate) const DUE: u64 = 1;
 
 /// Entries a sweep took out, dropped when this fires (see [`TimerHeap::push`]).
 struct Swept(Mutex<Vec<Entry>>);
@@ -35,7 +36,6 @@ pub(crate) struct Entry {
 
 /// A 4-ary min-heap of entries by deadline (Go uses 4-ary heaps too: shallower than binary,
 /// and a parent's four children share a cache line or two).
-#[derive(Default)]
 pub(crate) struct TimerHeap {
     heap: Vec<Entry>,
     order: u64,
@@ -51,7 +51,22 @@ pub(crate) struct TimerHeap {
 /// The smallest heap worth sweeping.
 const SWEEP_MIN: usize = 64;
 
+impl Default for TimerHeap {
+    fn default() -> TimerHeap {
+        TimerHeap::new()
+    }
+}
+
 impl TimerHeap {
+    /// An empty heap (const: the process-wide heap is a static).
+    pub(crate) const fn new() -> TimerHeap {
+        TimerHeap {
+            heap: Vec::new(),
+            order: 0,
+            sweep_at: 0,
+        }
+    }
+
     /// The earliest deadline, or 0 when empty.
     pub(crate) fn when0(&self) -> u64 {
         self.heap.first().map_or(0, |e| e.when)
@@ -61,7 +76,9 @@ impl TimerHeap {
     /// one may drop a timer's last reference, and with it its channel's last sender, which
     /// closes that channel, and the caller may hold that very channel's lock (a receive arming
     /// its deadline) or another's. They go into an entry due at once, so that the P's next
-    /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs).
+    /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs); a goroutine
+    /// that makes timers without ever parking runs it from the Timer API
+    /// (`Home::check_timers`).
     pub(crate) fn push(&mut self, when: u64, action: Action) {
         if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
             let dead = self.sweep();
