@@ -541,6 +541,29 @@ fn child(mode: &str) {
                 });
             eprintln!("child: run returned");
         }
+        "abort_result_drop" => {
+            // A scoped goroutine's result nobody joins panics in its drop: a goroutine's
+            // panic like any other, so Abort ends the process.
+            struct P;
+            impl Drop for P {
+                fn drop(&mut self) {
+                    panic!("result drop panics");
+                }
+            }
+            goexec::Runtime::builder()
+                .procs(1)
+                .unhandled_panic(UnhandledPanic::Abort)
+                .build()
+                .unwrap()
+                .run(|| {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        goexec::scope(|s| {
+                            drop(s.spawn(|| P));
+                        })
+                    }));
+                    eprintln!("child: scope returned");
+                });
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -587,4 +610,45 @@ fn lifecycle_shutdown_while_a_scope_waits_and_abort_on_a_scoped_panic() {
     // The dump shows the main goroutine in its scope.
     assert!(err.contains("goroutine 1 [scope wait"), "{err}");
     assert!(!err.contains("child: scope returned"), "{err}");
+
+    let (code, err) = run_child("abort_result_drop");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("result drop panics"), "{err}");
+    assert!(!err.contains("child: scope returned"), "{err}");
+}
+
+/// A payload's own drop that panics (a result whose drop panics with such a payload, after a
+/// first unjoined panic) does not keep the scope waiting: the payload is leaked instead.
+#[test]
+fn a_panic_payload_whose_drop_panics_does_not_hang_the_scope() {
+    let _w = common::watchdog(
+        "a_panic_payload_whose_drop_panics_does_not_hang_the_scope",
+        60,
+    );
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's own drop panics");
+        }
+    }
+    struct PanicsWithBomb;
+    impl Drop for PanicsWithBomb {
+        fn drop(&mut self) {
+            std::panic::panic_any(Bomb);
+        }
+    }
+    let r = rt(1).run(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            goexec::scope(|s| {
+                let a = s.spawn(|| -> () { panic!("first") });
+                while !a.is_finished() {
+                    goexec::yield_now();
+                }
+                drop(a); // the first unjoined panic
+                drop(s.spawn(|| PanicsWithBomb));
+            });
+        }))
+    });
+    let payload = r.expect_err("the first unjoined panic is re-raised");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"first"));
 }

@@ -72,8 +72,12 @@ impl ScopeData {
             return;
         }
         drop(st);
-        // Dropped outside the lock: a payload's drop is user code.
-        drop(payload);
+        // Dropped outside the lock: a payload's drop is user code, which may panic too; such
+        // a payload is leaked (std aborts there), so that the scope's count is still given
+        // back.
+        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(again);
+        }
     }
 }
 
@@ -96,8 +100,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 ///
 /// `join` returns `Result<T, JoinError>`, as [`JoinHandle::join`] does, rather than std's
 /// `thread::Result<T>`: the error names the goroutine, `?` turns it into a boxed error, and it
-/// also says when the goroutine will never run (it was spawned from a goroutine of another
-/// runtime, which shut down first).
+/// also says when the goroutine's runtime shut down before it ran (seen only by a scoped
+/// goroutine that keeps running past its runtime's end, joining a sibling that never ran).
 pub struct ScopedJoinHandle<'scope, T> {
     inner: JoinHandle<()>,
     packet: Arc<Packet<'scope, T>>,
@@ -169,6 +173,9 @@ impl<F, T> Drop for Body<'_, F, T> {
             drop(f);
             drop(packet);
         })) {
+            // A goroutine's panic like any other: under UnhandledPanic::Abort it ends the
+            // process here.
+            crate::runtime::goroutine_panicked();
             let mut st = self.scope.state();
             st.unjoined_panics += 1;
             drop(st);
@@ -185,8 +192,7 @@ impl<F, T> Drop for Body<'_, F, T> {
 ///
 /// The calling goroutine parks (only it, not its thread) until then, whether the goroutines
 /// were joined or not, and even if `f` panicked. The scope's goroutines run on the caller's
-/// runtime (or, when a scoped goroutine spawns from a goroutine of another runtime, on that
-/// one, as [`spawn`](crate::spawn) does).
+/// runtime.
 ///
 /// # Why borrowing is sound here
 ///
@@ -213,7 +219,10 @@ impl<F, T> Drop for Body<'_, F, T> {
 /// - If `f` panicked: its panic, re-raised after the wait.
 /// - Otherwise, if a goroutine of the scope panicked and nobody took the panic through
 ///   [`ScopedJoinHandle::join`]: the first such panic's payload, re-raised after the wait
-///   (with `resume_unwind`; the panic was reported when it happened).
+///   (with `resume_unwind`; the panic was reported when it happened, and under
+///   [`UnhandledPanic::Abort`](crate::runtime::UnhandledPanic::Abort) it ended the process
+///   then, as any goroutine's panic does, including one in the drop of a result nobody
+///   joined).
 ///
 /// # Examples
 ///
