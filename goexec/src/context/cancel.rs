@@ -45,6 +45,10 @@ pub(super) struct CancelCtx {
     done: Receiver<()>,
     /// The effective deadline: this node's own, or the nearest ancestor's.
     deadline: Option<Instant>,
+    /// The ancestor whose deadline `deadline` is; None for a node's own (or none). A passed
+    /// deadline found by `err` cancels that ancestor, as its timer would, so that the whole
+    /// subtree gets one error.
+    deadline_from: Option<Arc<CancelCtx>>,
     state: Mutex<State>,
 }
 
@@ -62,14 +66,24 @@ struct State {
 }
 
 impl CancelCtx {
-    /// A node below `parent` (none: below a context that is never cancelled), with the
-    /// effective deadline `deadline`. Cancelled at once if `parent` is.
+    /// A node below `parent` (none: below a context that is never cancelled), with its own
+    /// `deadline` (armed by [`CancelCtx::arm`]) or, without one, the parent's. Cancelled at
+    /// once if `parent` is.
     pub(super) fn new(parent: Option<&Arc<CancelCtx>>, deadline: Option<Instant>) -> Arc<Self> {
+        let (deadline, deadline_from) = match (deadline, parent) {
+            (Some(d), _) => (Some(d), None),
+            (None, Some(p)) if p.deadline.is_some() => (
+                p.deadline,
+                Some(p.deadline_from.clone().unwrap_or_else(|| p.clone())),
+            ),
+            (None, _) => (None, None),
+        };
         let (tx, rx) = chan::bounded(0);
         let c = Arc::new(CancelCtx {
             err: AtomicU8::new(LIVE),
             done: rx,
             deadline,
+            deadline_from,
             state: Mutex::new(State {
                 done_tx: Some(tx),
                 children: Slab::new(),
@@ -107,12 +121,16 @@ impl CancelCtx {
         decode(self.err.load(Ordering::Acquire))
     }
 
-    /// The error once cancelled. A deadline that has passed cancels the node here if its
-    /// timer has not yet (it fires a little late, or its runtime has returned and never will).
+    /// The error once cancelled. A deadline that has passed cancels its node here (this one,
+    /// or the ancestor it is inherited from, and with it this one) if its timer has not yet:
+    /// a timer fires a little late, and never once its runtime has returned.
     pub(super) fn err(&self) -> Option<Error> {
         let e = self.err_now();
         if e.is_none() && self.deadline.is_some_and(|d| Instant::now() >= d) {
-            self.cancel(Error::DeadlineExceeded);
+            match &self.deadline_from {
+                Some(owner) => owner.cancel(Error::DeadlineExceeded),
+                None => self.cancel(Error::DeadlineExceeded),
+            }
             return self.err_now();
         }
         e
@@ -246,5 +264,95 @@ impl TimerFunc for DeadlineTimer {
             Err(TryLockError::Poisoned(e)) => gone(&e.into_inner()),
             Err(TryLockError::WouldBlock) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    /// A cancel stops the deadline timer: its heap entry is stale and holds nothing.
+    #[test]
+    fn a_cancel_stops_the_deadline_timer() {
+        let c = CancelCtx::new(None, Some(far()));
+        let t = Arc::new(DeadlineTimer {
+            ctx: Mutex::new(Some(Arc::downgrade(&c))),
+        });
+        c.lock().timer = Some(t.clone());
+        assert!(!t.is_stale(0));
+        c.cancel(Error::Canceled);
+        assert!(t.is_stale(0));
+        assert!(t.ctx.lock().unwrap().is_none());
+        // A late fire does nothing.
+        assert_eq!(t.fire(0, 1, 1), None);
+        assert_eq!(c.err(), Some(Error::Canceled));
+    }
+
+    /// A timer whose node is gone (never cancelled: its handle forgotten) is stale too.
+    #[test]
+    fn a_dropped_nodes_timer_is_stale() {
+        let c = CancelCtx::new(None, Some(far()));
+        let t = DeadlineTimer {
+            ctx: Mutex::new(Some(Arc::downgrade(&c))),
+        };
+        assert!(!t.is_stale(0));
+        drop(c);
+        assert!(t.is_stale(0));
+    }
+
+    /// Children leave the parent's list when cancelled or dropped; the parent's cancel empties
+    /// it; a child of a cancelled parent never joins it.
+    #[test]
+    fn the_child_list_holds_live_children_only() {
+        let p = CancelCtx::new(None, None);
+        let kept: Vec<_> = (0..3).map(|_| CancelCtx::new(Some(&p), None)).collect();
+        for _ in 0..10_000 {
+            let c = CancelCtx::new(Some(&p), None);
+            c.cancel(Error::Canceled);
+            let d = CancelCtx::new(Some(&p), None);
+            drop(d); // never cancelled, every handle gone
+        }
+        assert_eq!(p.children(), 3);
+        assert!(p.lock().children.capacity() < 64);
+        p.cancel(Error::DeadlineExceeded);
+        assert_eq!(p.children(), 0);
+        for k in &kept {
+            assert_eq!(k.err(), Some(Error::DeadlineExceeded));
+        }
+        let late = CancelCtx::new(Some(&p), None);
+        assert_eq!(late.err(), Some(Error::DeadlineExceeded));
+        assert_eq!(p.children(), 0);
+    }
+
+    /// A deep chain is cancelled without recursion.
+    #[test]
+    fn a_deep_chain_cancels_iteratively() {
+        let root = CancelCtx::new(None, None);
+        let mut chain = vec![root.clone()];
+        for _ in 0..100_000 {
+            let c = CancelCtx::new(chain.last(), None);
+            chain.push(c);
+        }
+        root.cancel(Error::Canceled);
+        assert_eq!(chain.last().unwrap().err(), Some(Error::Canceled));
+        // Dropped leaf first, so no drop recursion either.
+        while chain.pop().is_some() {}
+    }
+
+    /// A passed inherited deadline found by `err` cancels the ancestor it belongs to, so the
+    /// subtree agrees.
+    #[test]
+    fn a_passed_inherited_deadline_cancels_its_owner() {
+        let owner = CancelCtx::new(None, Some(Instant::now()));
+        let child = CancelCtx::new(Some(&owner), None);
+        let sibling = CancelCtx::new(Some(&owner), None);
+        assert_eq!(child.err(), Some(Error::DeadlineExceeded));
+        assert_eq!(owner.err_now(), Some(Error::DeadlineExceeded));
+        assert_eq!(sibling.err_now(), Some(Error::DeadlineExceeded));
     }
 }

@@ -215,7 +215,7 @@ impl Context {
     /// assert_eq!(child.err(), Some(Error::Canceled));
     /// ```
     pub fn with_cancel(&self) -> (Context, Cancel) {
-        let c = CancelCtx::new(self.node.cancel.as_ref(), self.deadline());
+        let c = CancelCtx::new(self.node.cancel.as_ref(), None);
         let ctx = self.child(Kind::WithCancel, Some(c.clone()));
         (ctx, Cancel { ctx: c })
     }
