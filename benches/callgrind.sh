@@ -18,6 +18,10 @@
 #   ring           a hop of the counter round 503 goroutines (one send, one receive)
 #   spawn_join     a spawn and its join (all spawned first, then all joined)
 #   chained_spawn  a link: a goroutine spawns the next and joins it
+#   timer_stop     a Timer::new(1 h) and its stop
+#   select_after   a select! of a ready value and a fresh after(1 h)
+#   recv_timeout   a round trip over two unbuffered channels, each receive with a 1 h deadline
+#   sleep          a sleep(1 ns), due by the time the M looks at its timers
 #
 # Procs 1 only: with more Ps the interleaving, and so the count, changes from run to run.
 # A run in which a second M ran goroutines is repeated (up to 5 tries): sysmon takes the P
@@ -35,6 +39,10 @@ SIZES=(
     "ring 200000 1000000"
     "spawn_join 1000 5000"
     "chained_spawn 2000 10000"
+    "timer_stop 40000 200000"
+    "select_after 40000 200000"
+    "recv_timeout 20000 100000"
+    "sleep 20000 100000"
 )
 TRIES=5
 

@@ -8,6 +8,27 @@
 
 use goexec_benches::sched;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// A deadline that never comes during a run.
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A scheduling point every 256 operations of a loop that never parks: sysmon would otherwise
+/// take the P from it after 10 ms (slow under callgrind) and a second M would run it.
+fn keep_the_p(i: usize) {
+    if i % 256 == 255 {
+        goexec::yield_now();
+    }
+}
+
+/// Runs `f` as the main goroutine of a runtime with one P.
+fn on_one_p(f: impl FnOnce() + Send + 'static) {
+    let rt = goexec::Runtime::builder()
+        .procs(1)
+        .build()
+        .expect("a runtime");
+    rt.run(f);
+}
 
 /// A workload: its name, what one operation is, the largest size taken (spawn_join and
 /// chained_spawn hold every goroutine at once), and a run of a size returning its operations.
@@ -61,6 +82,76 @@ const WORKLOADS: &[Workload] = &[
         max: 100_000,
         run: |n| {
             sched::chained_spawn_goexec(1, n);
+            n
+        },
+    },
+    Workload {
+        name: "timer_stop",
+        op: "a Timer::new(1 h) and its stop",
+        max: 100_000_000,
+        run: |n| {
+            on_one_p(move || {
+                for i in 0..n {
+                    let t = goexec::time::Timer::new(HOUR);
+                    assert!(t.stop());
+                    keep_the_p(i);
+                }
+            });
+            n
+        },
+    },
+    Workload {
+        name: "select_after",
+        op: "a select! of a ready value and an after(1 h)",
+        max: 100_000_000,
+        run: |n| {
+            on_one_p(move || {
+                let (tx, rx) = goexec::chan::bounded(1);
+                for i in 0..n {
+                    tx.send(i).unwrap();
+                    goexec::select! {
+                        recv(rx) -> v => assert_eq!(v, Ok(i)),
+                        recv(goexec::chan::after(HOUR)) -> _ => unreachable!("an hour passed"),
+                    }
+                    keep_the_p(i);
+                }
+            });
+            n
+        },
+    },
+    Workload {
+        name: "recv_timeout",
+        op: "a round trip of recv_timeout(1 h)s",
+        max: 100_000_000,
+        run: |n| {
+            on_one_p(move || {
+                let (ping, pings) = goexec::chan::bounded(0);
+                let (pong, pongs) = goexec::chan::bounded(0);
+                let peer = goexec::spawn(move || {
+                    while let Ok(i) = pings.recv_timeout(HOUR) {
+                        pong.send(i).unwrap();
+                    }
+                });
+                for i in 0..n {
+                    ping.send(i).unwrap();
+                    assert_eq!(pongs.recv_timeout(HOUR), Ok(i));
+                }
+                drop(ping);
+                peer.join().unwrap();
+            });
+            n
+        },
+    },
+    Workload {
+        name: "sleep",
+        op: "a sleep(1 ns) (due when the M looks)",
+        max: 100_000_000,
+        run: |n| {
+            on_one_p(move || {
+                for _ in 0..n {
+                    goexec::time::sleep(Duration::from_nanos(1));
+                }
+            });
             n
         },
     },

@@ -12,7 +12,7 @@
 //! the same way.
 //!
 //! [`after`] and [`tick`] are `time::after` and `time::tick`: receivers of `Instant`s fired by
-//! the runtime's timers. [`never()`] never delivers.
+//! the runtime's timers (the process-wide timer thread's on a plain thread). [`never()`] never delivers.
 //!
 //! [`Sender::send_timeout`] and [`Receiver::recv_timeout`] give up after a while: a waiting
 //! goroutine is woken by a runtime timer, a thread by its own timed park.
@@ -65,11 +65,8 @@ pub fn never<T>() -> Receiver<T> {
 }
 
 /// A receiver that gets one `Instant` once `d` has passed (Go: `time.After`). Same as
-/// [`time::after`](crate::time::after).
-///
-/// # Panics
-///
-/// Outside a goroutine (timers are run by a runtime).
+/// [`time::after`](crate::time::after): in a goroutine the timer is its runtime's, on a plain
+/// thread the process-wide timer thread's.
 pub fn after(d: Duration) -> Receiver<Instant> {
     crate::time::after(d)
 }
@@ -80,7 +77,7 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 ///
 /// # Panics
 ///
-/// If `period` is zero, or outside a goroutine.
+/// If `period` is zero.
 pub fn tick(period: Duration) -> Receiver<Instant> {
     crate::time::tick(period)
 }

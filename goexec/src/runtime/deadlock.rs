@@ -16,7 +16,8 @@
 //! nobody waits on the network, nobody is in a `blocking` section, and this is the process's
 //! only runtime. And one thing Go need not check: no thread outside the runtime exists that
 //! could wake a goroutine (channels and `sync` work from plain threads). goexec counts the
-//! threads it knows (each runtime's Ms, sysmon, and the thread inside `run`) and compares
+//! threads it knows (each runtime's Ms, sysmon, the thread inside `run`, and the process-wide
+//! timer thread, whose pending timers count as timers) and compares
 //! with the threads the process has (`/proc/self/task`); any other thread turns detection
 //! off while it lives. So a program whose goroutines wait on a plain thread is never
 //! reported, and neither is a test running beside other tests.
@@ -95,7 +96,10 @@ pub(crate) fn check(sched: &Sched, watch: &mut Watch) {
 
 /// The goroutines' states if the runtime looks dead now (cheap checks first).
 fn dead_snapshot(sched: &Sched) -> Option<Vec<(u64, u8, u64)>> {
-    if !sched.looks_idle() || LIVE_RUNTIMES.load(Ordering::SeqCst) != 1 {
+    if !sched.looks_idle()
+        || LIVE_RUNTIMES.load(Ordering::SeqCst) != 1
+        || super::timers::process_timers_pending()
+    {
         return None;
     }
     let mut snap = Vec::new();

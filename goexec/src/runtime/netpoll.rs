@@ -408,9 +408,13 @@ impl Netpoll {
             return;
         }
         let np = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new()
-            .name("goexec-netpoll".into())
-            .spawn(move || fallback(np));
+        // The same check as an M's start: a full mapping table gets an error naming
+        // vm.max_map_count instead of std's abort inside the thread's start.
+        let spawned = crate::stack::room_for_a_thread().and_then(|()| {
+            std::thread::Builder::new()
+                .name("goexec-netpoll".into())
+                .spawn(move || fallback(np))
+        });
         if let Err(e) = spawned {
             // Go too ends the program when it cannot make a thread.
             super::fatal("netpoll", &format!("cannot start the fallback poller: {e}"));

@@ -24,8 +24,9 @@
 
 mod call;
 mod heap;
+mod process;
 
-pub(crate) use call::{call_at, Call, CallTimer};
+pub(crate) use call::{call_at, call_at_anywhere, Call, CallTimer};
 pub(crate) use heap::TimerHeap;
 
 use super::callback::user_code;
@@ -114,28 +115,39 @@ fn with_here<R>(f: impl FnOnce(&Arc<Sched>, usize) -> R) -> Option<R> {
     with_mp(|sched, p| current_g().map(|_| f(sched, p))).flatten()
 }
 
-/// Where a timer's entries go: a P's heap, of one runtime (Go: a timer's `ts`). A timer keeps
-/// the one it was made on, so that it is reset there from any thread, and never fires once
-/// that runtime has shut down.
-pub(crate) struct Home {
-    sched: Arc<Sched>,
-    p: usize,
+/// Where a timer's entries go (Go: a timer's `ts`): a P's heap, of one runtime, for a timer
+/// made in a goroutine; the process-wide heap (`process.rs`) for one made on a plain thread.
+/// A timer keeps the one it was made on, so that it is reset there from any thread; one of a
+/// runtime never fires once that runtime has shut down.
+#[derive(Clone)]
+pub(crate) struct Home(Where);
+
+#[derive(Clone)]
+enum Where {
+    P(Arc<Sched>, usize),
+    Process,
 }
 
 impl Home {
-    /// The calling goroutine's P's heap (P 0's without a P). None on a thread not running a
-    /// goroutine.
-    pub(crate) fn here() -> Option<Home> {
-        with_here(|sched, p| Home {
-            sched: sched.clone(),
-            p,
-        })
+    /// The calling goroutine's P's heap (P 0's without a P); on a thread not running a
+    /// goroutine, the process-wide heap, whose thread starts with its first timer.
+    pub(crate) fn here() -> Home {
+        Home(with_here(|sched, p| Where::P(sched.clone(), p)).unwrap_or(Where::Process))
     }
 
     /// Adds an entry calling `f` with `seq` at `when` ([`nanotime`] units). Any thread.
     pub(crate) fn add(&self, when: u64, f: Arc<dyn TimerFunc>, seq: u64) {
-        self.sched.addtimer(self.p, when, Action::Call(f, seq));
+        match &self.0 {
+            Where::P(sched, p) => sched.addtimer(*p, when, Action::Call(f, seq)),
+            Where::Process => process::process().add(when, f, seq),
+        }
     }
+}
+
+/// Whether the process-wide heap holds any entry (the deadlock check: a timer made on a plain
+/// thread may still send to a goroutine).
+pub(crate) fn process_timers_pending() -> bool {
+    process::process().pending()
 }
 
 /// Parks the calling goroutine until `when` ([`nanotime`] units) (Go: `timeSleep`). False on

@@ -91,29 +91,20 @@ impl TimerFunc for TimerShared {
     }
 }
 
-/// A timer armed on the caller's runtime and P (Go: `timer`): its shared half, and where its
-/// entries go.
+/// A timer armed on the caller's runtime and P, or on the process-wide heap (Go: `timer`): its
+/// shared half, and where its entries go.
 pub(super) struct Armed {
     pub(super) shared: Arc<TimerShared>,
     home: Home,
 }
 
 impl Armed {
-    /// A timer of the caller's runtime and P, not yet in any heap, sending on `tx`.
-    ///
-    /// # Panics
-    ///
-    /// Outside a goroutine, naming `what` (timers are run by a runtime).
-    pub(super) fn new(what: &str, tx: Sender<Instant>) -> Armed {
-        let Some(home) = Home::here() else {
-            panic!(
-                "goexec: {what} called outside a goroutine: timers are run by a runtime; make \
-                 them inside goexec::run (or a Runtime's run) and receive from anywhere"
-            )
-        };
+    /// A timer of the caller's runtime and P (the process-wide heap on a plain thread), not
+    /// yet in any heap, sending on `tx`.
+    pub(super) fn new(tx: Sender<Instant>) -> Armed {
         Armed {
             shared: TimerShared::new(tx),
-            home,
+            home: Home::here(),
         }
     }
 

@@ -7,11 +7,14 @@
 //! the microsecond where the machine allows: an idle runtime's timer thread parks with 1 µs of
 //! timer slack instead of rounding up to a millisecond as `epoll_wait`-based runtimes do.
 //!
-//! On a plain thread (outside any goroutine), `sleep` sleeps the thread. `Timer` and `Ticker`
-//! need a runtime to fire them: they are made inside a goroutine, and may then be received
-//! from any goroutine or thread, while that runtime runs. Once its `run` has returned, its
-//! timers never fire: a `Timer::recv` or `Ticker::recv` then waits for ever, and the channel
-//! of an [`after`] reports it closed.
+//! Everything here works on plain threads too (threads not running a goroutine: before any
+//! runtime exists, beside one, after `run` returned). There `sleep` sleeps the thread, and
+//! the timers ([`Timer`], [`Ticker`], [`after`], [`tick`], [`after_func`], [`Sleep`]) go to a
+//! process-wide heap run by one thread of its own, `goexec-timers`, started by the first
+//! such timer. A timer made in a goroutine lives on that goroutine's runtime instead (its P's
+//! heap, no thread of its own) and may be received from any goroutine or thread while that
+//! runtime runs; once its `run` has returned, that timer never fires: a `Timer::recv` or
+//! `Ticker::recv` then waits for ever, and the channel of an [`after`] reports it closed.
 //!
 //! [`after`], [`tick`] and the `receiver()` of a [`Timer`] or [`Ticker`] are channel
 //! receivers (`goexec::chan`): a timer sends on its channel when it fires, as in Go, so they
@@ -102,21 +105,18 @@ pub struct Timer {
 }
 
 impl Timer {
-    /// A timer that fires once, `d` from now.
-    ///
-    /// # Panics
-    ///
-    /// Outside a goroutine (see the module docs).
+    /// A timer that fires once, `d` from now. Made in a goroutine, it lives on that goroutine's
+    /// runtime; on a plain thread, on the process-wide timer thread (see the module docs).
     pub fn new(d: Duration) -> Timer {
-        let t = Timer::unarmed("Timer::new");
+        let t = Timer::unarmed();
         t.armed.arm(timers::deadline_after(d), None, None);
         t
     }
 
-    fn unarmed(what: &str) -> Timer {
+    fn unarmed() -> Timer {
         let (tx, rx) = crate::chan::bounded(1);
         Timer {
-            armed: Armed::new(what, tx),
+            armed: Armed::new(tx),
             rx,
         }
     }
@@ -194,13 +194,13 @@ impl Ticker {
     ///
     /// # Panics
     ///
-    /// If `period` is zero (as Go's `NewTicker` does), or outside a goroutine.
+    /// If `period` is zero (as Go's `NewTicker` does).
     pub fn new(period: Duration) -> Ticker {
         assert!(
             !period.is_zero(),
             "goexec: Ticker::new: the period must be positive"
         );
-        let timer = Timer::unarmed("Ticker::new");
+        let timer = Timer::unarmed();
         timer
             .armed
             .arm(timers::deadline_after(period), Some(nanos(period)), None);
@@ -254,11 +254,8 @@ impl std::fmt::Debug for Ticker {
 }
 
 /// A receiver that gets one `Instant`, the deadline, once `d` has passed (Go: `time.After`).
-/// Nothing stops it early; use a [`Timer`] for that.
-///
-/// # Panics
-///
-/// Outside a goroutine (timers are run by a runtime).
+/// Nothing stops it early; use a [`Timer`] for that. Once every receiver is dropped the timer
+/// is deleted, its memory freed before its deadline (Go 1.23).
 ///
 /// # Examples
 ///
@@ -273,23 +270,23 @@ impl std::fmt::Debug for Ticker {
 /// ```
 pub fn after(d: Duration) -> Receiver<Instant> {
     let (tx, rx) = crate::chan::bounded(1);
-    Armed::new("time::after", tx).arm(timers::deadline_after(d), None, None);
+    Armed::new(tx).arm(timers::deadline_after(d), None, None);
     rx
 }
 
 /// A receiver that gets an `Instant` every `period` (Go: `time.Tick`), dropping ticks a slow
-/// receiver misses. The ticks stop once every receiver is dropped.
+/// receiver misses. The ticks stop, and the timer is deleted, once every receiver is dropped.
 ///
 /// # Panics
 ///
-/// If `period` is zero, or outside a goroutine.
+/// If `period` is zero.
 pub fn tick(period: Duration) -> Receiver<Instant> {
     assert!(
         !period.is_zero(),
         "goexec: time::tick: the period must be positive"
     );
     let (tx, rx) = crate::chan::bounded(1);
-    Armed::new("time::tick", tx).arm(timers::deadline_after(period), Some(nanos(period)), None);
+    Armed::new(tx).arm(timers::deadline_after(period), Some(nanos(period)), None);
     rx
 }
 
@@ -325,9 +322,14 @@ impl std::error::Error for Elapsed {}
 /// runs to its end and its result is dropped. Give it a way to stop (a channel, a flag) if it
 /// should.
 ///
+/// On a plain thread, where there is no runtime to spawn on, `f` runs on a new thread of its
+/// own (named `goexec-timeout`), with the same rules: on timeout that thread runs on to `f`'s
+/// end, detached.
+///
 /// # Panics
 ///
-/// Outside a goroutine, as [`spawn`](crate::spawn); and with `f`'s panic, as above.
+/// With `f`'s panic, as above; on a plain thread, if the thread cannot be started (as
+/// `std::thread::spawn`).
 ///
 /// # Examples
 ///
@@ -342,6 +344,8 @@ impl std::error::Error for Elapsed {}
 ///     });
 ///     assert!(slow.is_err());
 /// });
+/// // On a plain thread too.
+/// assert_eq!(goexec::time::timeout(Duration::from_secs(5), || "done"), Ok("done"));
 /// ```
 #[track_caller]
 pub fn timeout<F, T>(d: Duration, f: F) -> Result<T, Elapsed>
@@ -350,17 +354,29 @@ where
     T: Send + 'static,
 {
     let (tx, rx) = crate::chan::bounded(1);
-    crate::spawn(move || {
+    let body = move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
         // Nobody waits any more after a timeout: the result is dropped.
         let _ = tx.try_send(r);
-    });
+    };
+    if crate::runtime::current_g().is_some() {
+        crate::spawn(body);
+    } else {
+        let spawned = crate::stack::room_for_a_thread().and_then(|()| {
+            std::thread::Builder::new()
+                .name("goexec-timeout".into())
+                .spawn(body)
+        });
+        if let Err(e) = spawned {
+            panic!("goexec: time::timeout: cannot start a thread for the call: {e}");
+        }
+    }
     match rx.recv_timeout(d) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(crate::chan::RecvTimeoutError::Timeout) => Err(Elapsed(())),
         Err(crate::chan::RecvTimeoutError::Closed) => {
-            crate::runtime::fatal("time::timeout", "the goroutine's result channel closed")
+            crate::runtime::fatal("time::timeout", "the call's result channel closed")
         }
     }
 }

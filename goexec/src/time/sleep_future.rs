@@ -1,7 +1,8 @@
 //! [`Sleep`]: a timer as a future, for async code running on goroutines (`block_on`,
-//! `spawn_future`) and for libraries that take a timer (hyper's `rt::Timer`).
+//! `spawn_future`) or on plain threads (any executor), and for libraries that take a timer
+//! (hyper's `rt::Timer`).
 
-use crate::runtime::timers::{call_at, instant_to_nanos, nanotime, Call, CallTimer};
+use crate::runtime::timers::{call_at_anywhere, instant_to_nanos, nanotime, Call, CallTimer};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -28,13 +29,11 @@ impl Call for WakeCall {
     }
 }
 
-/// A future completing after `d` (tokio's `time::sleep`): a runtime timer wakes the task.
-/// Poll it from a goroutine (inside [`block_on`](crate::block_on) or
-/// [`spawn_future`](crate::spawn_future)), where the runtime's timers are.
-///
-/// # Panics
-///
-/// When polled pending outside a goroutine (there is no runtime to run the timer).
+/// A future completing after `d` (tokio's `time::sleep`): a timer wakes the task. Polled
+/// from a goroutine (inside [`block_on`](crate::block_on) or
+/// [`spawn_future`](crate::spawn_future)), the timer is that runtime's; polled on a plain
+/// thread (any executor: `goexec::block_on` or `futures::executor::block_on` on a thread),
+/// it is the process-wide timer thread's (see the module docs).
 ///
 /// # Examples
 ///
@@ -95,13 +94,7 @@ impl Future for Sleep {
             }
             return Poll::Pending;
         }
-        let Some(t) = call_at(when, WakeCall(cx.waker().clone())) else {
-            panic!(
-                "goexec: a Sleep was polled outside a goroutine: timers are run by a runtime; \
-                 poll it inside goexec::block_on or spawn_future on a goroutine"
-            );
-        };
-        this.armed = Some(t);
+        this.armed = Some(call_at_anywhere(when, WakeCall(cx.waker().clone())));
         Poll::Pending
     }
 }

@@ -2,7 +2,7 @@
 //! socket wait, and the wake of a `Sleep` future. The operation drops its [`CallTimer`] when it
 //! ends, which cancels the call.
 
-use super::{with_here, Action, TimerFunc};
+use super::{process, with_here, Action, TimerFunc};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::task::Waker;
 
@@ -111,6 +111,17 @@ pub(crate) fn call_at<C: Call>(when: u64, c: C) -> Option<CallTimer<C>> {
         sched.addtimer(p, when, timer.action());
         timer
     })
+}
+
+/// As [`call_at`], from any thread: on a thread not running a goroutine the call goes to the
+/// process-wide heap (`process.rs`), whose thread runs it.
+pub(crate) fn call_at_anywhere<C: Call>(when: u64, c: C) -> CallTimer<C> {
+    let timer = CallTimer::new(c);
+    // Inside a goroutine: as call_at, with no clone of the scheduler's Arc.
+    if with_here(|sched, p| sched.addtimer(p, when, timer.action())).is_none() {
+        process::process().add(when, timer.0.clone(), 0);
+    }
+    timer
 }
 
 #[cfg(test)]

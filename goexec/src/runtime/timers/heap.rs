@@ -35,7 +35,6 @@ pub(crate) struct Entry {
 
 /// A 4-ary min-heap of entries by deadline (Go uses 4-ary heaps too: shallower than binary,
 /// and a parent's four children share a cache line or two).
-#[derive(Default)]
 pub(crate) struct TimerHeap {
     heap: Vec<Entry>,
     order: u64,
@@ -51,7 +50,22 @@ pub(crate) struct TimerHeap {
 /// The smallest heap worth sweeping.
 const SWEEP_MIN: usize = 64;
 
+impl Default for TimerHeap {
+    fn default() -> TimerHeap {
+        TimerHeap::new()
+    }
+}
+
 impl TimerHeap {
+    /// An empty heap (const: the process-wide heap is a static).
+    pub(crate) const fn new() -> TimerHeap {
+        TimerHeap {
+            heap: Vec::new(),
+            order: 0,
+            sweep_at: 0,
+        }
+    }
+
     /// The earliest deadline, or 0 when empty.
     pub(crate) fn when0(&self) -> u64 {
         self.heap.first().map_or(0, |e| e.when)

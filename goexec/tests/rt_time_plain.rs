@@ -1,0 +1,205 @@
+//! Timers on plain threads (threads not running a goroutine): `after`, `tick`, `Timer`,
+//! `Ticker`, `Sleep`, `timeout`, before any runtime exists (in a child process: the tests of
+//! one binary share the process, and another test may have built a runtime), beside one, and
+//! after `run` returned. They go to the process-wide timer thread.
+
+mod common;
+
+use goexec::chan::{self, RecvTimeoutError};
+use goexec::select;
+use goexec::time::{self, Ticker, Timer};
+use std::time::{Duration, Instant};
+
+/// A bound for receives that should complete within milliseconds: generous for a loaded
+/// 2-vCPU machine and valgrind, short enough to fail rather than hang.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Set in the child run by `everything_works_before_any_runtime_exists`.
+const CHILD: &str = "GOEXEC_TIME_PLAIN_CHILD";
+
+fn after_fires() {
+    let start = Instant::now();
+    let at = chan::after(Duration::from_millis(5))
+        .recv_timeout(BOUND)
+        .expect("after fired");
+    assert!(at >= start + Duration::from_millis(5));
+    assert!(Instant::now() >= at);
+}
+
+fn select_with_after() {
+    let (_tx, rx) = chan::bounded::<u32>(0);
+    let start = Instant::now();
+    select! {
+        recv(rx) -> v => panic!("nobody sends, got {v:?}"),
+        recv(time::after(Duration::from_millis(5))) -> at => {
+            assert!(at.expect("a deadline") >= start + Duration::from_millis(5));
+        }
+    }
+}
+
+fn ticker_ticks() {
+    let t = Ticker::new(Duration::from_millis(2));
+    let mut last = Instant::now();
+    for _ in 0..3 {
+        let at = t.receiver().recv_timeout(BOUND).expect("the ticker ticked");
+        assert!(at >= last, "ticks go forward");
+        last = at;
+    }
+    t.stop();
+    let tick = time::tick(Duration::from_millis(2));
+    for _ in 0..2 {
+        tick.recv_timeout(BOUND).expect("tick ticked");
+    }
+}
+
+fn timer_stop_and_reset() {
+    let t = Timer::new(Duration::from_secs(3600));
+    assert!(t.stop(), "it was pending");
+    assert!(!t.stop());
+    assert!(!t.reset(Duration::from_millis(2)), "it was stopped");
+    t.receiver().recv_timeout(BOUND).expect("the reset fired");
+    assert!(
+        !t.reset(Duration::from_secs(3600)),
+        "it had fired and been received"
+    );
+    assert!(t.stop(), "the reset made it pending");
+    // Stopped before it fires: nothing comes.
+    let t = Timer::new(Duration::from_millis(20));
+    assert!(t.stop());
+    assert_eq!(
+        t.receiver().recv_timeout(Duration::from_millis(60)),
+        Err(RecvTimeoutError::Timeout)
+    );
+}
+
+fn sleep_async_completes() {
+    let start = Instant::now();
+    futures::executor::block_on(time::sleep_async(Duration::from_millis(5)));
+    assert!(start.elapsed() >= Duration::from_millis(5));
+    let start = Instant::now();
+    goexec::block_on(time::sleep_async(Duration::from_millis(5)));
+    assert!(start.elapsed() >= Duration::from_millis(5));
+    // A reset Sleep waits for its new deadline.
+    let mut s = time::sleep_async(Duration::from_secs(3600));
+    s.reset(Instant::now() + Duration::from_millis(3));
+    futures::executor::block_on(s);
+}
+
+fn timeout_runs_on_a_thread() {
+    assert_eq!(time::timeout(BOUND, || 6 * 7), Ok(42));
+    let (tx, rx) = chan::bounded::<()>(0);
+    // The call waits for a release that comes only after the timeout: it times out.
+    let r = time::timeout(Duration::from_millis(5), move || rx.recv().is_ok());
+    assert!(r.is_err());
+    drop(tx);
+    let caught = std::panic::catch_unwind(|| time::timeout(BOUND, || panic!("inside timeout")));
+    let payload = caught.expect_err("the panic continues in the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"inside timeout"));
+}
+
+fn everything() {
+    after_fires();
+    select_with_after();
+    ticker_ticks();
+    timer_stop_and_reset();
+    sleep_async_completes();
+    timeout_runs_on_a_thread();
+}
+
+#[test]
+fn after_on_a_plain_thread() {
+    let _w = common::watchdog("after_on_a_plain_thread", 60);
+    after_fires();
+}
+
+#[test]
+fn select_with_after_on_a_plain_thread() {
+    let _w = common::watchdog("select_with_after_on_a_plain_thread", 60);
+    select_with_after();
+}
+
+#[test]
+fn ticker_and_tick_on_a_plain_thread() {
+    let _w = common::watchdog("ticker_and_tick_on_a_plain_thread", 60);
+    ticker_ticks();
+}
+
+#[test]
+fn timer_stop_and_reset_on_a_plain_thread() {
+    let _w = common::watchdog("timer_stop_and_reset_on_a_plain_thread", 60);
+    timer_stop_and_reset();
+}
+
+#[test]
+fn sleep_async_on_a_plain_thread() {
+    let _w = common::watchdog("sleep_async_on_a_plain_thread", 60);
+    sleep_async_completes();
+}
+
+#[test]
+fn timeout_on_a_plain_thread() {
+    let _w = common::watchdog("timeout_on_a_plain_thread", 60);
+    timeout_runs_on_a_thread();
+}
+
+/// Everything again on a thread after a runtime's `run` returned; a timer made in that
+/// runtime's goroutine still never fires (it lived on that runtime).
+#[test]
+fn everything_works_after_run_returned() {
+    let _w = common::watchdog("everything_works_after_run_returned", 120);
+    let rt = goexec::Runtime::builder().procs(1).build().unwrap();
+    let from_the_runtime = rt.run(|| time::after(Duration::from_millis(1)));
+    everything();
+    assert!(
+        from_the_runtime.recv_timeout(BOUND).is_err(),
+        "a timer of a runtime that shut down fired"
+    );
+}
+
+/// A timer made on a plain thread fires into a goroutine that receives it, and a goroutine's
+/// timers still live on its runtime beside it.
+#[test]
+fn a_plain_threads_timer_wakes_a_goroutine() {
+    let _w = common::watchdog("a_plain_threads_timer_wakes_a_goroutine", 60);
+    let t = Timer::new(Duration::from_millis(5));
+    let tick = time::tick(Duration::from_millis(1));
+    let got = goexec::Runtime::builder()
+        .procs(2)
+        .build()
+        .unwrap()
+        .run(move || {
+            let a = t.recv();
+            let b = tick.recv().unwrap();
+            let c = time::after(Duration::from_millis(1)).recv().unwrap();
+            (a, b, c)
+        });
+    assert!(got.2 >= got.0);
+}
+
+/// Everything in a fresh process, before any runtime was built there.
+#[test]
+fn everything_works_before_any_runtime_exists() {
+    if std::env::var_os(CHILD).is_some() {
+        let _w = common::watchdog("child", 120);
+        everything();
+        println!("child done");
+        return;
+    }
+    let out = common::this_binary()
+        .args([
+            "everything_works_before_any_runtime_exists",
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child done"),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
