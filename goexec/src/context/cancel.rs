@@ -196,11 +196,8 @@ impl CancelCtx {
 
     /// Arms the node's own deadline: a timer that cancels it with `DeadlineExceeded`.
     pub(super) fn arm(self: &Arc<Self>, deadline: Instant) {
-        let Some(home) = Home::here() else {
-            // No runtime runs timers for this thread: `err` and `done` check the deadline
-            // when called.
-            return;
-        };
+        // A goroutine's P heap, or on a plain thread the process-wide one.
+        let home = Home::here();
         let t = Arc::new(DeadlineTimer {
             ctx: Mutex::new(Some(Arc::downgrade(self))),
         });

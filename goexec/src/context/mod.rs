@@ -13,10 +13,10 @@
 //! channels; [`err`](Context::err) says why. A context is cheap to clone, and `Send + Sync`.
 //!
 //! Deadlines fire through the runtime's timers: a deadline set in a goroutine is in its P's
-//! timer heap, and cancelling the context first stops it. Where no runtime runs timers for
-//! the caller (a plain thread), or once the runtime it was set on has returned, `err` and
-//! `done` still see a deadline that has passed when they are called: they cancel the context
-//! then.
+//! timer heap, one set on a plain thread in the process-wide heap (see [`time`](crate::time));
+//! cancelling the context first stops it. A deadline set in a goroutine of a runtime whose
+//! `run` has since returned never fires, but `err` and `done` still see that it has passed
+//! when they are called: they cancel the context then.
 //!
 //! Cancelled children leave their parent: a long-lived parent that makes and cancels millions
 //! of children holds only the ones still live.
@@ -224,8 +224,9 @@ impl Context {
     /// returned [`Cancel`] or this context (Go: `context.WithDeadline`). Its deadline is the
     /// earlier of `deadline` and this context's; one already past cancels it at once.
     ///
-    /// The deadline is a timer of the calling goroutine's runtime, stopped if the context is
-    /// cancelled first. See the module docs for plain threads and runtimes that returned.
+    /// The deadline is a timer of the calling goroutine's runtime (on a plain thread, of the
+    /// process-wide timer thread), stopped if the context is cancelled first. See the module
+    /// docs for runtimes that returned.
     ///
     /// ```
     /// use goexec::context::{Context, Error};
