@@ -143,7 +143,10 @@ fn deadlines_are_inherited_from_an_earlier_parent() {
         // An earlier child's own deadline fires without touching the parent.
         let (sooner, _c4) = parent.with_timeout(Duration::from_millis(1));
         assert!(sooner.deadline().unwrap() < early);
-        assert_eq!(sooner.done().recv_timeout(BOUND), Err(RecvTimeoutError::Closed));
+        assert_eq!(
+            sooner.done().recv_timeout(BOUND),
+            Err(RecvTimeoutError::Closed)
+        );
         assert_eq!(sooner.err(), Some(Error::DeadlineExceeded));
         assert_eq!(parent.err(), None);
         // The parent's deadline reaches the children with its error.
@@ -189,7 +192,10 @@ fn background_and_todo_are_never_cancelled() {
     assert!(format!("{:?}", Context::todo()).contains("context.TODO"));
     let (ctx, _c) = Context::todo().with_value(1u32).with_cancel();
     let dbg = format!("{ctx:?}");
-    assert!(dbg.contains("context.TODO.WithValue(u32).WithCancel"), "{dbg}");
+    assert!(
+        dbg.contains("context.TODO.WithValue(u32).WithCancel"),
+        "{dbg}"
+    );
 }
 
 #[test]
@@ -415,7 +421,10 @@ fn racing_cancels_agree() {
                 let cancel = cancel.clone();
                 move || cancel.cancel()
             });
-            assert_eq!(child.done().recv_timeout(BOUND), Err(RecvTimeoutError::Closed));
+            assert_eq!(
+                child.done().recv_timeout(BOUND),
+                Err(RecvTimeoutError::Closed)
+            );
             for h in hs {
                 h.join().unwrap();
             }

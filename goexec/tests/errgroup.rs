@@ -206,7 +206,11 @@ fn try_go_fails_at_the_limit() {
             drop(probe);
             unreachable!("over the limit")
         }));
-        assert_eq!(Arc::strong_count(&dropped), 1, "the refused function is dropped");
+        assert_eq!(
+            Arc::strong_count(&dropped),
+            1,
+            "the refused function is dropped"
+        );
         drop(tx);
         assert_eq!(g.wait(), Ok(()));
         assert!(g.try_go(|| Ok(())));
@@ -281,7 +285,11 @@ fn go_on_a_plain_thread_panics_and_leaves_the_group_idle() {
 #[test]
 fn stress() {
     let _w = watchdog("stress", 120);
-    let n = if common::under_valgrind() { 300 } else { 10_000 };
+    let n = if common::under_valgrind() {
+        300
+    } else {
+        10_000
+    };
     for procs in [1, 2] {
         for limit in [None, Some(8)] {
             rt(procs).run(move || {
