@@ -7,3 +7,4 @@ pub mod mem;
 pub mod net;
 pub mod rt;
 pub mod sched;
+pub mod timers;

@@ -11,7 +11,7 @@
 //! cargo run --release -p goexec-benches -- --list
 //! ```
 
-use goexec_benches::{extras, mem, net, sched};
+use goexec_benches::{extras, mem, net, sched, timers};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, ExitCode, Stdio};
@@ -195,6 +195,47 @@ const WORKLOADS: &[Workload] = &[
         how: How::InProcess {
             goexec: |_| ns_per(sched::sleep_100us_goexec(SLEEPS), SLEEPS) / 1000.0,
             tokio: Some(|_| ns_per(sched::sleep_100us_tokio(SLEEPS), SLEEPS) / 1000.0),
+        },
+    },
+    Workload {
+        name: "timers_ticker",
+        unit: "ticks",
+        about: "10,000 tasks each on a 10 ms ticker for 500 ms: ticks received in all (at most \
+                500,000); goexec Ticker, tokio interval with MissedTickBehavior::Skip (Go drops \
+                a slow receiver's ticks too); Go's figure: benches/go/run.sh",
+        threaded: true,
+        better: Better::Higher,
+        goal: None,
+        how: How::InProcess {
+            goexec: |p| timers::ticker_goexec(p).total as f64,
+            tokio: Some(|p| timers::ticker_tokio(p).total as f64),
+        },
+    },
+    Workload {
+        name: "timers_ticker_fewest",
+        unit: "ticks",
+        about: "timers_ticker's run: the ticks of the task that got fewest (at most 50; a low \
+                figure is a starved ticker)",
+        threaded: true,
+        better: Better::Higher,
+        goal: None,
+        how: How::InProcess {
+            goexec: |p| timers::ticker_goexec(p).fewest as f64,
+            tokio: Some(|p| timers::ticker_tokio(p).fewest as f64),
+        },
+    },
+    Workload {
+        name: "timers_burst",
+        unit: "ms p99 late",
+        about: "50,000 tasks sleep until one instant 300 ms ahead: the 99th percentile of how \
+                late they woke; goexec sleep_until, tokio sleep_until; Go's figure: \
+                benches/go/run.sh",
+        threaded: true,
+        better: Better::Lower,
+        goal: None,
+        how: How::InProcess {
+            goexec: |p| timers::burst_goexec(p),
+            tokio: Some(|p| timers::burst_tokio(p)),
         },
     },
     Workload {

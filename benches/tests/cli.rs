@@ -37,7 +37,7 @@ fn bad_arguments_are_refused_with_a_message() {
 }
 
 #[test]
-fn list_names_every_workload_of_the_issue() {
+fn list_names_every_workload() {
     let out = compare(&["--list"], None);
     assert!(out.status.success());
     let list = text(&out.stdout);
@@ -51,6 +51,9 @@ fn list_names_every_workload_of_the_issue() {
         "tcp_echo",
         "http_plaintext",
         "switch",
+        "timers_ticker",
+        "timers_ticker_fewest",
+        "timers_burst",
     ] {
         assert!(list.contains(w), "{w} missing from --list:\n{list}");
     }
@@ -96,4 +99,20 @@ fn a_small_run_prints_the_table_with_both_sides() {
         assert!(!cells[3].contains('—') && !cells[4].contains('—'), "{line}");
         assert!(cells[5].parse::<f64>().is_ok(), "{line}");
     }
+}
+
+/// Go's side of the timer rows: without `go` on PATH the script says it skipped and succeeds.
+#[test]
+fn the_go_timer_script_skips_without_go() {
+    let empty = std::env::temp_dir().join("goexec-benches-no-go");
+    std::fs::create_dir_all(&empty).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/go/run.sh");
+    let out = Command::new("/bin/bash")
+        .arg(script)
+        .env("PATH", &empty)
+        .output()
+        .expect("run benches/go/run.sh");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("skipped: no `go` on PATH"), "{stdout}");
 }

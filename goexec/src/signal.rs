@@ -106,6 +106,8 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
     let poll = mio::Poll::new().map_err(context)?;
     let registry = poll.registry().try_clone().map_err(context)?;
     let (give, take) = std::sync::mpsc::sync_channel::<Signals>(1);
+    // A full mapping table would make std abort the new thread: say so, and how to raise it.
+    crate::stack::room_for_a_thread().map_err(context)?;
     std::thread::Builder::new()
         .name("goexec-signal".into())
         .spawn(move || {

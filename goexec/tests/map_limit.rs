@@ -90,3 +90,34 @@ fn a_thread_that_cannot_start_for_the_mapping_limit_names_it() {
     assert!(stderr.contains("sysctl -w vm.max_map_count="), "{stderr}");
     assert!(!stderr.contains("alternative stack"), "{stderr}");
 }
+
+/// `signal::notify` on a plain thread starts a thread of its own: with the mapping table full
+/// it fails with an error that names the limit, instead of std aborting the process.
+#[test]
+fn a_signal_thread_that_cannot_start_for_the_mapping_limit_names_it() {
+    const NAME: &str = "a_signal_thread_that_cannot_start_for_the_mapping_limit_names_it";
+    if std::env::var_os(CHILD).is_some() {
+        let n = fill_the_mapping_table();
+        let r = goexec::signal::notify(&[libc::SIGUSR1]);
+        match r {
+            Ok(_) => eprintln!("child: notify worked with {n} mappings made"),
+            Err(e) => eprintln!("child: notify failed: {e}"),
+        }
+        return;
+    }
+    if std::env::var_os("GOEXEC_TEST_EMULATED").is_some() {
+        eprintln!("skipped under emulation");
+        return;
+    }
+    let _w = common::watchdog(NAME, 120);
+    let out = common::this_binary()
+        .args(["--exact", NAME, "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("child: notify failed: "), "{stderr}");
+    assert!(stderr.contains("vm.max_map_count is"), "{stderr}");
+    assert!(stderr.contains("sysctl -w vm.max_map_count="), "{stderr}");
+}

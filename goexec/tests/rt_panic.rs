@@ -7,6 +7,7 @@ mod common;
 use goexec::runtime::UnhandledPanic;
 
 const CHILD: &str = "GOEXEC_TEST_PANIC_CHILD";
+const CONCURRENT_PANICS: usize = 300;
 
 fn child(mode: &str) {
     match mode {
@@ -44,6 +45,29 @@ fn child(mode: &str) {
                 });
             eprintln!("child: run returned");
         }
+        "concurrent" => {
+            // Goroutines on both Ms panic at once: each report must stay in one piece.
+            goexec::Runtime::builder()
+                .procs(2)
+                .build()
+                .unwrap()
+                .run(|| {
+                    let (start_tx, start_rx) = goexec::chan::bounded::<()>(0);
+                    let hs: Vec<_> = (0..CONCURRENT_PANICS)
+                        .map(|_| {
+                            let start_rx = start_rx.clone();
+                            goexec::spawn(move || {
+                                let _ = start_rx.recv();
+                                panic!("boom from {}", goexec::runtime::goid());
+                            })
+                        })
+                        .collect();
+                    drop(start_tx);
+                    for h in hs {
+                        assert!(h.join().is_err());
+                    }
+                });
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -56,6 +80,7 @@ fn run_child(mode: &str) -> (Option<i32>, String) {
             "--nocapture",
         ])
         .env(CHILD, mode)
+        .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
     (
@@ -98,4 +123,42 @@ fn a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process() {
     // The dump lists the main goroutine, waiting.
     assert!(err.contains("goroutine 1 [chan receive"), "{err}");
     assert!(!err.contains("child: run returned"), "{err}");
+}
+
+/// Reports of goroutines panicking at the same time on different Ms are not interleaved: each
+/// `goroutine N panicked` line is followed by that goroutine's own report.
+#[test]
+fn concurrent_panic_reports_stay_whole() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let _w = common::watchdog("concurrent_panic_reports_stay_whole", 120);
+    let out = common::this_binary()
+        .args([
+            "--exact",
+            "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
+            "--nocapture",
+        ])
+        .env(CHILD, "concurrent")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let mut headers = 0;
+    let mut lines = err.lines();
+    while let Some(l) = lines.next() {
+        let Some(rest) = l.strip_prefix("goroutine ") else {
+            continue;
+        };
+        let id = rest.split(' ').next().unwrap();
+        headers += 1;
+        // std's report: the location line, then the message (blank lines aside).
+        let mut next = || lines.by_ref().find(|l| !l.is_empty()).unwrap_or_default();
+        let at = next();
+        let msg = next();
+        assert!(at.contains("panicked at"), "{l:?} then {at:?}:\n{err}");
+        assert_eq!(msg, format!("boom from {id}"), "after {l:?}:\n{err}");
+    }
+    assert_eq!(headers, CONCURRENT_PANICS, "{err}");
 }

@@ -9,7 +9,7 @@
 //! backtrace, or the program's own).
 
 use super::m::current_g;
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 /// What a runtime does when one of its goroutines panics. Set with
 /// [`RuntimeBuilder::unhandled_panic`](crate::runtime::RuntimeBuilder::unhandled_panic).
@@ -42,7 +42,11 @@ pub(crate) fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
+        // Go's printlock: goroutines panicking at once on different Ms print their reports
+        // one after the other, each header beside its own report.
+        static PRINT: Mutex<()> = Mutex::new(());
         std::panic::set_hook(Box::new(move |info| {
+            let _print = PRINT.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(g) = current_g() {
                 let thread = std::thread::current();
                 let on = thread.name().unwrap_or("an M");

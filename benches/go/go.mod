@@ -1,0 +1,3 @@
+module goexec/benches/go
+
+go 1.23
