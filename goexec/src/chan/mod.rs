@@ -296,6 +296,15 @@ impl<T> Clone for Receiver<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Whether every receiver is gone: nothing sent can ever be received (a timer's channel
+    /// nobody holds any more, `time/chan_timer.rs`). Final: receivers are made only from
+    /// receivers.
+    pub(crate) fn receivers_gone(&self) -> bool {
+        self.chan.receivers.load(Ordering::Acquire) == 0
+    }
+}
+
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {

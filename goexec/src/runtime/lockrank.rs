@@ -32,7 +32,8 @@
 //!    fallback thread (→ 9) and while it arms its deadline (→ 10, 11, 12); the waiters it
 //!    readies are woken after it is released.
 //! 9. **The fallback thread's flag** (`Netpoll::fallback`). Leaf.
-//! 10. **A P's timer heap** (`PShared::timers`). Adding may sweep stale entries: → a timed
+//! 10. **A P's timer heap** (`PShared::timers`), and likewise the process-wide heap of plain
+//!     threads' timers (`timers/process.rs`, whose condvar it also guards). Adding may sweep stale entries: → a timed
 //!     call's slot (2) and a timer's state (3), both with `try_lock`. What a sweep takes out
 //!     is not dropped by whoever added (a receive arming its deadline holds its channel's
 //!     lock, and dropping a timer's last reference closes that timer's channel): it goes into

@@ -142,12 +142,90 @@ impl Home {
             Where::Process => process::process().add(when, f, seq),
         }
     }
+
+    /// Starts `f` as a goroutine of the home's runtime (detached: its panic is the runtime's
+    /// unhandled panic), or, for the process-wide home, on a new thread of its own named
+    /// `goexec-after-func`. Any thread, the timers' callbacks included (`time::after_func`).
+    pub(crate) fn go(
+        &self,
+        f: Box<dyn FnOnce() + Send>,
+        at: &'static std::panic::Location<'static>,
+    ) {
+        match &self.0 {
+            Where::P(sched, _) => {
+                if let Err(e) = super::spawn_on(sched, f, at, None, sched.stack_size) {
+                    super::fatal(
+                        "time::after_func",
+                        &format!("cannot start the goroutine: {e}"),
+                    );
+                }
+            }
+            Where::Process => {
+                let spawned = crate::stack::room_for_a_thread().and_then(|()| {
+                    std::thread::Builder::new()
+                        .name("goexec-after-func".into())
+                        .spawn(f)
+                });
+                if let Err(e) = spawned {
+                    // Go too ends the program when it cannot make a thread.
+                    super::fatal("time::after_func", &format!("cannot start a thread: {e}"));
+                }
+            }
+        }
+    }
 }
 
 /// Whether the process-wide heap holds any entry (the deadlock check: a timer made on a plain
 /// thread may still send to a goroutine).
 pub(crate) fn process_timers_pending() -> bool {
     process::process().pending()
+}
+
+/// Runs the due timers of the calling goroutine's P now if the first is the batch of entries
+/// a sweep took out (due at once, `heap.rs`), so that they are dropped. The scheduler runs
+/// due timers whenever it looks for work (Go: `checkTimers`); a goroutine that makes timers in
+/// a loop that never parks (a `select!` with a fresh `after` whose other case is always
+/// ready) would otherwise keep every one it made. For callers holding no lock (the Timer
+/// API): the timers run as the scheduler runs them, on g0's stack, as user code. Costs a
+/// load and a compare when there is nothing to drop; does nothing on a plain thread (the
+/// process-wide timer thread drops its own).
+pub(crate) fn check_timers() {
+    let Some(g) = current_g() else {
+        return;
+    };
+    // Some(held): a batch waits in the heap the caller adds to, its P's (held) or, without a
+    // P, P 0's (with_mp).
+    let swept = with_m(|m| {
+        let id = m.with_p(|p| p.id);
+        let t0 = m.sched.allp[id.unwrap_or(0)].timer0.load(Ordering::Relaxed);
+        (t0 == heap::DUE).then_some(id.is_some())
+    })
+    .flatten();
+    match swept {
+        None => return,
+        // Without a P (sysmon took it from this goroutine, which runs without a scheduling
+        // point: preempt.rs), a yield: the goroutine waits for a P, and the M that takes it
+        // runs its timers first (find_runnable). An idle M was woken for the batch too
+        // (addtimer), but a goroutine that keeps making timers could outrun it.
+        Some(false) => {
+            super::sched::gosched();
+            return;
+        }
+        Some(true) => {}
+    }
+    // As a spawn does (runtime/mod.rs): on g0's stack, inside one runtime entry, as g0.
+    g.systemstack(|| {
+        with_m(|m| {
+            let entered = m.enter();
+            let outer = (m.system.replace(Some("the timers")), m.curg.replace(None));
+            if let Some(id) = m.with_p(|p| p.id) {
+                m.sched.runtimers(id, nanotime());
+            }
+            m.system.set(outer.0);
+            m.curg.set(outer.1);
+            m.leave(entered);
+        });
+    });
 }
 
 /// Parks the calling goroutine until `when` ([`nanotime`] units) (Go: `timeSleep`). False on
@@ -173,14 +251,18 @@ impl Sched {
     /// `wakeNetPoller`.
     fn addtimer(self: &Arc<Self>, id: usize, when: u64, action: Action) {
         let shared = &self.allp[id];
-        {
+        // The heap's earliest deadline after the push: `when`, or earlier when the push swept
+        // (the batch it took out is due at once, heap.rs), which wakes the sleeper too.
+        let when = {
             let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
             heap.push(when, action);
             // SeqCst: the timer's half of the Delicate dance. An M about to park reads every
             // timer0 (SeqCst) after it stops spinning; we read nmspinning and npidle (in
             // wakep, SeqCst) after this store: one of us sees the other.
-            shared.timer0.store(heap.when0(), Ordering::SeqCst);
-        }
+            let when0 = heap.when0();
+            shared.timer0.store(when0, Ordering::SeqCst);
+            when0.min(when)
+        };
         // SeqCst: pairs with the sleeper's store of sleep_until and its re-read of the timers
         // (stopm_loop): it sees our timer, or we see it and wake it.
         let until = self.idle.sleep_until.load(Ordering::SeqCst);

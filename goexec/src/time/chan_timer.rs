@@ -1,9 +1,10 @@
 //! The runtime timer behind a [`Timer`](super::Timer), a [`Ticker`](super::Ticker),
 //! [`after`](super::after) and [`tick`](super::tick): firing sends the deadline on the timer's
-//! channel (Go: `sendTime`).
+//! channel (Go: `sendTime`); an [`after_func`](super::after_func)'s starts its function in a
+//! goroutine instead (Go: `goFunc`).
 
 use crate::chan::{Receiver, Sender, TrySendError};
-use crate::runtime::timers::{nanos_to_instant, Home, TimerFunc};
+use crate::runtime::timers::{self, nanos_to_instant, Home, TimerFunc};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
@@ -24,6 +25,16 @@ pub(super) struct TimerState {
     period: Option<u64>,
     /// The timer's channel (capacity 1: a fired value waits there until received).
     tx: Sender<Instant>,
+    /// An `after_func`'s function: firing starts it instead of sending.
+    func: Option<AfterFunc>,
+}
+
+/// What an `after_func` timer runs, and where.
+pub(super) struct AfterFunc {
+    /// Taken by the firing that starts it: it runs at most once.
+    f: Option<Box<dyn FnOnce() + Send>>,
+    home: Home,
+    at: &'static std::panic::Location<'static>,
 }
 
 impl TimerShared {
@@ -34,6 +45,7 @@ impl TimerShared {
                 pending: false,
                 period: None,
                 tx,
+                func: None,
             }),
         })
     }
@@ -57,6 +69,17 @@ impl TimerFunc for TimerShared {
         if st.gen != gen || !st.pending {
             return None;
         }
+        if let Some(func) = &mut st.func {
+            // Taken under the lock, so that a stop that returns false comes after it; started
+            // outside it.
+            let (f, home, at) = (func.f.take(), func.home.clone(), func.at);
+            st.pending = false;
+            drop(st);
+            if let Some(f) = f {
+                home.go(f, at);
+            }
+            return None;
+        }
         if let Err(TrySendError::Closed(_)) = st.tx.try_send(nanos_to_instant(when)) {
             st.pending = false;
             return None;
@@ -75,17 +98,20 @@ impl TimerFunc for TimerShared {
         }
     }
 
-    /// A stopped or reset timer's old entry. Asked under a timer heap's lock, while the
-    /// caller may hold this timer's channel (a receive arming its deadline): a state held by
-    /// someone else (a reset draining that channel) counts as live, so the heap never waits
-    /// for it (runtime/lockrank.rs).
+    /// A stopped or reset timer's old entry, or the entry of a timer whose channel nobody can
+    /// receive from any more (an `after` or `tick` whose receivers were all dropped: Go 1.23
+    /// collects those too), so that heap sweeps drop it before its deadline. Asked under a
+    /// timer heap's lock, while the caller may hold this timer's channel (a receive arming
+    /// its deadline): a state held by someone else (a reset draining that channel) counts as
+    /// live, so the heap never waits for it (runtime/lockrank.rs).
     fn is_stale(&self, gen: u64) -> bool {
+        // An after_func's channel is never received from: its function runs whoever holds it.
+        let stale = |st: &TimerState| {
+            st.gen != gen || !st.pending || (st.func.is_none() && st.tx.receivers_gone())
+        };
         match self.state.try_lock() {
-            Ok(st) => st.gen != gen || !st.pending,
-            Err(TryLockError::Poisoned(e)) => {
-                let st = e.into_inner();
-                st.gen != gen || !st.pending
-            }
+            Ok(st) => stale(&st),
+            Err(TryLockError::Poisoned(e)) => stale(&e.into_inner()),
             Err(TryLockError::WouldBlock) => false,
         }
     }
@@ -106,6 +132,22 @@ impl Armed {
             shared: TimerShared::new(tx),
             home: Home::here(),
         }
+    }
+
+    /// As `new`, for a timer that starts `f` when it fires (`after_func`), on the home's
+    /// runtime (a goroutine) or on a thread of its own for the process-wide home.
+    pub(super) fn with_func(
+        tx: Sender<Instant>,
+        f: Box<dyn FnOnce() + Send>,
+        at: &'static std::panic::Location<'static>,
+    ) -> Armed {
+        let armed = Armed::new(tx);
+        armed.shared.lock().func = Some(AfterFunc {
+            f: Some(f),
+            home: armed.home.clone(),
+            at,
+        });
+        armed
     }
 
     /// Puts a new entry in the heap; any older one is now stale. `drain` (under the timer's
@@ -132,6 +174,9 @@ impl Armed {
             (st.gen, was || drained)
         };
         self.home.add(when, self.shared.clone(), gen);
+        // No lock held here: the place to drop what sweeps took out (a loop making timers
+        // without ever parking would keep them all).
+        timers::check_timers();
         was_pending
     }
 

@@ -1,5 +1,6 @@
 //! Time: `sleep`, Go's `Timer` and `Ticker` (`time.Sleep`, `time.NewTimer`,
-//! `time.NewTicker`), `after`, `tick` and `timeout`, on the runtime's per-P timer heaps
+//! `time.NewTicker`), `after`, `tick`, `after_func` (`time.AfterFunc`) and `timeout`, on the
+//! runtime's per-P timer heaps, or the process-wide one on a plain thread
 //! (`runtime/timers.rs`).
 //!
 //! Only the goroutine waits: a sleeping goroutine is parked with its deadline in its P's heap
@@ -102,6 +103,8 @@ pub(crate) fn deadline_in(d: Duration) -> Instant {
 pub struct Timer {
     armed: Armed,
     rx: Receiver<Instant>,
+    /// An `after_func`'s: dropping it does not stop it.
+    func: bool,
 }
 
 impl Timer {
@@ -118,6 +121,7 @@ impl Timer {
         Timer {
             armed: Armed::new(tx),
             rx,
+            func: false,
         }
     }
 
@@ -156,7 +160,11 @@ impl Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        self.armed.disarm(&self.rx);
+        // An after_func runs its function whether or not anyone keeps the Timer (as in Go,
+        // where dropping the reference does not cancel it).
+        if !self.func {
+            self.armed.disarm(&self.rx);
+        }
     }
 }
 
@@ -272,6 +280,63 @@ pub fn after(d: Duration) -> Receiver<Instant> {
     let (tx, rx) = crate::chan::bounded(1);
     Armed::new(tx).arm(timers::deadline_after(d), None, None);
     rx
+}
+
+/// Runs `f` in its own goroutine once `d` has passed (Go: `time.AfterFunc`), and returns a
+/// [`Timer`] that can stop or reset it.
+///
+/// Made in a goroutine, the timer lives on that goroutine's runtime and `f` runs in a new
+/// goroutine of that runtime (if the runtime's `run` returns first, `f` never runs, as the
+/// runtime's other timers never fire). Made on a plain thread, the timer is the process-wide
+/// timer thread's and `f` runs on a new thread of its own, named `goexec-after-func` (there is
+/// no runtime to give it a goroutine).
+///
+/// A panic in `f` is a goroutine's panic: the runtime's
+/// [`UnhandledPanic`](crate::runtime::UnhandledPanic) policy applies (the default reports it
+/// and the runtime goes on); on a plain thread, the thread's panic (reported, the thread
+/// ends).
+///
+/// The returned Timer:
+/// - [`stop`](Timer::stop) before `f` started prevents it and returns true; once `f` has
+///   started it returns false.
+/// - [`reset`](Timer::reset) before `f` started moves its start to `d` from now (true). `f`
+///   runs at most once (it is `FnOnce`; Go's runs again after each reset): a reset after it
+///   started returns false and starts nothing.
+/// - dropping it does **not** stop it (as in Go, where forgetting the timer does not cancel
+///   it): `after_func(d, f);` alone runs `f`.
+/// - its channel never receives (Go's AfterFunc timer has no `C`): [`recv`](Timer::recv)
+///   waits forever, [`try_recv`](Timer::try_recv) is always `None`.
+///
+/// # Examples
+///
+/// ```
+/// use goexec::chan;
+/// use std::time::Duration;
+///
+/// goexec::run(|| {
+///     let (tx, rx) = chan::bounded(1);
+///     goexec::time::after_func(Duration::from_millis(1), move || {
+///         tx.send(goexec::runtime::goid()).unwrap();
+///     });
+///     assert_ne!(rx.recv().unwrap(), goexec::runtime::goid()); // another goroutine
+///
+///     let t = goexec::time::after_func(Duration::from_secs(60), || unreachable!());
+///     assert!(t.stop()); // stopped before it ran: it never will
+/// });
+/// ```
+#[track_caller]
+pub fn after_func<F>(d: Duration, f: F) -> Timer
+where
+    F: FnOnce() + Send + 'static,
+{
+    let (tx, rx) = crate::chan::bounded(1);
+    let t = Timer {
+        armed: Armed::with_func(tx, Box::new(f), std::panic::Location::caller()),
+        rx,
+        func: true,
+    };
+    t.armed.arm(timers::deadline_after(d), None, None);
+    t
 }
 
 /// A receiver that gets an `Instant` every `period` (Go: `time.Tick`), dropping ticks a slow

@@ -3,8 +3,9 @@
 use super::{Action, TimerFunc};
 use std::sync::{Arc, Mutex};
 
-/// The deadline of an entry due at once (`when0` reads 0 as "no timer").
-const DUE: u64 = 1;
+/// The deadline of an entry due at once (`when0` reads 0 as "no timer"): the entries a sweep
+/// took out ([`Swept`]).
+pub(crate) const DUE: u64 = 1;
 
 /// Entries a sweep took out, dropped when this fires (see [`TimerHeap::push`]).
 struct Swept(Mutex<Vec<Entry>>);
@@ -75,7 +76,9 @@ impl TimerHeap {
     /// one may drop a timer's last reference, and with it its channel's last sender, which
     /// closes that channel, and the caller may hold that very channel's lock (a receive arming
     /// its deadline) or another's. They go into an entry due at once, so that the P's next
-    /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs).
+    /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs); a goroutine
+    /// that makes timers without ever parking runs it from the Timer API
+    /// (`timers::check_timers`).
     pub(crate) fn push(&mut self, when: u64, action: Action) {
         if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
             let dead = self.sweep();

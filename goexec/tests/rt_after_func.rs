@@ -1,0 +1,157 @@
+//! `time::after_func` (Go's `time.AfterFunc`): the function runs once, in a goroutine of the
+//! runtime the timer was made on (on a thread of its own when made on a plain thread); stop
+//! prevents it, reset postpones it, dropping the Timer does not cancel it.
+
+mod common;
+
+use goexec::chan::{self, RecvTimeoutError};
+use goexec::time::after_func;
+use std::time::{Duration, Instant};
+
+const BOUND: Duration = Duration::from_secs(20);
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn rt() -> goexec::Runtime {
+    goexec::Runtime::builder().procs(2).build().unwrap()
+}
+
+#[test]
+fn it_runs_once_in_a_goroutine_of_its_own() {
+    let _w = common::watchdog("it_runs_once_in_a_goroutine_of_its_own", 60);
+    rt().run(|| {
+        let (tx, rx) = chan::bounded(2);
+        let start = Instant::now();
+        let t = after_func(Duration::from_millis(5), move || {
+            tx.send((goexec::runtime::goid(), Instant::now())).unwrap();
+        });
+        let (goid, at) = rx.recv_timeout(BOUND).expect("f ran");
+        assert!(goid != 0 && goid != goexec::runtime::goid(), "goid {goid}");
+        assert!(at >= start + Duration::from_millis(5));
+        // Once: the sender went with f, so the channel closes instead of a second value.
+        assert_eq!(rx.recv_timeout(BOUND), Err(RecvTimeoutError::Closed));
+        assert!(!t.stop(), "it had fired");
+        assert!(t.try_recv().is_none(), "its channel never receives");
+        assert_eq!(
+            t.receiver().recv_timeout(Duration::from_millis(10)),
+            Err(RecvTimeoutError::Timeout)
+        );
+    });
+}
+
+#[test]
+fn stop_before_it_fires_prevents_it() {
+    let _w = common::watchdog("stop_before_it_fires_prevents_it", 60);
+    rt().run(|| {
+        let (tx, rx) = chan::bounded::<()>(1);
+        let t = after_func(Duration::from_millis(20), move || tx.send(()).unwrap());
+        assert!(t.stop());
+        assert!(!t.stop());
+        // f was not run: it still holds the sender, so nothing arrives and nothing closes.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(100)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        drop(t);
+        // Dropping the timer drops nothing yet (its entry may hold f until swept or due), but
+        // it never runs f: still nothing.
+        assert_eq!(rx.try_recv().ok(), None);
+    });
+}
+
+#[test]
+fn reset_postpones_it() {
+    let _w = common::watchdog("reset_postpones_it", 60);
+    rt().run(|| {
+        let (tx, rx) = chan::bounded(1);
+        let t = after_func(HOUR, move || tx.send(Instant::now()).unwrap());
+        let reset_at = Instant::now();
+        assert!(t.reset(Duration::from_millis(5)), "it was pending");
+        let at = rx.recv_timeout(BOUND).expect("f ran after the reset");
+        assert!(at >= reset_at + Duration::from_millis(5));
+        assert!(!t.reset(Duration::from_millis(1)), "f had run");
+        assert_eq!(rx.recv_timeout(BOUND), Err(RecvTimeoutError::Closed));
+    });
+}
+
+#[test]
+fn a_dropped_timer_still_runs_its_function() {
+    let _w = common::watchdog("a_dropped_timer_still_runs_its_function", 60);
+    let rx = rt().run(|| {
+        let (tx, rx) = chan::bounded(1);
+        after_func(Duration::from_millis(2), move || tx.send("ran").unwrap());
+        assert_eq!(rx.recv_timeout(BOUND), Ok("ran"));
+        let (tx, rx) = chan::bounded(1);
+        after_func(Duration::from_millis(2), move || tx.send("ran").unwrap());
+        rx
+    });
+    // Made on a plain thread and dropped too.
+    let (tx, rx2) = chan::bounded(1);
+    after_func(Duration::from_millis(2), move || tx.send("ran").unwrap());
+    assert_eq!(rx2.recv_timeout(BOUND), Ok("ran"));
+    drop(rx);
+}
+
+#[test]
+fn made_on_a_plain_thread_it_runs_on_a_thread_of_its_own() {
+    let _w = common::watchdog("made_on_a_plain_thread_it_runs_on_a_thread_of_its_own", 60);
+    let (tx, rx) = chan::bounded(1);
+    let t = after_func(Duration::from_millis(5), move || {
+        let me = std::thread::current();
+        tx.send((me.name().map(str::to_owned), goexec::runtime::goid()))
+            .unwrap();
+    });
+    let (name, goid) = rx.recv_timeout(BOUND).expect("f ran");
+    assert_eq!(name.as_deref(), Some("goexec-after-func"));
+    assert_eq!(goid, 0);
+    assert!(!t.stop());
+    let (tx, rx) = chan::bounded::<()>(1);
+    let t = after_func(Duration::from_millis(20), move || tx.send(()).unwrap());
+    assert!(t.stop());
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(100)),
+        Err(RecvTimeoutError::Timeout)
+    );
+}
+
+#[test]
+fn a_panic_in_it_is_a_goroutines_panic() {
+    let _w = common::watchdog("a_panic_in_it_is_a_goroutines_panic", 60);
+    // The default policy reports the panic and the runtime goes on.
+    rt().run(|| {
+        let (tx, rx) = chan::bounded(1);
+        after_func(Duration::from_millis(1), move || {
+            tx.send(()).unwrap();
+            panic!("inside after_func");
+        });
+        rx.recv_timeout(BOUND).expect("f ran");
+        let (tx, rx) = chan::bounded(1);
+        after_func(Duration::from_millis(1), move || tx.send(7).unwrap());
+        assert_eq!(rx.recv_timeout(BOUND), Ok(7), "the runtime went on");
+    });
+    // On a plain thread: that thread's panic.
+    let (tx, rx) = chan::bounded(1);
+    after_func(Duration::from_millis(1), move || {
+        tx.send(()).unwrap();
+        panic!("inside a plain thread's after_func");
+    });
+    rx.recv_timeout(BOUND).expect("f ran");
+    let (tx, rx) = chan::bounded(1);
+    after_func(Duration::from_millis(1), move || tx.send(7).unwrap());
+    assert_eq!(rx.recv_timeout(BOUND), Ok(7), "the timer thread went on");
+}
+
+/// A timer made in a goroutine belongs to its runtime: once `run` returned, f never runs.
+#[test]
+fn it_never_runs_after_its_runtime_returned() {
+    let _w = common::watchdog("it_never_runs_after_its_runtime_returned", 60);
+    let rx = rt().run(|| {
+        let (tx, rx) = chan::bounded::<()>(1);
+        after_func(Duration::from_millis(30), move || tx.send(()).unwrap());
+        rx
+    });
+    // The runtime dropped its timers (and f with its sender) at shutdown.
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(200)),
+        Err(RecvTimeoutError::Closed)
+    );
+}
