@@ -173,7 +173,13 @@ fn errors_print_as_go_and_convert_to_io_errors() {
         Some(&Error::DeadlineExceeded)
     );
     let e: std::io::Error = Error::Canceled.into();
-    assert_eq!(e.kind(), std::io::ErrorKind::Interrupted);
+    // Not Interrupted, which std's I/O loops retry.
+    assert_eq!(e.kind(), std::io::ErrorKind::Other);
+    assert_eq!(e.to_string(), "context canceled");
+    assert_eq!(
+        e.get_ref().and_then(|e| e.downcast_ref::<Error>()),
+        Some(&Error::Canceled)
+    );
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Canceled);
     assert_eq!(boxed.to_string(), "context canceled");
 }
@@ -433,4 +439,160 @@ fn racing_cancels_agree() {
             assert_eq!(child.err(), Some(e));
         }
     });
+}
+
+/// A reader that reports its context's cancellation as an I/O error stops std's loops:
+/// `read_exact` returns the error instead of retrying it.
+#[test]
+fn a_cancelled_read_is_not_retried_by_std() {
+    struct CtxReader {
+        ctx: Context,
+        reads: usize,
+    }
+    impl std::io::Read for CtxReader {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            self.reads += 1;
+            if self.reads > 1000 {
+                return Err(std::io::Error::other("retried a thousand times"));
+            }
+            match self.ctx.err() {
+                Some(e) => Err(e.into()),
+                None => Ok(0),
+            }
+        }
+    }
+    for cancelled in [
+        Context::background().with_cancel(),
+        Context::background().with_deadline(Instant::now()),
+    ] {
+        let (ctx, cancel) = cancelled;
+        cancel.cancel();
+        let want = ctx.err().unwrap();
+        let mut r = CtxReader { ctx, reads: 0 };
+        let e = std::io::Read::read_exact(&mut r, &mut [0u8; 4]).unwrap_err();
+        assert_eq!(r.reads, 1, "read_exact retried: {e}");
+        assert_eq!(
+            e.get_ref().and_then(|e| e.downcast_ref::<Error>()),
+            Some(&want)
+        );
+    }
+}
+
+/// Dropping a long chain of contexts from its leaf needs no stack per level: 100,000
+/// `with_value`s, then 100,000 `with_cancel`s, dropped in a goroutine with the default stack.
+#[test]
+fn a_deep_chain_drops_without_recursion() {
+    let _w = watchdog("a_deep_chain_drops_without_recursion", 120);
+    const DEPTH: usize = 100_000;
+    rt(1).run(|| {
+        goexec::spawn(|| {
+            let mut ctx = Context::background();
+            for i in 0..DEPTH {
+                ctx = ctx.with_value(i);
+            }
+            assert_eq!(ctx.value::<usize>(), Some(&(DEPTH - 1)));
+            drop(ctx);
+        })
+        .join()
+        .unwrap();
+        goexec::spawn(|| {
+            let mut ctx = Context::background();
+            let mut cancels = Vec::with_capacity(DEPTH);
+            for _ in 0..DEPTH {
+                let (c, k) = ctx.with_cancel();
+                cancels.push(k);
+                ctx = c;
+            }
+            drop(cancels); // the root's first: one iterative cancel of the chain
+            assert_eq!(ctx.err(), Some(Error::Canceled));
+            drop(ctx);
+        })
+        .join()
+        .unwrap();
+        // Both kinds interleaved, the leaf dropped while every node is live.
+        goexec::spawn(|| {
+            let mut ctx = Context::background();
+            let mut cancels = Vec::with_capacity(DEPTH / 2);
+            for i in 0..DEPTH / 2 {
+                let (c, k) = ctx.with_value(i).with_cancel();
+                cancels.push(k);
+                ctx = c;
+            }
+            drop(ctx);
+            while cancels.pop().is_some() {}
+        })
+        .join()
+        .unwrap();
+    });
+}
+
+/// A `Cancel` that is forgotten keeps its node registered with the parent, as in Go (where
+/// the parent's map holds it): until the parent is cancelled, which unlinks it.
+#[test]
+fn a_forgotten_cancel_stays_registered_until_the_parent_is_cancelled() {
+    let (parent, cancel) = Context::background().with_cancel();
+    let mut kept = Vec::new();
+    for _ in 0..100 {
+        let (child, c) = parent.with_cancel();
+        std::mem::forget(c);
+        kept.push(child.done());
+        drop(child);
+    }
+    assert!(
+        format!("{parent:?}").contains("children: 100"),
+        "{parent:?}"
+    );
+    cancel.cancel();
+    assert!(format!("{parent:?}").contains("children: 0"), "{parent:?}");
+    assert!(kept.iter().all(|d| d.is_closed()));
+}
+
+/// A deadline set in a runtime whose `run` has returned still closes `done()` when it
+/// passes, for a receiver on a plain thread that waits from before it.
+#[test]
+fn a_returned_runtimes_deadline_closes_done() {
+    let _w = watchdog("a_returned_runtimes_deadline_closes_done", 60);
+    let (ctx, _c) = rt(1).run(|| Context::background().with_timeout(Duration::from_millis(50)));
+    let done = ctx.done();
+    assert_eq!(done.recv_timeout(BOUND), Err(RecvTimeoutError::Closed));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+}
+
+/// A child made on a plain thread after the runtime returned, inheriting the dead runtime's
+/// deadline (its own is later: it arms no timer), closes at that deadline.
+#[test]
+fn a_child_of_a_returned_runtimes_deadline_closes_at_it() {
+    let _w = watchdog("a_child_of_a_returned_runtimes_deadline_closes_at_it", 60);
+    let (ctx, _c) = rt(1).run(|| Context::background().with_timeout(Duration::from_millis(50)));
+    let (child, _cc) = ctx.with_timeout(Duration::from_secs(3600));
+    assert_eq!(child.deadline(), ctx.deadline());
+    assert_eq!(
+        child.done().recv_timeout(BOUND),
+        Err(RecvTimeoutError::Closed)
+    );
+    assert!(Instant::now() >= ctx.deadline().unwrap());
+    assert_eq!(child.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+}
+
+/// A deadline set in one runtime closes `done()` for a goroutine of a later runtime.
+#[test]
+fn a_returned_runtimes_deadline_closes_done_in_a_later_runtime() {
+    let _w = watchdog(
+        "a_returned_runtimes_deadline_closes_done_in_a_later_runtime",
+        60,
+    );
+    let (ctx, _c) = rt(1).run(|| Context::background().with_timeout(Duration::from_millis(50)));
+    let got = rt(2).run(move || {
+        goexec::spawn(move || {
+            let r = select! {
+                recv(ctx.done()) -> r => r.map_err(|_| "closed"),
+                recv(chan::after(BOUND)) -> _ => Ok(()),
+            };
+            (r, ctx.err())
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(got, (Err("closed"), Some(Error::DeadlineExceeded)));
 }

@@ -5,10 +5,13 @@
 //! registers with its nearest cancellable ancestor; cancelling a node cancels its subtree
 //! (iteratively: a deep or wide tree needs no stack) and unlinks the node from its parent, so a
 //! long-lived parent's child list holds only children not yet cancelled. The parent holds its
-//! children weakly: a child whose every handle is gone unlinks itself when dropped.
+//! children weakly, but a child's `Cancel` holds it strongly and cancels it when dropped: a
+//! child whose `Cancel` was forgotten stays registered until the parent is cancelled (Go's
+//! parent map holds such a child just as long).
 //!
 //! A deadline is a [`TimerFunc`] in the runtime's timer heap ([`DeadlineTimer`]); a cancel
-//! empties it, so its heap entry is stale from then on and is swept out.
+//! empties it, so its heap entry is stale from then on and is swept out. A live one outlives
+//! its runtime: teardown moves it to the process-wide heap.
 
 use super::Error;
 use crate::chan::{self, Receiver, Sender};
@@ -123,7 +126,7 @@ impl CancelCtx {
 
     /// The error once cancelled. A deadline that has passed cancels its node here (this one,
     /// or the ancestor it is inherited from, and with it this one) if its timer has not yet:
-    /// a timer fires a little late, and never once its runtime has returned.
+    /// a timer fires a little late, so that the answer does not depend on when it runs.
     pub(super) fn err(&self) -> Option<Error> {
         let e = self.err_now();
         if e.is_none() && self.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -214,12 +217,20 @@ impl CancelCtx {
 }
 
 impl Drop for CancelCtx {
-    /// A node dropped while still registered (its `Cancel` was forgotten, and every context
-    /// of it dropped) leaves its parent's children.
+    /// A node still registered when dropped leaves its parent's children. The API never
+    /// drops one so: a dropped `Cancel` cancels (and so unlinks) its node first, and a
+    /// forgotten one holds its node, registered until the parent is cancelled (as in Go,
+    /// whose parent's map holds it). Holding the last reference to the parent, the drop
+    /// takes that one apart too, and so on up, in a loop: a deep chain needs no stack.
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some((p, key)) = st.parent.take() {
+        let mut next = st.parent.take();
+        while let Some((p, key)) = next {
             p.lock().children.try_remove(key);
+            next = Arc::into_inner(p).and_then(|mut p| {
+                let st = p.state.get_mut().unwrap_or_else(|e| e.into_inner());
+                st.parent.take()
+            });
         }
     }
 }
@@ -250,6 +261,12 @@ impl TimerFunc for DeadlineTimer {
             c.cancel(Error::DeadlineExceeded);
         }
         None
+    }
+
+    /// A context may be waited on anywhere after its runtime returned (a later runtime's
+    /// goroutine, a plain thread): its deadline moves to the process-wide heap then.
+    fn outlives_runtime(&self) -> bool {
+        true
     }
 
     /// Stopped, or its node gone. Asked under a heap's lock: a held lock (a stop or a fire

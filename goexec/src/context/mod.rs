@@ -14,12 +14,14 @@
 //!
 //! Deadlines fire through the runtime's timers: a deadline set in a goroutine is in its P's
 //! timer heap, one set on a plain thread in the process-wide heap (see [`time`](crate::time));
-//! cancelling the context first stops it. A deadline set in a goroutine of a runtime whose
-//! `run` has since returned never fires, but `err` and `done` still see that it has passed
-//! when they are called: they cancel the context then.
+//! cancelling the context first stops it. A deadline still pending when its runtime's `run`
+//! returns moves to the process-wide heap, so it closes `done()` on time wherever the
+//! context went (a plain thread, a later runtime's goroutine), as do its children's.
 //!
 //! Cancelled children leave their parent: a long-lived parent that makes and cancels millions
-//! of children holds only the ones still live.
+//! of children holds only the ones still live. A [`Cancel`] that is forgotten
+//! (`mem::forget`) keeps its context registered with its parent until the parent is
+//! cancelled, as in Go, where a never-called cancel leaks the child until then.
 //!
 //! # Examples
 //!
@@ -78,13 +80,14 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// `Canceled` is [`Interrupted`](std::io::ErrorKind::Interrupted), `DeadlineExceeded` is
+/// `Canceled` is [`Other`](std::io::ErrorKind::Other) ("context canceled"; not `Interrupted`,
+/// which std's `read_exact`, `write_all` and `copy` retry), `DeadlineExceeded` is
 /// [`TimedOut`](std::io::ErrorKind::TimedOut); the context error is the I/O error's source
 /// (`get_ref`, `downcast`).
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> std::io::Error {
         let kind = match e {
-            Error::Canceled => std::io::ErrorKind::Interrupted,
+            Error::Canceled => std::io::ErrorKind::Other,
             Error::DeadlineExceeded => std::io::ErrorKind::TimedOut,
         };
         std::io::Error::new(kind, e)
@@ -121,6 +124,19 @@ struct Node {
     parent: Option<Context>,
     /// The nearest cancellable node: this one's own, or an ancestor's. None: never cancelled.
     cancel: Option<Arc<CancelCtx>>,
+}
+
+impl Drop for Node {
+    /// Unlinks the chain above iteratively: dropping the last reference to a leaf 100,000
+    /// levels deep must not recurse once per level (a goroutine's stack is small).
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(ctx) = next {
+            // Some only for the last reference: its node is ours to take apart, its parent
+            // next; a node others still hold ends the walk.
+            next = Arc::into_inner(ctx.node).and_then(|mut n| n.parent.take());
+        }
+    }
 }
 
 enum Kind {
@@ -225,8 +241,8 @@ impl Context {
     /// earlier of `deadline` and this context's; one already past cancels it at once.
     ///
     /// The deadline is a timer of the calling goroutine's runtime (on a plain thread, of the
-    /// process-wide timer thread), stopped if the context is cancelled first. See the module
-    /// docs for runtimes that returned.
+    /// process-wide timer thread), stopped if the context is cancelled first. It fires even
+    /// after that runtime's `run` has returned (see the module docs).
     ///
     /// ```
     /// use goexec::context::{Context, Error};
