@@ -326,3 +326,43 @@ fn stress() {
         }
     }
 }
+
+/// `set_limit` racing a `go` in another goroutine: either the limit is refused (the `go`
+/// came first and counts as active) or the `go` obeys it. It must never start unlimited
+/// after the limit was set, which would let a second goroutine run beyond the limit.
+#[test]
+fn set_limit_racing_go_never_exceeds_the_limit() {
+    let _w = watchdog("set_limit_racing_go_never_exceeds_the_limit", 120);
+    let rounds = if common::under_valgrind() { 50 } else { 2000 };
+    // The refused set_limits panic by design: keep their reports out of the output.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let exceeded = rt(2).run(move || {
+        let mut exceeded = 0;
+        for _ in 0..rounds {
+            let g = ErrGroup::<()>::new();
+            let (tx, rx) = chan::bounded::<()>(0);
+            let racer = {
+                let g = g.clone();
+                goexec::spawn(move || {
+                    g.go(move || {
+                        let _ = rx.recv();
+                        Ok(())
+                    })
+                })
+            };
+            goexec::yield_now();
+            let limited = catch_unwind(AssertUnwindSafe(|| g.set_limit(Some(1)))).is_ok();
+            racer.join().unwrap();
+            // The racer's goroutine waits on `rx`: with the limit set, its slot is taken.
+            if limited && g.try_go(|| Ok(())) {
+                exceeded += 1;
+            }
+            drop(tx);
+            assert_eq!(g.wait(), Ok(()));
+        }
+        exceeded
+    });
+    std::panic::set_hook(hook);
+    assert_eq!(exceeded, 0, "rounds where the limit was exceeded");
+}

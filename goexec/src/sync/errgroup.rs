@@ -138,12 +138,18 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: FnOnce() -> Result<(), E> + Send + 'static,
     {
-        let sem = self.state().sem.clone();
-        if let Some((tx, _)) = &sem {
+        // Counted active under the lock set_limit checks: a limit set after this is refused,
+        // one set before is the one obeyed.
+        let (mut done, sem) = {
+            let st = self.state();
+            (self.enter(), st.sem.clone())
+        };
+        if let Some((tx, rx)) = sem {
             // Never fails: the group holds a receiver.
             let _ = tx.send(());
+            done.sem = Some(rx);
         }
-        self.start(f, sem.map(|(_, rx)| rx));
+        self.start(f, done);
     }
 
     /// Runs `f` in a new goroutine of the group if the [limit](ErrGroup::set_limit) allows
@@ -171,29 +177,43 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: FnOnce() -> Result<(), E> + Send + 'static,
     {
-        let sem = self.state().sem.clone();
-        if let Some((tx, _)) = &sem {
-            if tx.try_send(()).is_err() {
-                return false;
+        let done = {
+            let st = self.state();
+            // Under the lock set_limit checks, as in `go`. A try_send wakes nobody (the
+            // channel's receivers only try_recv): nothing runs under the lock.
+            if let Some((tx, rx)) = &st.sem {
+                if tx.try_send(()).is_err() {
+                    return false;
+                }
+                let mut done = self.enter();
+                done.sem = Some(rx.clone());
+                done
+            } else {
+                self.enter()
             }
-        }
-        self.start(f, sem.map(|(_, rx)| rx));
+        };
+        self.start(f, done);
         true
     }
 
-    /// Spawns `f` holding a slot of `sem` (taken by the caller), if limited.
+    /// Counts a goroutine in (active, and in the WaitGroup); the returned `Done` counts it out
+    /// when dropped, giving back the slot it is given.
+    fn enter(&self) -> Done<E> {
+        self.inner.active.fetch_add(1, Ordering::SeqCst);
+        self.inner.wg.add(1);
+        Done {
+            inner: self.inner.clone(),
+            sem: None,
+        }
+    }
+
+    /// Spawns `f`, which `done` counts in (holding a slot, if limited).
     #[track_caller]
-    fn start<F>(&self, f: F, sem: Option<Receiver<()>>)
+    fn start<F>(&self, f: F, done: Done<E>)
     where
         F: FnOnce() -> Result<(), E> + Send + 'static,
     {
-        self.inner.active.fetch_add(1, Ordering::SeqCst);
-        self.inner.wg.add(1);
         let inner = self.inner.clone();
-        let done = Done {
-            inner: self.inner.clone(),
-            sem,
-        };
         let spawned = crate::Builder::new().spawn(move || {
             let _done = done; // ends the goroutine's part, whatever happens below
             match catch_unwind(AssertUnwindSafe(f)) {
