@@ -15,6 +15,8 @@
 //! Each batch of responses is written under a context of its own with a deadline
 //! (`goexec::context`, as Go's `context.WithTimeout` per request), a child of the server's: a
 //! client that stops reading loses its connection instead of holding a goroutine for ever.
+//! The server's context is cancelled when the shutdown begins, and with it the requests' in
+//! flight: a connection ends after the batch it is writing instead of reading another.
 
 use goexec::chan::{self, Sender};
 use goexec::context::Context;
@@ -53,6 +55,10 @@ fn serve(mut conn: TcpStream, server: &Context) {
             // written stops the timer.
             let (ctx, _cancel) = server.with_timeout(WRITE_TIMEOUT);
             if conn.set_write_deadline(ctx.deadline()).is_err() || conn.write_all(&out).is_err() {
+                return;
+            }
+            // Cancelled with the server's context: the shutdown began.
+            if ctx.err().is_some() {
                 return;
             }
         }
@@ -109,7 +115,8 @@ fn main() {
             "hello_http: listening on http://{}/",
             listener.local_addr().unwrap()
         );
-        let server = Context::background();
+        // Cancelled when the shutdown begins, and with it every request's context.
+        let (server, stop_server) = Context::background().with_cancel();
         let (accepted_tx, accepted) = chan::bounded(0);
         goexec::spawn({
             let listener = listener.clone();
@@ -145,6 +152,7 @@ fn main() {
         // DRAIN to end before shutting down those left, which wakes their reads with Ok(0).
         listener.close().expect("closing the listener");
         drop(accepted);
+        stop_server.cancel();
         let deadline = chan::after(DRAIN);
         while !open.is_empty() {
             goexec::select! {

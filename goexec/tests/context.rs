@@ -330,7 +330,7 @@ fn children_made_and_cancelled_leave_the_parent() {
 }
 
 /// Contexts made in a runtime's run work after it returned: a cancel reaches them, and a
-/// deadline set there, whose timer will never fire, still shows once it has passed.
+/// deadline set there shows once it has passed.
 #[test]
 fn contexts_outlive_their_runtime() {
     let _w = watchdog("contexts_outlive_their_runtime", 60);
