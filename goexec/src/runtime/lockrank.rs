@@ -18,14 +18,14 @@
 //!    channel's state (5), and the wake the send makes (→ 12). Taken with `try_lock` under a
 //!    timer heap (10), which never waits: a receive arming a deadline on the timer's own
 //!    channel holds (5) and then (10).
-//! 3a. **An `ErrGroup`'s state** (`Inner::st`, `sync/errgroup.rs`). `go` and `try_go` count a
+//!    3a. **An `ErrGroup`'s state** (`Inner::st`, `sync/errgroup.rs`). `go` and `try_go` count a
 //!    goroutine in under it (→ its `WaitGroup`, 4) so that `set_limit`'s check sees it, and
 //!    `try_go` takes a slot of the limit's channel under it (`try_send`, → 5, which wakes
 //!    nobody: the slots are only ever `try_recv`ed). `go` waits for a slot after releasing it;
 //!    the context is cancelled after releasing it.
 //! 4. **The other `sync` primitives' state**: `Mutex`'s queue, `RwLock`, `WaitGroup`,
 //!    `Semaphore`, `Once`. Leaves: each wakes its waiters after releasing it.
-//! 4a. **A context's node** (`CancelCtx::state`, `context/cancel.rs`). Taken alone, except
+//!    4a. **A context's node** (`CancelCtx::state`, `context/cancel.rs`). Taken alone, except
 //!    that a new node registers under its parent's lock and takes its own then (parent, then
 //!    child: nobody else can reach the child yet, so no cycle). A cancel takes a node's, then
 //!    its parent's after releasing it, and closes the done channel, stops the deadline timer
@@ -55,7 +55,7 @@
 //!     lock, and dropping a timer's last reference closes that timer's channel): it goes into
 //!     an entry due at once, which the P's timers drop holding nothing (`timers/heap.rs`).
 //!     Teardown drops (or moves) every entry after releasing it. Due timers fire after it is released.
-//! 10a. **A context's deadline slot** (`DeadlineTimer::ctx`, `context/cancel.rs`). Leaf: a
+//!     10a. **A context's deadline slot** (`DeadlineTimer::ctx`, `context/cancel.rs`). Leaf: a
 //!     stop or a fire takes the node's `Weak` out and releases it before cancelling; a heap's
 //!     `is_stale` takes it with `try_lock` and counts a held slot as live.
 //! 11. **The timer sleeper** (`Idle::sleeper`, idle.rs). Leaf (it only unparks the sleeper).
