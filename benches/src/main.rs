@@ -234,8 +234,8 @@ const WORKLOADS: &[Workload] = &[
         better: Better::Lower,
         goal: None,
         how: How::InProcess {
-            goexec: |p| timers::burst_goexec(p),
-            tokio: Some(|p| timers::burst_tokio(p)),
+            goexec: timers::burst_goexec,
+            tokio: Some(timers::burst_tokio),
         },
     },
     Workload {

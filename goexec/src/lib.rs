@@ -30,7 +30,8 @@
 //! - [`task`]: [`JoinHandle`], which also works from plain threads and is a `Future`;
 //!   [`block_on`] runs a future on a goroutine (parking only it) and [`spawn_future`] runs
 //!   one as a goroutine, so async Rust and goroutines mix; the goroutine [`task::Builder`]
-//!   (also [`Builder`]);
+//!   (also [`Builder`]); [`scope()`], whose goroutines may borrow the caller's data (the
+//!   shape of `std::thread::scope`);
 //! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`], [`time::after`],
 //!   [`time::tick`], [`time::timeout`] on per-P timer heaps, with microsecond precision on an
 //!   idle runtime;
@@ -166,7 +167,7 @@ pub use runtime::{
     blocking, lock_os_thread, run, spawn, unlock_os_thread, yield_now, Builder, Runtime,
     RuntimeBuilder,
 };
-pub use task::{block_on, spawn_future, JoinError, JoinHandle};
+pub use task::{block_on, scope, spawn_future, JoinError, JoinHandle, Scope, ScopedJoinHandle};
 
 // The macros name `::goexec`; this makes that path work inside this crate too.
 extern crate self as goexec;

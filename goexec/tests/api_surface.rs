@@ -40,6 +40,16 @@ fn the_goroutine_builder_is_also_task_builder() {
 
 fn debug<T: std::fmt::Debug + ?Sized>() {}
 
+fn send_sync<T: Send + Sync + ?Sized>() {}
+
+/// A scoped goroutine may spawn more into its scope (`&Scope` is `Send`), and its handle
+/// travels as a `JoinHandle` does.
+#[test]
+fn scopes_and_scoped_handles_are_send_and_sync() {
+    send_sync::<goexec::Scope<'static, 'static>>();
+    send_sync::<goexec::ScopedJoinHandle<'static, u8>>();
+}
+
 /// Every public type of goexec is `Debug` (the lint `missing_debug_implementations` keeps it
 /// so; this names them from outside, where a user does).
 #[test]
@@ -50,6 +60,8 @@ fn public_types_are_debug() {
     debug::<task::Builder>();
     debug::<task::JoinHandle<u8>>();
     debug::<task::JoinError>();
+    debug::<task::Scope<'static, 'static>>();
+    debug::<task::ScopedJoinHandle<'static, u8>>();
     debug::<runtime::BuildError>();
     debug::<runtime::SpawnError>();
     debug::<runtime::UnhandledPanic>();
@@ -144,6 +156,19 @@ fn debug_output_is_useful_and_never_waits() {
         h.join().unwrap();
         let err = goexec::spawn(|| panic!("boom")).join().unwrap_err();
         assert!(format!("{err:?}").contains("panicked: boom"), "{err:?}");
+
+        goexec::scope(|s| {
+            let (tx, rx) = goexec::chan::bounded::<()>(0);
+            let h = s.spawn(move || rx.recv().unwrap());
+            let id = h.id();
+            assert_eq!(format!("{h:?}"), format!("ScopedJoinHandle {{ id: {id} }}"));
+            assert_eq!(
+                format!("{s:?}"),
+                "Scope { running: 1, unjoined_panics: 0, .. }"
+            );
+            tx.send(()).unwrap();
+            h.join().unwrap();
+        });
     });
 
     let mut co = goexec::runtime::Coroutine::<(), (), ()>::with_stack_size(64 * 1024, |y, ()| {

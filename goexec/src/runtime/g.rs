@@ -133,6 +133,8 @@ pub(crate) enum WaitReason {
     SyncOnce = 17,
     /// In `block_on`, waiting for a future's waker.
     Future = 18,
+    /// In `scope`, waiting for the scope's goroutines to finish.
+    Scope = 19,
 }
 
 impl WaitReason {
@@ -158,6 +160,7 @@ impl WaitReason {
             WaitReason::SyncSemacquire => "semacquire",
             WaitReason::SyncOnce => "sync.Once.Do",
             WaitReason::Future => "future",
+            WaitReason::Scope => "scope wait",
         }
     }
 
@@ -182,6 +185,7 @@ impl WaitReason {
             16 => WaitReason::SyncSemacquire,
             17 => WaitReason::SyncOnce,
             18 => WaitReason::Future,
+            19 => WaitReason::Scope,
             _ => WaitReason::None,
         }
     }

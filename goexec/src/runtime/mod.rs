@@ -442,7 +442,7 @@ where
 }
 
 /// Starts a goroutine on the current goroutine's runtime, with `builder`'s settings.
-fn spawn_with<F, T>(
+pub(crate) fn spawn_with<F, T>(
     f: F,
     at: &'static Location<'static>,
     name: Option<String>,
@@ -562,6 +562,43 @@ impl Builder {
         T: Send + 'static,
     {
         spawn_with(f, Location::caller(), self.name, self.stack_size)
+    }
+
+    /// Starts `f` in a new goroutine of scope `s` (see [`scope`](crate::scope)), like
+    /// [`Scope::spawn`](crate::Scope::spawn) with this builder's settings (std:
+    /// `thread::Builder::spawn_scoped`).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NoRuntime`] outside a goroutine; [`SpawnError::Stack`] for a stack size
+    /// out of bounds or a stack the kernel refused. The scope does not wait for a goroutine
+    /// that was not started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// goexec::run(|| {
+    ///     let greeting = String::from("hello");
+    ///     goexec::scope(|s| {
+    ///         let h = goexec::Builder::new()
+    ///             .name("greeter")
+    ///             .spawn_scoped(s, || greeting.len())
+    ///             .expect("spawn");
+    ///         assert_eq!(h.join().unwrap(), 5);
+    ///     });
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        s: &'scope crate::Scope<'scope, 'env>,
+        f: F,
+    ) -> Result<crate::ScopedJoinHandle<'scope, T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        crate::task::spawn_scoped(s, f, Location::caller(), self.name, self.stack_size)
     }
 }
 

@@ -144,6 +144,27 @@ impl Home {
         Home(with_here(|sched, p| Where::P(sched.clone(), p)).unwrap_or(Where::Process))
     }
 
+    /// Runs the home's P's due timers now if the first is the batch of entries a sweep took
+    /// out (due at once, `heap.rs`), so that they are dropped. The scheduler runs due timers
+    /// whenever it looks for work (Go: `checkTimers`); a goroutine that makes timers in a loop
+    /// that never parks (a `select!` with a fresh `after` whose other case is always ready)
+    /// would otherwise keep every one it made. For callers holding no lock (the Timer API,
+    /// after `add`): the timers run as the scheduler runs them, on g0's stack, as user code.
+    /// One load when there is nothing to drop. For the process-wide heap the caller drops the
+    /// batch itself (its thread would too, but may lag behind a thread making timers); for a
+    /// P's, nothing happens on a thread not running a goroutine of the home's runtime.
+    #[inline]
+    pub(crate) fn check_timers(&self) {
+        match &self.0 {
+            Where::P(sched, p) => {
+                if sched.allp[*p].timer0.load(Ordering::Relaxed) == heap::DUE {
+                    run_swept(sched, *p);
+                }
+            }
+            Where::Process => process::process().drop_swept(),
+        }
+    }
+
     /// Adds an entry calling `f` with `seq` at `when` ([`nanotime`] units). Any thread.
     pub(crate) fn add(&self, when: u64, f: Arc<dyn TimerFunc>, seq: u64) {
         match &self.0 {
@@ -204,51 +225,38 @@ pub(crate) fn process_timers_pending() -> bool {
     process::process().pending()
 }
 
-/// Runs the due timers of the calling goroutine's P now if the first is the batch of entries
-/// a sweep took out (due at once, `heap.rs`), so that they are dropped. The scheduler runs
-/// due timers whenever it looks for work (Go: `checkTimers`); a goroutine that makes timers in
-/// a loop that never parks (a `select!` with a fresh `after` whose other case is always
-/// ready) would otherwise keep every one it made. For callers holding no lock (the Timer
-/// API): the timers run as the scheduler runs them, on g0's stack, as user code. Costs a
-/// load and a compare when there is nothing to drop; does nothing on a plain thread (the
-/// process-wide timer thread drops its own).
-pub(crate) fn check_timers() {
+/// The slow half of [`Home::check_timers`]: the home's P's heap starts with a swept batch.
+#[cold]
+#[inline(never)]
+fn run_swept(sched: &Arc<Sched>, id: usize) {
     let Some(g) = current_g() else {
         return;
     };
-    // Some(held): a batch waits in the heap the caller adds to, its P's (held) or, without a
-    // P, P 0's (with_mp).
-    let swept = with_m(|m| {
-        let id = m.with_p(|p| p.id);
-        let t0 = m.sched.allp[id.unwrap_or(0)].timer0.load(Ordering::Relaxed);
-        (t0 == heap::DUE).then_some(id.is_some())
-    })
-    .flatten();
-    match swept {
-        None => return,
+    // Only an M of the same runtime may run them (readied goroutines go to its P's queue).
+    let held = with_m(|m| Arc::ptr_eq(&m.sched, sched).then(|| m.with_p(|_| ()).is_some()));
+    match held.flatten() {
+        None => {}
         // Without a P (sysmon took it from this goroutine, which runs without a scheduling
-        // point: preempt.rs), a yield: the goroutine waits for a P, and the M that takes it
-        // runs its timers first (find_runnable). An idle M was woken for the batch too
-        // (addtimer), but a goroutine that keeps making timers could outrun it.
+        // point: preempt.rs), a yield: the goroutine waits for a P, and the M that takes one
+        // runs its timers first (find_runnable). addtimer woke an idle M for the batch too,
+        // but a goroutine that keeps making timers could outrun it.
         Some(false) => {
             super::sched::gosched();
-            return;
         }
-        Some(true) => {}
+        // As a spawn does (runtime/mod.rs): on g0's stack, inside one runtime entry, as g0.
+        Some(true) => g.systemstack(|| {
+            with_m(|m| {
+                let entered = m.enter();
+                let outer = (m.system.replace(Some("the timers")), m.curg.replace(None));
+                if m.with_p(|_| ()).is_some() {
+                    m.sched.runtimers(id, nanotime());
+                }
+                m.system.set(outer.0);
+                m.curg.set(outer.1);
+                m.leave(entered);
+            });
+        }),
     }
-    // As a spawn does (runtime/mod.rs): on g0's stack, inside one runtime entry, as g0.
-    g.systemstack(|| {
-        with_m(|m| {
-            let entered = m.enter();
-            let outer = (m.system.replace(Some("the timers")), m.curg.replace(None));
-            if let Some(id) = m.with_p(|p| p.id) {
-                m.sched.runtimers(id, nanotime());
-            }
-            m.system.set(outer.0);
-            m.curg.set(outer.1);
-            m.leave(entered);
-        });
-    });
 }
 
 /// Parks the calling goroutine until `when` ([`nanotime`] units) (Go: `timeSleep`). False on

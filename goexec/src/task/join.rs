@@ -479,6 +479,15 @@ enum Repr {
 }
 
 impl JoinError {
+    /// Goroutine `id` panicked with `payload` (for scoped goroutines, which catch their own
+    /// panics).
+    pub(crate) fn panicked(id: u64, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError {
+            id,
+            repr: Repr::Panic(Payload(payload)),
+        }
+    }
+
     /// Whether the goroutine panicked.
     pub fn is_panic(&self) -> bool {
         matches!(self.repr, Repr::Panic(_))

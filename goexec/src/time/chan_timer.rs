@@ -4,7 +4,7 @@
 //! goroutine instead (Go: `goFunc`).
 
 use crate::chan::{Receiver, Sender, TrySendError};
-use crate::runtime::timers::{self, nanos_to_instant, Home, TimerFunc};
+use crate::runtime::timers::{nanos_to_instant, Home, TimerFunc};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
@@ -176,7 +176,7 @@ impl Armed {
         self.home.add(when, self.shared.clone(), gen);
         // No lock held here: the place to drop what sweeps took out (a loop making timers
         // without ever parking would keep them all).
-        timers::check_timers();
+        self.home.check_timers();
         was_pending
     }
 

@@ -78,7 +78,7 @@ impl TimerHeap {
     /// its deadline) or another's. They go into an entry due at once, so that the P's next
     /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs); a goroutine
     /// that makes timers without ever parking runs it from the Timer API
-    /// (`timers::check_timers`).
+    /// (`Home::check_timers`).
     pub(crate) fn push(&mut self, when: u64, action: Action) {
         if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
             let dead = self.sweep();

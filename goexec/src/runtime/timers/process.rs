@@ -9,8 +9,9 @@
 //! lives as long as the process, as Go's timer machinery does; it costs nothing while no plain
 //! thread makes timers.
 
-use super::heap::TimerHeap;
+use super::heap::{TimerHeap, DUE};
 use super::{nanotime, user_code, Action, TimerFunc};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ struct State {
 pub(super) struct ProcessTimers {
     state: Mutex<State>,
     wake: Condvar,
+    /// The heap's earliest deadline, mirrored (stored under the lock): `drop_swept` looks
+    /// without locking.
+    first: AtomicU64,
 }
 
 static TIMERS: ProcessTimers = ProcessTimers {
@@ -34,6 +38,7 @@ static TIMERS: ProcessTimers = ProcessTimers {
         sleep_until: 0,
     }),
     wake: Condvar::new(),
+    first: AtomicU64::new(0),
 };
 
 /// Starts the thread once.
@@ -56,9 +61,46 @@ impl ProcessTimers {
         START.call_once(|| self.start());
         let mut st = self.lock();
         st.heap.push(when, Action::Call(f, seq));
+        self.first.store(st.heap.when0(), Ordering::Relaxed);
         if st.heap.when0() < st.sleep_until {
             st.sleep_until = st.heap.when0();
             self.wake.notify_one();
+        }
+    }
+
+    /// Drops the entries that sweeps took out (the batch due at once, `heap.rs`) on the
+    /// calling thread, if that batch is first: a plain thread making timers faster than the
+    /// timer thread gets to run (a loaded machine) would otherwise pile them up. For callers
+    /// holding no lock (the Timer API). One load when there is nothing to drop.
+    pub(super) fn drop_swept(&'static self) {
+        if self.first.load(Ordering::Relaxed) != DUE {
+            return;
+        }
+        let due: Vec<_> = {
+            let mut st = self.lock();
+            let due = std::iter::from_fn(|| st.heap.pop_due(DUE)).collect();
+            self.first.store(st.heap.when0(), Ordering::Relaxed);
+            due
+        };
+        self.fire(due, DUE);
+    }
+
+    /// Fires entries taken out of the heap, holding nothing, as user code (as a P's
+    /// `runtimers` does); a ticker's goes back in.
+    fn fire(&'static self, due: Vec<super::heap::Entry>, now: u64) {
+        for e in due {
+            match e.action {
+                Action::Call(f, seq) => {
+                    if let Some(next) = user_code(f.what(), || f.fire(seq, e.when, now)) {
+                        self.add(next, f, seq);
+                    }
+                }
+                // Goroutines sleep on their runtime's heaps only.
+                Action::Ready(_) => crate::runtime::fatal(
+                    "timers",
+                    "a goroutine's sleep in the process-wide timer heap",
+                ),
+            }
         }
     }
 
@@ -91,22 +133,10 @@ impl ProcessTimers {
                 due.push(e);
             }
             if !due.is_empty() {
+                self.first.store(st.heap.when0(), Ordering::Relaxed);
                 st.sleep_until = 0;
                 drop(st);
-                for e in due {
-                    match e.action {
-                        Action::Call(f, seq) => {
-                            if let Some(next) = user_code(f.what(), || f.fire(seq, e.when, now)) {
-                                self.add(next, f, seq);
-                            }
-                        }
-                        // Goroutines sleep on their runtime's heaps only.
-                        Action::Ready(_) => crate::runtime::fatal(
-                            "timers",
-                            "a goroutine's sleep in the process-wide timer heap",
-                        ),
-                    }
-                }
+                self.fire(due, now);
                 st = self.lock();
                 continue;
             }
