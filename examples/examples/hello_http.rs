@@ -15,8 +15,9 @@
 //! Each batch of responses is written under a context of its own with a deadline
 //! (`goexec::context`, as Go's `context.WithTimeout` per request), a child of the server's: a
 //! client that stops reading loses its connection instead of holding a goroutine for ever.
-//! The server's context is cancelled when the shutdown begins, and with it the requests' in
-//! flight: a connection ends after the batch it is writing instead of reading another.
+//! The server's context is a real one, cancelled when the shutdown begins, and with it the
+//! request contexts in flight (code below a request that selects on `done()` stops then);
+//! the connections themselves get the drain period to end.
 
 use goexec::chan::{self, Sender};
 use goexec::context::Context;
@@ -55,10 +56,6 @@ fn serve(mut conn: TcpStream, server: &Context) {
             // written stops the timer.
             let (ctx, _cancel) = server.with_timeout(WRITE_TIMEOUT);
             if conn.set_write_deadline(ctx.deadline()).is_err() || conn.write_all(&out).is_err() {
-                return;
-            }
-            // Cancelled with the server's context: the shutdown began.
-            if ctx.err().is_some() {
                 return;
             }
         }
