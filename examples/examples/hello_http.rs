@@ -11,8 +11,16 @@
 //! SIGTERM it shuts down gracefully: it stops accepting, gives the open connections 5 s to end
 //! (a keep-alive client's connection ends when the client closes it), shuts down those still
 //! open, and prints a summary.
+//!
+//! Each batch of responses is written under a context of its own with a deadline
+//! (`goexec::context`, as Go's `context.WithTimeout` per request), a child of the server's: a
+//! client that stops reading loses its connection instead of holding a goroutine for ever.
+//! The server's context is a real one, cancelled when the shutdown begins, and with it the
+//! request contexts in flight (code below a request that selects on `done()` stops then);
+//! the connections themselves get the drain period to end.
 
 use goexec::chan::{self, Sender};
+use goexec::context::Context;
 use goexec::signal;
 use goexec_net::{TcpListener, TcpStream};
 use libc::{SIGINT, SIGTERM};
@@ -25,10 +33,13 @@ use std::time::Duration;
 /// How long the open connections get to end after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// How long writing a batch of responses may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 const RESPONSE: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
 
-fn serve(mut conn: TcpStream) {
+fn serve(mut conn: TcpStream, server: &Context) {
     let _ = conn.set_nodelay(true);
     let mut buf = vec![0u8; 8192];
     let mut filled = 0;
@@ -40,8 +51,13 @@ fn serve(mut conn: TcpStream) {
             answered += end;
             out.extend_from_slice(RESPONSE);
         }
-        if !out.is_empty() && conn.write_all(&out).is_err() {
-            return;
+        if !out.is_empty() {
+            // The request's context: its deadline bounds the write; dropping its Cancel once
+            // written stops the timer.
+            let (ctx, _cancel) = server.with_timeout(WRITE_TIMEOUT);
+            if conn.set_write_deadline(ctx.deadline()).is_err() || conn.write_all(&out).is_err() {
+                return;
+            }
         }
         buf.copy_within(answered..filled, 0);
         filled -= answered;
@@ -96,6 +112,8 @@ fn main() {
             "hello_http: listening on http://{}/",
             listener.local_addr().unwrap()
         );
+        // Cancelled when the shutdown begins, and with it every request's context.
+        let (server, stop_server) = Context::background().with_cancel();
         let (accepted_tx, accepted) = chan::bounded(0);
         goexec::spawn({
             let listener = listener.clone();
@@ -115,9 +133,9 @@ fn main() {
                     if let Ok(clone) = conn.try_clone() {
                         open.insert(id, clone);
                     }
-                    let done_tx = done_tx.clone();
+                    let (done_tx, server) = (done_tx.clone(), server.clone());
                     goexec::spawn(move || {
-                        serve(conn);
+                        serve(conn, &server);
                         let _ = done_tx.send(id);
                     });
                 },
@@ -131,6 +149,7 @@ fn main() {
         // DRAIN to end before shutting down those left, which wakes their reads with Ok(0).
         listener.close().expect("closing the listener");
         drop(accepted);
+        stop_server.cancel();
         let deadline = chan::after(DRAIN);
         while !open.is_empty() {
             goexec::select! {

@@ -46,7 +46,10 @@
 //!   `goexec-net`'s sockets are built on; [`signal::notify`]: signals as channel values.
 //!
 //! - [`sync`]: Go's `Mutex` (with its starvation mode), `RwLock`, `WaitGroup`, `Once`, `Cond`
-//!   and a `Semaphore`, parking goroutines (and threads);
+//!   and a `Semaphore`, parking goroutines (and threads); [`sync::ErrGroup`]
+//!   (`golang.org/x/sync/errgroup`);
+//! - [`context`]: Go's `context`: cancellation trees, deadlines on the runtime's timers and
+//!   request-scoped values, watched through a `done()` channel in `select!`;
 //! - deadlock detection: when every goroutine waits forever, the program ends with Go's
 //!   `fatal error: all goroutines are asleep - deadlock!` and a goroutine dump.
 //!
@@ -149,6 +152,7 @@
 
 mod arch;
 pub mod chan;
+pub mod context;
 mod loom;
 pub mod netpoll;
 pub mod runtime;

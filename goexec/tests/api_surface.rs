@@ -17,6 +17,7 @@ fn errors_are_send_sync_and_box_into_dyn_error() {
     send_sync_error::<goexec::runtime::BuildError>();
     send_sync_error::<goexec::runtime::SpawnError>();
     send_sync_error::<goexec::stack::StackError>();
+    send_sync_error::<goexec::context::Error>();
 
     // `?` from a panicked goroutine's join, and the payload is still there.
     fn join_boxed() -> Result<(), Box<dyn Error + Send + Sync>> {

@@ -77,8 +77,32 @@ fn child(mode: &str) {
             unsafe { libc::alarm(1) };
             assert_eq!(signals.recv(), Ok(libc::SIGALRM));
         }),
+        // A context with an hour's deadline made on a plain thread and cancelled, then a
+        // deadlock: its stale entry in the process-wide timer heap must not count as a timer
+        // that could wake someone.
+        "ctx-cancelled" => {
+            let (_ctx, cancel) =
+                goexec::context::Context::background().with_timeout(Duration::from_secs(3600));
+            cancel.cancel();
+            send_deadlock(procs);
+        }
+        // The same with a stopped Timer made on a plain thread.
+        "timer-stopped" => {
+            let t = goexec::time::Timer::new(Duration::from_secs(3600));
+            assert!(t.stop());
+            send_deadlock(procs);
+            drop(t);
+        }
         other => panic!("unknown child mode {other:?}"),
     }
+}
+
+/// Go's classic deadlock, a send nobody will receive, in a run of `procs` Ps.
+fn send_deadlock(procs: usize) {
+    rt(procs).run(|| {
+        let (tx, _rx) = goexec::chan::bounded::<i32>(0);
+        let _ = tx.send(1);
+    });
 }
 
 /// Runs child `mode`; returns its exit code, stderr, and how long it ran.
@@ -139,6 +163,10 @@ fn main() {
         "mutex/2",
         "waitgroup/1",
         "waitgroup/2",
+        "ctx-cancelled/1",
+        "ctx-cancelled/2",
+        "timer-stopped/1",
+        "timer-stopped/2",
     ]
     .into_iter()
     .filter(|_| !emulated)

@@ -18,8 +18,20 @@
 //!    channel's state (5), and the wake the send makes (→ 12). Taken with `try_lock` under a
 //!    timer heap (10), which never waits: a receive arming a deadline on the timer's own
 //!    channel holds (5) and then (10).
+//!    3a. **An `ErrGroup`'s state** (`Inner::st`, `sync/errgroup.rs`). `go` and `try_go` count a
+//!    goroutine in under it (→ its `WaitGroup`, 4) so that `set_limit`'s check sees it, and
+//!    `try_go` takes a slot of the limit's channel under it (`try_send`, → 5, which wakes
+//!    nobody: the slots are only ever `try_recv`ed). `go` waits for a slot after releasing it;
+//!    the context is cancelled after releasing it.
 //! 4. **The other `sync` primitives' state**: `Mutex`'s queue, `RwLock`, `WaitGroup`,
 //!    `Semaphore`, `Once`. Leaves: each wakes its waiters after releasing it.
+//!    4a. **A context's node** (`CancelCtx::state`, `context/cancel.rs`). Taken alone, except
+//!    that a new node registers under its parent's lock and takes its own then (parent, then
+//!    child: nobody else can reach the child yet, so no cycle). A cancel takes a node's, then
+//!    its parent's after releasing it, and closes the done channel, stops the deadline timer
+//!    (→ 10a) and cancels the children after releasing both; it drops nothing under them but
+//!    the `Weak` it unlinks, which runs no code. Arming a deadline adds to a heap (→ 10) after
+//!    releasing it.
 //! 5. **A channel's state** (`chan/hchan.rs`). `select` holds several, taken in order of the
 //!    channels' addresses (Go's `sellock`). `close`, and `select` completing a case, wake
 //!    waiters while holding it (→ 12, and a task's waker: user code); an operation with a
@@ -33,12 +45,19 @@
 //!    readies are woken after it is released.
 //! 9. **The fallback thread's flag** (`Netpoll::fallback`). Leaf.
 //! 10. **A P's timer heap** (`PShared::timers`), and likewise the process-wide heap of plain
-//!     threads' timers (`timers/process.rs`, whose condvar it also guards). Adding may sweep stale entries: → a timed
-//!     call's slot (2) and a timer's state (3), both with `try_lock`. What a sweep takes out
+//!     threads' timers (`timers/process.rs`, whose condvar it also guards). The process-wide
+//!     one is never held with a P's: teardown moves a P's surviving entries (a context's
+//!     deadline) into it after releasing the P's, and its thread fires due entries after
+//!     releasing it. The deadlock check asks each of its entries `is_stale` under it. Adding
+//!     may sweep stale entries: → a timed call's slot (2) and a timer's state (3), both with
+//!     `try_lock`, and a context's deadline slot (10a). What a sweep takes out
 //!     is not dropped by whoever added (a receive arming its deadline holds its channel's
 //!     lock, and dropping a timer's last reference closes that timer's channel): it goes into
 //!     an entry due at once, which the P's timers drop holding nothing (`timers/heap.rs`).
-//!     Teardown drops every entry after releasing it. Due timers fire after it is released.
+//!     Teardown drops (or moves) every entry after releasing it. Due timers fire after it is released.
+//!     10a. **A context's deadline slot** (`DeadlineTimer::ctx`, `context/cancel.rs`). Leaf: a
+//!     stop or a fire takes the node's `Weak` out and releases it before cancelling; a heap's
+//!     `is_stale` takes it with `try_lock` and counts a held slot as live.
 //! 11. **The timer sleeper** (`Idle::sleeper`, idle.rs). Leaf (it only unparks the sleeper).
 //! 12. **The scheduler** (`Sched::synced`: global queue, idle lists, free lists, every M).
 //!     Taken by `wakep`, `goready`, spawns and exits, idle Ms, sysmon. Under it: → an M's

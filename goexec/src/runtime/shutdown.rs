@@ -108,14 +108,15 @@ impl Sched {
         for shared in self.allp.iter() {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
             // Timers die with the run: sleepers are abandoned with their goroutines, and a
-            // Timer that outlives the run never fires (time/mod.rs).
-            // Dropped after the heap's lock is released: see TimerHeap::push.
+            // Timer that outlives the run never fires (time/mod.rs). A context's deadline
+            // moves to the process-wide heap: it must close `done()` wherever the context
+            // went. Dropped or moved after the heap's lock is released: see TimerHeap::push.
             let entries = shared
                 .timers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .drain();
-            drop(entries);
+            super::timers::rehome_at_teardown(entries);
             shared.timer0.store(0, Ordering::Relaxed);
         }
         let mut cache = GCache::default();

@@ -83,6 +83,14 @@ pub(crate) trait TimerFunc: Send + Sync {
     /// Whether firing the entry added with `seq` would do nothing. Asked under the heap's
     /// lock (a sweep, `TimerHeap::push`): it must neither block nor run user code.
     fn is_stale(&self, seq: u64) -> bool;
+
+    /// Whether its live entries must still fire after their runtime's `run` has returned: at
+    /// teardown they move to the process-wide heap instead of being dropped
+    /// ([`rehome_at_teardown`]). A context's deadline does (Go code selects on `done()`
+    /// wherever the context went); a `Timer` of a returned run does not (time/mod.rs).
+    fn outlives_runtime(&self) -> bool {
+        false
+    }
 }
 
 /// What a heap entry does when its deadline passes.
@@ -118,7 +126,8 @@ fn with_here<R>(f: impl FnOnce(&Arc<Sched>, usize) -> R) -> Option<R> {
 /// Where a timer's entries go (Go: a timer's `ts`): a P's heap, of one runtime, for a timer
 /// made in a goroutine; the process-wide heap (`process.rs`) for one made on a plain thread.
 /// A timer keeps the one it was made on, so that it is reset there from any thread; one of a
-/// runtime never fires once that runtime has shut down.
+/// runtime never fires once that runtime has shut down, unless its function
+/// [outlives the runtime](TimerFunc::outlives_runtime).
 #[derive(Clone)]
 pub(crate) struct Home(Where);
 
@@ -196,8 +205,22 @@ impl Home {
     }
 }
 
-/// Whether the process-wide heap holds any entry (the deadlock check: a timer made on a plain
-/// thread may still send to a goroutine).
+/// A runtime's teardown, with the entries taken out of one of its P's heaps: the live ones
+/// whose function [outlives the runtime](TimerFunc::outlives_runtime) go to the process-wide
+/// heap, at their deadline (run by its thread from then on); the rest are dropped. Holding no
+/// lock: a drop may close a channel (see `TimerHeap::push`).
+pub(crate) fn rehome_at_teardown(entries: Vec<heap::Entry>) {
+    for e in entries {
+        if let Action::Call(f, seq) = e.action {
+            if f.outlives_runtime() && !f.is_stale(seq) {
+                process::process().add(e.when, f, seq);
+            }
+        }
+    }
+}
+
+/// Whether the process-wide heap holds any live entry (the deadlock check: a timer made on a
+/// plain thread may still send to a goroutine; a stopped one will not).
 pub(crate) fn process_timers_pending() -> bool {
     process::process().pending()
 }

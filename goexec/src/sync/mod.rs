@@ -1,5 +1,5 @@
 //! Go's `sync` package: [`Mutex`], [`RwLock`], [`WaitGroup`], [`Once`], [`Cond`] and
-//! [`Semaphore`].
+//! [`Semaphore`]; and [`ErrGroup`] (Go: `golang.org/x/sync/errgroup`).
 //!
 //! Waiting parks only the goroutine, never its thread; on a plain thread it parks the thread,
 //! so these work between goroutines (of any runtime) and threads. A goroutine blocked in one
@@ -9,6 +9,7 @@
 //! There is no poisoning: as in Go, a panic while holding a lock releases it.
 
 mod cond;
+mod errgroup;
 mod mutex;
 mod once;
 mod rwlock;
@@ -16,6 +17,7 @@ mod semaphore;
 mod waitgroup;
 
 pub use cond::Cond;
+pub use errgroup::ErrGroup;
 pub use mutex::{Mutex, MutexGuard};
 pub use once::Once;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

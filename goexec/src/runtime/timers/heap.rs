@@ -128,6 +128,13 @@ impl TimerHeap {
         dead
     }
 
+    /// Whether any entry would do something when it fires: stale entries (a stopped timer's,
+    /// a cancelled context's) wait to be swept but wake nobody. Under the heap's lock, as a
+    /// sweep: `is_stale` neither blocks nor runs user code.
+    pub(crate) fn any_live(&self) -> bool {
+        self.heap.iter().any(|e| !e.action.is_dead())
+    }
+
     /// The number of entries (live or not yet swept).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

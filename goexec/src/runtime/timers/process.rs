@@ -104,10 +104,11 @@ impl ProcessTimers {
         }
     }
 
-    /// Whether any entry waits (live or not yet swept): the deadlock check's "a timer could
-    /// still wake someone".
+    /// Whether any live entry waits: the deadlock check's "a timer could still wake
+    /// someone". Stale entries (a stopped `Timer`'s, a cancelled context's deadline) wait to
+    /// be swept but wake nobody: counting them would turn the check off until their deadline.
     pub(crate) fn pending(&self) -> bool {
-        START.is_completed() && self.lock().heap.when0() != 0
+        START.is_completed() && self.lock().heap.any_live()
     }
 
     /// Starts the thread, through the M threads' start (`m::spawn_thread`): the same check for
