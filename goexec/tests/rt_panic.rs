@@ -68,6 +68,43 @@ fn child(mode: &str) {
                     }
                 });
         }
+        "result_drop" | "result_drop_abort" => {
+            // A result nobody will take panics in its drop, on the goroutine: a goroutine's
+            // panic like any other.
+            struct Bomb;
+            impl Drop for Bomb {
+                fn drop(&mut self) {
+                    panic!("result drop bomb");
+                }
+            }
+            let policy = if mode == "result_drop" {
+                UnhandledPanic::Ignore
+            } else {
+                UnhandledPanic::Abort
+            };
+            goexec::Runtime::builder()
+                .procs(1)
+                .unhandled_panic(policy)
+                .build()
+                .unwrap()
+                .run(|| {
+                    let h = goexec::spawn(|| Bomb);
+                    let id = h.id();
+                    drop(h);
+                    // Once the goroutine has ended (and dropped its result).
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                    while goexec::runtime::num_goroutine() > 1 {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "goroutine {id} lingers"
+                        );
+                        goexec::yield_now();
+                    }
+                    // The runtime goes on: goroutines still run.
+                    assert_eq!(goexec::spawn(|| 6 * 7).join().unwrap(), 42);
+                });
+            eprintln!("child: run returned");
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -161,4 +198,40 @@ fn concurrent_panic_reports_stay_whole() {
         assert_eq!(msg, format!("boom from {id}"), "after {l:?}:\n{err}");
     }
     assert_eq!(headers, CONCURRENT_PANICS, "{err}");
+}
+
+/// A result nobody will join that panics in its drop is the goroutine's panic: reported, then
+/// the runtime goes on (under Abort: status 2), instead of ending the process with an internal
+/// error.
+#[test]
+fn a_panic_in_the_drop_of_a_detached_result_is_the_goroutines() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let _w = common::watchdog("a_panic_in_the_drop_of_a_detached_result", 120);
+    let run = |mode: &str| {
+        let out = common::this_binary()
+            .args([
+                "--exact",
+                "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
+                "--nocapture",
+            ])
+            .env(CHILD, mode)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("result_drop");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("goroutine 2 panicked"), "{err}");
+    assert!(err.contains("result drop bomb"), "{err}");
+    assert!(err.contains("child: run returned"), "{err}");
+    let (code, err) = run("result_drop_abort");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("result drop bomb"), "{err}");
+    assert!(err.contains("UnhandledPanic is Abort"), "{err}");
 }

@@ -887,11 +887,7 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
         }
         // The task catches its own panics (it delivers them to the JoinHandle): this is the
         // backstop that keeps any unwind from reaching the switch.
-        super::fatal(
-            "g_root",
-            "a goroutine's panic escaped its own catch (as when the drop of a result nobody will \
-             join panicked; std aborts a thread for the same)",
-        );
+        super::fatal("g_root", "a goroutine's panic escaped its own catch");
     }
     // Nothing on this frame needs dropping from here on: g0 may discard the stack as soon as
     // we are switched out. `g` is the heap record, valid on whichever M we ended up on.

@@ -127,7 +127,8 @@ where
         let cell = h.cast::<Cell<F, T>>();
         let layout = Layout::new::<Cell<F, T>>();
         // SAFETY: made by `task` (a cached cell when it fits, else an allocation of its own
-        // layout); nobody refers to it any more.
+        // layout); nobody refers to it any more. (If the result's drop panics, the cell's
+        // memory is leaked: see `TaskRef::finish`.)
         unsafe { std::ptr::drop_in_place(cell.as_ptr()) };
         if cells::fits(layout) {
             // SAFETY: as above: a cached cell's memory, given back once.
@@ -232,8 +233,22 @@ impl TaskRef {
             w.wake();
         }
         ended();
-        // SAFETY: our reference, given up here.
-        unsafe { drop_ref(h) };
+        // With the handle gone, the last reference is ours and the result is dropped here, on
+        // the goroutine: a panic in that drop is the goroutine's (reported by the panic hook;
+        // under UnhandledPanic::Abort it ends the process). std aborts a thread whose result
+        // panics on drop; a goroutine's other panics do not end the process, so neither does
+        // this one.
+        let give_up = || {
+            // SAFETY: our reference, given up here.
+            unsafe { drop_ref(h) }
+        };
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(give_up)) {
+            crate::runtime::goroutine_panicked();
+            // A payload whose own drop panics is leaked.
+            if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(again);
+            }
+        }
     }
 }
 
