@@ -105,6 +105,30 @@ fn child(mode: &str) {
                 });
             eprintln!("child: run returned");
         }
+        "abort_in_timeout" | "abort_in_errgroup" => {
+            // Panics that the library catches to hand over (time::timeout's, ErrGroup's) are
+            // goroutines' panics all the same.
+            let in_timeout = mode == "abort_in_timeout";
+            goexec::Runtime::builder()
+                .procs(2)
+                .unhandled_panic(UnhandledPanic::Abort)
+                .build()
+                .unwrap()
+                .run(move || {
+                    if in_timeout {
+                        let _ = goexec::time::timeout(std::time::Duration::from_millis(1), || {
+                            goexec::time::sleep(std::time::Duration::from_millis(20));
+                            panic!("late boom");
+                        });
+                    } else {
+                        let g = goexec::sync::ErrGroup::<()>::new();
+                        g.go(|| panic!("group boom"));
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.wait()));
+                    }
+                    goexec::time::sleep(std::time::Duration::from_secs(5));
+                });
+            eprintln!("child: run returned");
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -234,4 +258,33 @@ fn a_panic_in_the_drop_of_a_detached_result_is_the_goroutines() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("result drop bomb"), "{err}");
     assert!(err.contains("UnhandledPanic is Abort"), "{err}");
+}
+
+/// Under `UnhandledPanic::Abort`, a panic in `time::timeout`'s goroutine or an `ErrGroup`'s
+/// ends the process too, though the library catches it to hand it over.
+#[test]
+fn abort_covers_timeout_and_errgroup_goroutines() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let _w = common::watchdog("abort_covers_timeout_and_errgroup_goroutines", 120);
+    for (mode, msg) in [
+        ("abort_in_timeout", "late boom"),
+        ("abort_in_errgroup", "group boom"),
+    ] {
+        let out = common::this_binary()
+            .args([
+                "--exact",
+                "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
+                "--nocapture",
+            ])
+            .env(CHILD, mode)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{mode}: {err}");
+        assert!(err.contains(msg), "{mode}: {err}");
+        assert!(!err.contains("child: run returned"), "{mode}: {err}");
+    }
 }

@@ -219,7 +219,11 @@ impl<E: Send + 'static> ErrGroup<E> {
             match catch_unwind(AssertUnwindSafe(f)) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => inner.fail(Err(e)),
-                Err(panic) => inner.fail(Ok(panic)),
+                Err(panic) => {
+                    // Under UnhandledPanic::Abort a goroutine's panic ends the process.
+                    crate::runtime::goroutine_panicked();
+                    inner.fail(Ok(panic))
+                }
             }
         });
         if let Err(e) = spawned {

@@ -421,6 +421,11 @@ where
     let (tx, rx) = crate::chan::bounded(1);
     let body = move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        if r.is_err() {
+            // A goroutine's panic all the same: under UnhandledPanic::Abort it ends the
+            // process here, whether or not the caller still waits.
+            crate::runtime::goroutine_panicked();
+        }
         // Nobody waits any more after a timeout: the result is dropped.
         let _ = tx.try_send(r);
     };
