@@ -428,7 +428,10 @@ fn scope_outside_a_goroutine_panics_without_running_f() {
         goexec::scope(|_| ran.store(true, Ordering::Relaxed));
     }));
     let msg = message(&*r.unwrap_err()).to_owned();
-    assert!(msg.contains("outside a goexec runtime"), "{msg}");
+    assert!(
+        msg.contains("scope called outside a goexec runtime"),
+        "{msg}"
+    );
     assert!(!ran.load(Ordering::Relaxed));
 }
 

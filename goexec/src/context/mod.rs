@@ -221,6 +221,9 @@ impl Context {
     /// context is (Go: `context.WithCancel`). It keeps this context's deadline and values.
     /// A child of a context already cancelled is cancelled at once, with the parent's error.
     ///
+    /// Keep the [`Cancel`] in a named binding (`_cancel`, not `_`): `let (ctx, _) = ...`
+    /// drops it at once, and with it cancels `ctx` (where Go's `ctx, _ :=` would keep it).
+    ///
     /// ```
     /// use goexec::context::{Context, Error};
     ///
@@ -230,6 +233,7 @@ impl Context {
     /// assert_eq!(ctx.err(), Some(Error::Canceled));
     /// assert_eq!(child.err(), Some(Error::Canceled));
     /// ```
+    #[must_use = "the Cancel cancels the context when dropped: keep it in a named binding"]
     pub fn with_cancel(&self) -> (Context, Cancel) {
         let c = CancelCtx::new(self.node.cancel.as_ref(), None);
         let ctx = self.child(Kind::WithCancel, Some(c.clone()));
@@ -244,6 +248,9 @@ impl Context {
     /// process-wide timer thread), stopped if the context is cancelled first. It fires even
     /// after that runtime's `run` has returned (see the module docs).
     ///
+    /// Keep the [`Cancel`] in a named binding (`_cancel`, not `_`): `let (ctx, _) = ...`
+    /// drops it at once, and with it cancels `ctx` (where Go's `ctx, _ :=` would keep it).
+    ///
     /// ```
     /// use goexec::context::{Context, Error};
     /// use std::time::{Duration, Instant};
@@ -257,6 +264,7 @@ impl Context {
     ///     assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
     /// });
     /// ```
+    #[must_use = "the Cancel cancels the context when dropped: keep it in a named binding"]
     pub fn with_deadline(&self, deadline: Instant) -> (Context, Cancel) {
         if self.deadline().is_some_and(|d| d <= deadline) {
             // The parent's deadline comes first and cancels both: no timer of our own (Go).
@@ -276,6 +284,9 @@ impl Context {
     /// `context.WithTimeout`). A timeout too large for an `Instant` is a deadline 30 years
     /// away.
     ///
+    /// Keep the [`Cancel`] in a named binding (`_cancel`, not `_`): `let (ctx, _) = ...`
+    /// drops it at once, and with it cancels `ctx` (where Go's `ctx, _ :=` would keep it).
+    ///
     /// ```
     /// use goexec::context::{Context, Error};
     /// use std::time::Duration;
@@ -288,6 +299,7 @@ impl Context {
     ///     }
     /// });
     /// ```
+    #[must_use = "the Cancel cancels the context when dropped: keep it in a named binding"]
     pub fn with_timeout(&self, timeout: Duration) -> (Context, Cancel) {
         self.with_deadline(crate::time::deadline_in(timeout))
     }

@@ -260,7 +260,10 @@ where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
     if current_g().is_none() {
-        panic!("goexec: {}", SpawnError::NoRuntime);
+        panic!(
+            "goexec: scope called outside a goexec runtime: its goroutines need one; start \
+             one with goexec::run(|| ...) or #[goexec::main], and call scope from its goroutines"
+        );
     }
     let scope = Scope {
         data: Arc::new(ScopeData::default()),
