@@ -226,7 +226,10 @@ fn the_timer_api_fires_no_other_timer_under_the_callers_lock() {
         });
         let waker = Waker::from(lw.clone());
         let mut s = Box::pin(goexec::time::sleep_async(Duration::from_micros(200)));
-        assert!(s.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        assert!(s
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
         // Until it is due, without a scheduling point (nobody runs the timers meanwhile).
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_millis(1) {}
@@ -251,7 +254,10 @@ fn the_timer_api_fires_no_other_timer_under_the_callers_lock() {
             lw.under_lock.load(Ordering::SeqCst),
         )
     });
-    assert_eq!(under, 0, "a Sleep's waker ran inside Timer::new under the caller's lock");
+    assert_eq!(
+        under, 0,
+        "a Sleep's waker ran inside Timer::new under the caller's lock"
+    );
     assert_eq!(woken, 1, "the Sleep's timer never fired");
 }
 
