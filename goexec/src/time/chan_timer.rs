@@ -193,19 +193,26 @@ impl Armed {
     /// out and dropped (outside the lock: its drop is user code), so that what it captured
     /// goes now, not when the stale entry leaves the heap.
     pub(super) fn disarm(&self, rx: &Receiver<Instant>) -> bool {
-        let (stopped, run) = {
-            let mut st = self.shared.lock();
-            let mut stopped = st.pending;
-            st.gen += 1;
-            st.pending = false;
-            while rx.try_recv().is_ok() {
-                stopped = true;
-            }
-            // None unless pending: a firing takes it too.
-            let run = st.func.as_mut().and_then(|func| func.run.take());
-            (stopped, run)
-        };
-        drop(run);
+        let mut st = self.shared.lock();
+        let mut stopped = st.pending;
+        st.gen += 1;
+        st.pending = false;
+        while rx.try_recv().is_ok() {
+            stopped = true;
+        }
+        if st.func.is_some() {
+            drop_func(st);
+        }
         stopped
     }
+}
+
+/// Takes an after_func's function out (None unless pending: a firing takes it too) and drops
+/// it once the timer's lock is released.
+#[cold]
+#[inline(never)]
+fn drop_func(mut st: MutexGuard<'_, TimerState>) {
+    let run = st.func.as_mut().and_then(|func| func.run.take());
+    drop(st);
+    drop(run);
 }
