@@ -225,14 +225,22 @@ fn the_timer_api_fires_no_other_timer_under_the_callers_lock() {
             under_lock: AtomicUsize::new(0),
         });
         let waker = Waker::from(lw.clone());
-        let mut s = Box::pin(goexec::time::sleep_async(Duration::from_micros(200)));
-        assert!(s
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
+        // Short (well under sysmon's 10 ms, after which another M would run the timers), but
+        // long enough to be pending when polled on a slow machine (valgrind).
+        let (_s, due) = [200, 1_000, 4_000]
+            .into_iter()
+            .find_map(|us| {
+                let due = Instant::now() + Duration::from_micros(us);
+                let mut s = Box::pin(goexec::time::sleep_until_async(due));
+                let pending = s
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending();
+                pending.then_some((s, due))
+            })
+            .expect("a Sleep still pending when first polled");
         // Until it is due, without a scheduling point (nobody runs the timers meanwhile).
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_millis(1) {}
+        while Instant::now() <= due {}
         let g = mu.lock().unwrap();
         // Enough stopped timers for several sweeps, each leaving a batch due at once.
         let ts: Vec<_> = (0..200)
