@@ -33,8 +33,9 @@
 //!   (also [`Builder`]); [`scope()`], whose goroutines may borrow the caller's data (the
 //!   shape of `std::thread::scope`);
 //! - [`time`]: [`time::sleep`], [`time::Timer`], [`time::Ticker`], [`time::after`],
-//!   [`time::tick`], [`time::timeout`] on per-P timer heaps, with microsecond precision on an
-//!   idle runtime;
+//!   [`time::tick`], [`time::after_func`], [`time::timeout`] on per-P timer heaps, with
+//!   microsecond precision on an idle runtime, and on a process-wide heap for plain threads
+//!   and for the timers that outlive their runtime's `run`;
 //! - [`chan`]: Go's channels, buffered or unbuffered, with timeouts, between goroutines and
 //!   threads, and [`select!`] over any mix of sends and receives; `recv_async` /
 //!   `send_async` for async code;

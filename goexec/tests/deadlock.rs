@@ -93,6 +93,22 @@ fn child(mode: &str) {
             send_deadlock(procs);
             drop(t);
         }
+        // The same with an `after` whose receiver was dropped at once (collected: nobody can
+        // receive its value).
+        "after-dropped" => {
+            drop(goexec::time::after(Duration::from_secs(3600)));
+            send_deadlock(procs);
+        }
+        // The same with a `Sleep` future polled once (its wake is armed) and dropped.
+        "sleep-future-dropped" => {
+            use std::future::Future;
+            let mut s = Box::pin(goexec::time::sleep_async(Duration::from_secs(3600)));
+            let waker = futures::task::noop_waker();
+            let cx = &mut std::task::Context::from_waker(&waker);
+            assert!(s.as_mut().poll(cx).is_pending());
+            drop(s);
+            send_deadlock(procs);
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -167,6 +183,10 @@ fn main() {
         "ctx-cancelled/2",
         "timer-stopped/1",
         "timer-stopped/2",
+        "after-dropped/1",
+        "after-dropped/2",
+        "sleep-future-dropped/1",
+        "sleep-future-dropped/2",
     ]
     .into_iter()
     .filter(|_| !emulated)

@@ -1,11 +1,13 @@
 //! `time::after_func` (Go's `time.AfterFunc`): the function runs once, in a goroutine of the
-//! runtime the timer was made on (on a thread of its own when made on a plain thread); stop
-//! prevents it, reset postpones it, dropping the Timer does not cancel it.
+//! runtime the timer was made on (on a thread of its own when made on a plain thread, or once
+//! that runtime's `run` has returned); stop prevents it and drops it, reset postpones it,
+//! dropping the Timer does not cancel it.
 
 mod common;
 
 use goexec::chan::{self, RecvTimeoutError};
 use goexec::time::after_func;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BOUND: Duration = Duration::from_secs(20);
@@ -46,15 +48,10 @@ fn stop_before_it_fires_prevents_it() {
         let t = after_func(Duration::from_millis(20), move || tx.send(()).unwrap());
         assert!(t.stop());
         assert!(!t.stop());
-        // f was not run: it still holds the sender, so nothing arrives and nothing closes.
-        assert_eq!(
-            rx.recv_timeout(Duration::from_millis(100)),
-            Err(RecvTimeoutError::Timeout)
-        );
+        // f never ran: the stop dropped it, and its sender with it, so the channel is closed
+        // and empty.
+        assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Closed));
         drop(t);
-        // Dropping the timer drops nothing yet (its entry may hold f until swept or due), but
-        // it never runs f: still nothing.
-        assert_eq!(rx.try_recv().ok(), None);
     });
 }
 
@@ -107,10 +104,8 @@ fn made_on_a_plain_thread_it_runs_on_a_thread_of_its_own() {
     let (tx, rx) = chan::bounded::<()>(1);
     let t = after_func(Duration::from_millis(20), move || tx.send(()).unwrap());
     assert!(t.stop());
-    assert_eq!(
-        rx.recv_timeout(Duration::from_millis(100)),
-        Err(RecvTimeoutError::Timeout)
-    );
+    // Dropped unrun.
+    assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Closed));
 }
 
 #[test]
@@ -140,18 +135,93 @@ fn a_panic_in_it_is_a_goroutines_panic() {
     assert_eq!(rx.recv_timeout(BOUND), Ok(7), "the timer thread went on");
 }
 
-/// A timer made in a goroutine belongs to its runtime: once `run` returned, f never runs.
+/// A timer made in a goroutine outlives its runtime: once `run` returned, its entry is on the
+/// process-wide heap and f runs on a thread of its own, as a plain thread's after_func.
 #[test]
-fn it_never_runs_after_its_runtime_returned() {
-    let _w = common::watchdog("it_never_runs_after_its_runtime_returned", 60);
+fn it_runs_after_its_runtime_returned() {
+    let _w = common::watchdog("it_runs_after_its_runtime_returned", 60);
     let rx = rt().run(|| {
-        let (tx, rx) = chan::bounded::<()>(1);
-        after_func(Duration::from_millis(30), move || tx.send(()).unwrap());
+        let (tx, rx) = chan::bounded::<Option<String>>(1);
+        after_func(Duration::from_millis(30), move || {
+            let name = std::thread::current().name().map(str::to_owned);
+            tx.send(name).unwrap();
+        });
         rx
     });
-    // The runtime dropped its timers (and f with its sender) at shutdown.
-    assert_eq!(
-        rx.recv_timeout(Duration::from_millis(200)),
-        Err(RecvTimeoutError::Closed)
-    );
+    let name = rx.recv_timeout(BOUND).expect("f ran after run returned");
+    assert_eq!(name.as_deref(), Some("goexec-after-func"));
+}
+
+/// An after_func made in a runtime and reset after its `run` returned runs f; one stopped
+/// after `run` returned drops f, and with it what f captured, at once (nothing keeps the
+/// runtime's scheduler alive through it either).
+#[test]
+fn reset_or_stop_after_its_runtime_returned() {
+    let _w = common::watchdog("reset_or_stop_after_its_runtime_returned", 60);
+    let (tx, rx) = chan::bounded::<()>(1);
+    let captured = Arc::new(());
+    let c = captured.clone();
+    let (reset, stopped) = rt().run(move || {
+        let reset = after_func(HOUR, move || tx.send(()).unwrap());
+        let stopped = after_func(HOUR, move || drop(c));
+        (reset, stopped)
+    });
+    assert!(reset.reset(Duration::from_millis(5)), "it was pending");
+    assert_eq!(rx.recv_timeout(BOUND), Ok(()), "f ran after the reset");
+    assert_eq!(Arc::strong_count(&captured), 2, "f waits for its hour");
+    assert!(stopped.reset(HOUR), "it was pending");
+    assert!(stopped.stop());
+    assert_eq!(Arc::strong_count(&captured), 1, "f kept after stop");
+    drop(stopped);
+}
+
+/// Stop drops f and what it captured at once, not at the stale entry's deadline or sweep.
+fn stop_drops_f() {
+    let captured = Arc::new(());
+    let c = captured.clone();
+    let t = after_func(HOUR, move || drop(c));
+    assert_eq!(Arc::strong_count(&captured), 2);
+    assert!(t.stop());
+    assert_eq!(Arc::strong_count(&captured), 1, "f kept after stop");
+    assert!(!t.reset(Duration::from_millis(1)), "nothing left to start");
+    drop(t);
+}
+
+#[test]
+fn stop_drops_f_at_once_in_a_goroutine() {
+    let _w = common::watchdog("stop_drops_f_at_once_in_a_goroutine", 60);
+    rt().run(stop_drops_f);
+}
+
+#[test]
+fn stop_drops_f_at_once_on_a_plain_thread() {
+    let _w = common::watchdog("stop_drops_f_at_once_on_a_plain_thread", 60);
+    stop_drops_f();
+}
+
+/// after_funcs due as their runtime shuts down (fired by an M as main returns, or moved to
+/// the process-wide heap at teardown): each f runs or is dropped, none is kept.
+#[test]
+fn due_as_its_runtime_shuts_down_f_runs_or_is_dropped() {
+    let _w = common::watchdog("due_as_its_runtime_shuts_down_f_runs_or_is_dropped", 120);
+    let captured = Arc::new(());
+    for i in 0..50u64 {
+        let c = captured.clone();
+        rt().run(move || {
+            let c2 = c.clone();
+            goexec::spawn(move || {
+                after_func(Duration::from_micros(i * 20), move || drop(c2));
+            });
+            after_func(Duration::from_micros(i * 10), move || drop(c));
+        });
+    }
+    let start = Instant::now();
+    while Arc::strong_count(&captured) > 1 {
+        assert!(
+            start.elapsed() < BOUND,
+            "{} functions kept",
+            Arc::strong_count(&captured) - 1
+        );
+        std::thread::sleep(Duration::from_millis(1)); // polling, bounded above
+    }
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 /// 2-vCPU machine and valgrind, short enough to fail rather than hang.
 const BOUND: Duration = Duration::from_secs(20);
 
+const HOUR: Duration = Duration::from_secs(3600);
+
 /// Set in the child run by `everything_works_before_any_runtime_exists`.
 const CHILD: &str = "GOEXEC_TIME_PLAIN_CHILD";
 
@@ -143,17 +145,54 @@ fn timeout_on_a_plain_thread() {
 }
 
 /// Everything again on a thread after a runtime's `run` returned; a timer made in that
-/// runtime's goroutine still never fires (it lived on that runtime).
+/// runtime's goroutine and pending when it returned still fires (it moved to the process-wide
+/// heap).
 #[test]
 fn everything_works_after_run_returned() {
     let _w = common::watchdog("everything_works_after_run_returned", 120);
     let rt = goexec::Runtime::builder().procs(1).build().unwrap();
-    let from_the_runtime = rt.run(|| time::after(Duration::from_millis(1)));
+    let from_the_runtime = rt.run(|| time::after(Duration::from_millis(20)));
     everything();
     assert!(
-        from_the_runtime.recv_timeout(BOUND).is_err(),
-        "a timer of a runtime that shut down fired"
+        from_the_runtime.recv_timeout(BOUND).is_ok(),
+        "a pending after of a runtime that shut down never fired"
     );
+}
+
+/// A `Timer` and a `Ticker` made in a goroutine keep working once their runtime's `run` has
+/// returned: a reset from a plain thread (or a later runtime's goroutine) goes to the
+/// process-wide heap, and they fire.
+#[test]
+fn a_runtimes_timer_and_ticker_reset_after_run_returned_fire() {
+    let _w = common::watchdog(
+        "a_runtimes_timer_and_ticker_reset_after_run_returned_fire",
+        60,
+    );
+    let (t, ticker) = goexec::Runtime::builder()
+        .procs(1)
+        .build()
+        .unwrap()
+        .run(|| (Timer::new(HOUR), Ticker::new(HOUR)));
+    let start = Instant::now();
+    assert!(t.reset(Duration::from_millis(5)), "it was pending");
+    ticker.reset(Duration::from_millis(2));
+    let at = t.receiver().recv_timeout(BOUND).expect("the timer fired");
+    assert!(at >= start + Duration::from_millis(5));
+    let a = ticker.receiver().recv_timeout(BOUND).expect("a tick");
+    let b = ticker.receiver().recv_timeout(BOUND).expect("another tick");
+    assert!(b > a);
+    ticker.stop();
+    // From a later runtime's goroutine too.
+    let t = goexec::Runtime::builder()
+        .procs(1)
+        .build()
+        .unwrap()
+        .run(move || {
+            assert!(!t.reset(Duration::from_millis(1)), "it had been received");
+            t.recv();
+            t
+        });
+    assert!(!t.stop());
 }
 
 /// A timer made on a plain thread fires into a goroutine that receives it, and a goroutine's

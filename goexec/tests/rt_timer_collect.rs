@@ -7,7 +7,12 @@ mod common;
 
 use goexec::chan;
 use goexec::select;
-use std::time::Duration;
+use goexec::time::Timer;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -74,6 +79,8 @@ fn child(case: &str) {
         "select_plain_thread" => grown(|| selects(SELECTS)),
         "stop_procs_1" => on_one_p(|| grown(|| stops(STOPS))),
         "stop_plain_thread" => grown(|| stops(STOPS)),
+        // Without a P all along: nobody runs this P's timers while the loop holds the M.
+        "stop_blocking_procs_1" => on_one_p(|| goexec::blocking(|| grown(|| stops(STOPS)))),
         _ => panic!("no case {case}"),
     };
     println!("grew {grew} KiB");
@@ -161,4 +168,150 @@ fn stopped_timers_stay_bounded_on_a_plain_thread() {
         grew < BOUND_KIB,
         "{STOPS} stopped timers grew RSS by {grew} KiB"
     );
+}
+
+#[test]
+fn stopped_timers_stay_bounded_in_a_blocking_section_at_procs_1() {
+    if let Ok(case) = std::env::var(CHILD) {
+        return child(&case);
+    }
+    let _w = common::watchdog(
+        "stopped_timers_stay_bounded_in_a_blocking_section_at_procs_1",
+        300,
+    );
+    let grew = measure(
+        "stopped_timers_stay_bounded_in_a_blocking_section_at_procs_1",
+        "stop_blocking_procs_1",
+    );
+    assert!(
+        grew < BOUND_KIB,
+        "{STOPS} stopped timers grew RSS by {grew} KiB"
+    );
+}
+
+/// A waker that counts the wakes that found `mu` held (a real one would lock it: deadlock).
+struct LockingWaker {
+    mu: Arc<Mutex<()>>,
+    woken: AtomicUsize,
+    under_lock: AtomicUsize,
+}
+
+impl Wake for LockingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.fetch_add(1, Ordering::SeqCst);
+        if self.mu.try_lock().is_err() {
+            self.under_lock.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The Timer API drops what a sweep took out and nothing else: another timer that is due (a
+/// `Sleep`'s wake) is not fired on the caller's stack, under a lock the caller holds.
+#[test]
+fn the_timer_api_fires_no_other_timer_under_the_callers_lock() {
+    let _w = common::watchdog(
+        "the_timer_api_fires_no_other_timer_under_the_callers_lock",
+        60,
+    );
+    let rt = goexec::Runtime::builder().procs(1).build().unwrap();
+    let (woken, under) = rt.run(|| {
+        let mu = Arc::new(Mutex::new(()));
+        let lw = Arc::new(LockingWaker {
+            mu: mu.clone(),
+            woken: AtomicUsize::new(0),
+            under_lock: AtomicUsize::new(0),
+        });
+        let waker = Waker::from(lw.clone());
+        // Short (well under sysmon's 10 ms, after which another M would run the timers), but
+        // long enough to be pending when polled on a slow machine (valgrind).
+        let (_s, due) = [200, 1_000, 4_000]
+            .into_iter()
+            .find_map(|us| {
+                let due = Instant::now() + Duration::from_micros(us);
+                let mut s = Box::pin(goexec::time::sleep_until_async(due));
+                let pending = s
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending();
+                pending.then_some((s, due))
+            })
+            .expect("a Sleep still pending when first polled");
+        // Until it is due, without a scheduling point (nobody runs the timers meanwhile).
+        while Instant::now() <= due {}
+        let g = mu.lock().unwrap();
+        // Enough stopped timers for several sweeps, each leaving a batch due at once.
+        let ts: Vec<_> = (0..200)
+            .map(|_| {
+                let t = Timer::new(HOUR);
+                t.stop();
+                t
+            })
+            .collect();
+        drop(g);
+        drop(ts);
+        // The scheduler fires it at its next look at the timers.
+        let t0 = Instant::now();
+        while lw.woken.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(20) {
+            goexec::yield_now();
+        }
+        (
+            lw.woken.load(Ordering::SeqCst),
+            lw.under_lock.load(Ordering::SeqCst),
+        )
+    });
+    assert_eq!(
+        under, 0,
+        "a Sleep's waker ran inside Timer::new under the caller's lock"
+    );
+    assert_eq!(woken, 1, "the Sleep's timer never fired");
+}
+
+/// The Timer API inside a blocking section (the M has no P) leaves the goroutine on its
+/// thread, locked to it or not, whatever sweeps happen meanwhile.
+#[test]
+fn the_timer_api_in_a_blocking_section_keeps_the_thread() {
+    let _w = common::watchdog("the_timer_api_in_a_blocking_section_keeps_the_thread", 120);
+    for procs in [1, 2] {
+        for locked in [false, true] {
+            let moved = goexec::Runtime::builder()
+                .procs(procs)
+                .build()
+                .unwrap()
+                .run(move || {
+                    if locked {
+                        goexec::lock_os_thread();
+                    }
+                    // Another goroutine keeps the Ps busy with timers.
+                    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let s = stop.clone();
+                    let h = goexec::spawn(move || {
+                        while !s.load(Ordering::Relaxed) {
+                            goexec::time::sleep(Duration::from_micros(50));
+                        }
+                    });
+                    // SAFETY: gettid has no preconditions.
+                    let tid = unsafe { libc::gettid() };
+                    let moved = goexec::blocking(|| {
+                        (0..20_000)
+                            .filter(|_| {
+                                Timer::new(HOUR).stop();
+                                // SAFETY: as above.
+                                let now = unsafe { libc::gettid() };
+                                now != tid
+                            })
+                            .count()
+                    });
+                    stop.store(true, Ordering::Relaxed);
+                    h.join().unwrap();
+                    if locked {
+                        goexec::unlock_os_thread();
+                    }
+                    moved
+                });
+            assert_eq!(moved, 0, "procs {procs}, locked {locked}: left its thread");
+        }
+    }
 }

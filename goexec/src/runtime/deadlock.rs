@@ -17,7 +17,9 @@
 //! only runtime. And one thing Go need not check: no thread outside the runtime exists that
 //! could wake a goroutine (channels and `sync` work from plain threads). goexec counts the
 //! threads it knows (each runtime's Ms, sysmon, the thread inside `run`, and the process-wide
-//! timer thread, whose pending timers count as timers) and compares
+//! timer thread, whose live timers count as timers: a stopped `Timer`'s stale entry, an
+//! `after` nobody can receive from, a dropped `Sleep` or a cancelled context's deadline wake
+//! nobody and do not count) and compares
 //! with the threads the process has (`/proc/self/task`); any other thread turns detection
 //! off while it lives. So a program whose goroutines wait on a plain thread is never
 //! reported, and neither is a test running beside other tests.

@@ -107,15 +107,16 @@ impl Sched {
         };
         for shared in self.allp.iter() {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
-            // Timers die with the run: sleepers are abandoned with their goroutines, and a
-            // Timer that outlives the run never fires (time/mod.rs). A context's deadline
-            // moves to the process-wide heap: it must close `done()` wherever the context
-            // went. Dropped or moved after the heap's lock is released: see TimerHeap::push.
+            // Sleepers are abandoned with their goroutines, cancellable calls with their
+            // operations. A Timer, Ticker, after_func or context deadline that outlives the
+            // run moves to the process-wide heap, where it still fires (time/mod.rs), and so
+            // does one added from now on: the heap is closed (Sched::addtimer). Dropped or
+            // moved after the heap's lock is released: see TimerHeap::push.
             let entries = shared
                 .timers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .drain();
+                .close();
             super::timers::rehome_at_teardown(entries);
             shared.timer0.store(0, Ordering::Relaxed);
         }

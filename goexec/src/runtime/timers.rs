@@ -86,9 +86,18 @@ pub(crate) trait TimerFunc: Send + Sync {
 
     /// Whether its live entries must still fire after their runtime's `run` has returned: at
     /// teardown they move to the process-wide heap instead of being dropped
-    /// ([`rehome_at_teardown`]). A context's deadline does (Go code selects on `done()`
-    /// wherever the context went); a `Timer` of a returned run does not (time/mod.rs).
+    /// ([`rehome_at_teardown`]), and so do those added later (`Sched::addtimer`). A context's
+    /// deadline does (Go code selects on `done()` wherever the context went), and so do a
+    /// `Timer`'s, a `Ticker`'s and an after_func's (time/mod.rs); a goroutine's sleep and a
+    /// cancellable call (a channel operation's deadline) do not: their goroutine or task is
+    /// abandoned with the runtime.
     fn outlives_runtime(&self) -> bool {
+        false
+    }
+
+    /// Whether it is the batch of entries a sweep took out (`heap.rs`): the one entry the
+    /// Timer API takes out of a heap itself ([`Home::check_timers`]).
+    fn is_swept(&self) -> bool {
         false
     }
 }
@@ -125,9 +134,9 @@ fn with_here<R>(f: impl FnOnce(&Arc<Sched>, usize) -> R) -> Option<R> {
 
 /// Where a timer's entries go (Go: a timer's `ts`): a P's heap, of one runtime, for a timer
 /// made in a goroutine; the process-wide heap (`process.rs`) for one made on a plain thread.
-/// A timer keeps the one it was made on, so that it is reset there from any thread; one of a
-/// runtime never fires once that runtime has shut down, unless its function
-/// [outlives the runtime](TimerFunc::outlives_runtime).
+/// A timer keeps the one it was made on, so that it is reset there from any thread; once
+/// that runtime has shut down, its entries go to the process-wide heap if its function
+/// [outlives the runtime](TimerFunc::outlives_runtime), and are dropped otherwise.
 #[derive(Clone)]
 pub(crate) struct Home(Where);
 
@@ -144,28 +153,29 @@ impl Home {
         Home(with_here(|sched, p| Where::P(sched.clone(), p)).unwrap_or(Where::Process))
     }
 
-    /// Runs the home's P's due timers now if the first is the batch of entries a sweep took
-    /// out (due at once, `heap.rs`), so that they are dropped. The scheduler runs due timers
-    /// whenever it looks for work (Go: `checkTimers`); a goroutine that makes timers in a loop
-    /// that never parks (a `select!` with a fresh `after` whose other case is always ready)
-    /// would otherwise keep every one it made. For callers holding no lock (the Timer API,
-    /// after `add`): the timers run as the scheduler runs them, on g0's stack, as user code.
-    /// One load when there is nothing to drop. For the process-wide heap the caller drops the
-    /// batch itself (its thread would too, but may lag behind a thread making timers); for a
-    /// P's, nothing happens on a thread not running a goroutine of the home's runtime.
+    /// Drops the batches of entries that sweeps took out (due at once, `heap.rs`) if they come
+    /// first in the home's heap, and fires nothing: the caller may hold any lock of its own.
+    /// The scheduler drops them whenever it runs the timers (Go: `checkTimers`); a thread that
+    /// makes timers in a loop that never parks (a `select!` with a fresh `after` whose other
+    /// case is always ready), or a goroutine doing so without a P (inside `blocking`, or after
+    /// sysmon took its P) would otherwise keep every one it made. For callers holding no
+    /// runtime lock (the Timer API, after `add`), on any thread: dropping them needs no P and
+    /// runs no user code (`TimerHeap::take_swept`). One load when there is nothing to drop.
     #[inline]
     pub(crate) fn check_timers(&self) {
         match &self.0 {
             Where::P(sched, p) => {
                 if sched.allp[*p].timer0.load(Ordering::Relaxed) == heap::DUE {
-                    run_swept(sched, *p);
+                    drop_swept(sched, *p);
                 }
             }
             Where::Process => process::process().drop_swept(),
         }
     }
 
-    /// Adds an entry calling `f` with `seq` at `when` ([`nanotime`] units). Any thread.
+    /// Adds an entry calling `f` with `seq` at `when` ([`nanotime`] units). Any thread. On a
+    /// runtime that has shut down, the entry goes to the process-wide heap if `f`
+    /// [outlives the runtime](TimerFunc::outlives_runtime) (`Sched::addtimer`).
     pub(crate) fn add(&self, when: u64, f: Arc<dyn TimerFunc>, seq: u64) {
         match &self.0 {
             Where::P(sched, p) => sched.addtimer(*p, when, Action::Call(f, seq)),
@@ -174,15 +184,20 @@ impl Home {
     }
 
     /// Starts `f` as a goroutine of the home's runtime (detached: its panic is the runtime's
-    /// unhandled panic), or, for the process-wide home, on a new thread of its own named
-    /// `goexec-after-func`. Any thread, the timers' callbacks included (`time::after_func`).
+    /// unhandled panic), or, for the process-wide home or a runtime that has shut down, on a
+    /// new thread of its own named `goexec-after-func`. Any thread, the timers' callbacks
+    /// included (`time::after_func`). A runtime that begins to shut down just after the check
+    /// abandons the goroutine before it starts, which drops `f`: it runs or is dropped, never
+    /// kept.
     pub(crate) fn go(
         &self,
         f: Box<dyn FnOnce() + Send>,
         at: &'static std::panic::Location<'static>,
     ) {
         match &self.0 {
-            Where::P(sched, _) => {
+            // A P's entries fire on the runtime's Ms, which its teardown joins before it
+            // abandons what was spawned; the process-wide heap fires them once it has shut down.
+            Where::P(sched, _) if !sched.is_shut_down() => {
                 if let Err(e) = super::spawn_on(sched, f, at, None, sched.stack_size) {
                     super::fatal(
                         "time::after_func",
@@ -190,7 +205,7 @@ impl Home {
                     );
                 }
             }
-            Where::Process => {
+            Where::P(..) | Where::Process => {
                 let spawned = crate::stack::room_for_a_thread().and_then(|()| {
                     std::thread::Builder::new()
                         .name("goexec-after-func".into())
@@ -211,10 +226,17 @@ impl Home {
 /// lock: a drop may close a channel (see `TimerHeap::push`).
 pub(crate) fn rehome_at_teardown(entries: Vec<heap::Entry>) {
     for e in entries {
-        if let Action::Call(f, seq) = e.action {
-            if f.outlives_runtime() && !f.is_stale(seq) {
-                process::process().add(e.when, f, seq);
-            }
+        rehome(e.when, e.action);
+    }
+}
+
+/// An entry for a runtime that has shut down (teardown, or an add after it): to the
+/// process-wide heap if its function outlives the runtime and it is live, else dropped.
+/// Holding no lock.
+fn rehome(when: u64, action: Action) {
+    if let Action::Call(f, seq) = action {
+        if f.outlives_runtime() && !f.is_stale(seq) {
+            process::process().add(when, f, seq);
         }
     }
 }
@@ -225,38 +247,20 @@ pub(crate) fn process_timers_pending() -> bool {
     process::process().pending()
 }
 
-/// The slow half of [`Home::check_timers`]: the home's P's heap starts with a swept batch.
+/// The slow half of [`Home::check_timers`] for a P's heap: takes out the swept batches that
+/// come first, and drops them once the lock is released.
 #[cold]
 #[inline(never)]
-fn run_swept(sched: &Arc<Sched>, id: usize) {
-    let Some(g) = current_g() else {
-        return;
+fn drop_swept(sched: &Sched, id: usize) {
+    let shared = &sched.allp[id];
+    let swept = {
+        let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let swept = heap.take_swept();
+        // Release: as runtimers' stores of timer0.
+        shared.timer0.store(heap.when0(), Ordering::Release);
+        swept
     };
-    // Only an M of the same runtime may run them (readied goroutines go to its P's queue).
-    let held = with_m(|m| Arc::ptr_eq(&m.sched, sched).then(|| m.with_p(|_| ()).is_some()));
-    match held.flatten() {
-        None => {}
-        // Without a P (sysmon took it from this goroutine, which runs without a scheduling
-        // point: preempt.rs), a yield: the goroutine waits for a P, and the M that takes one
-        // runs its timers first (find_runnable). addtimer woke an idle M for the batch too,
-        // but a goroutine that keeps making timers could outrun it.
-        Some(false) => {
-            super::sched::gosched();
-        }
-        // As a spawn does (runtime/mod.rs): on g0's stack, inside one runtime entry, as g0.
-        Some(true) => g.systemstack(|| {
-            with_m(|m| {
-                let entered = m.enter();
-                let outer = (m.system.replace(Some("the timers")), m.curg.replace(None));
-                if m.with_p(|_| ()).is_some() {
-                    m.sched.runtimers(id, nanotime());
-                }
-                m.system.set(outer.0);
-                m.curg.set(outer.1);
-                m.leave(entered);
-            });
-        }),
-    }
+    drop(swept);
 }
 
 /// Parks the calling goroutine until `when` ([`nanotime`] units) (Go: `timeSleep`). False on
@@ -286,6 +290,13 @@ impl Sched {
         // (the batch it took out is due at once, heap.rs), which wakes the sleeper too.
         let when = {
             let mut heap = shared.timers.lock().unwrap_or_else(|e| e.into_inner());
+            if heap.is_closed() {
+                // The runtime has shut down (its teardown drained the heap): nobody would run
+                // the entry here.
+                drop(heap);
+                rehome(when, action);
+                return;
+            }
             heap.push(when, action);
             // SeqCst: the timer's half of the Delicate dance. An M about to park reads every
             // timer0 (SeqCst) after it stops spinning; we read nmspinning and npidle (in

@@ -31,9 +31,10 @@ pub(super) struct TimerState {
 
 /// What an `after_func` timer runs, and where.
 pub(super) struct AfterFunc {
-    /// Taken by the firing that starts it: it runs at most once.
-    f: Option<Box<dyn FnOnce() + Send>>,
-    home: Home,
+    /// The function and where it starts, taken by the firing that starts it (it runs at most
+    /// once) or by a stop, which drops it at once: a stale entry left in a heap holds neither
+    /// what `f` captured nor, through the home, its runtime's scheduler.
+    run: Option<(Box<dyn FnOnce() + Send>, Home)>,
     at: &'static std::panic::Location<'static>,
 }
 
@@ -72,10 +73,10 @@ impl TimerFunc for TimerShared {
         if let Some(func) = &mut st.func {
             // Taken under the lock, so that a stop that returns false comes after it; started
             // outside it.
-            let (f, home, at) = (func.f.take(), func.home.clone(), func.at);
+            let (run, at) = (func.run.take(), func.at);
             st.pending = false;
             drop(st);
-            if let Some(f) = f {
+            if let Some((f, home)) = run {
                 home.go(f, at);
             }
             return None;
@@ -115,6 +116,13 @@ impl TimerFunc for TimerShared {
             Err(TryLockError::WouldBlock) => false,
         }
     }
+
+    /// A timer may be received from, reset or stopped anywhere once its runtime's `run` has
+    /// returned (a plain thread, a later runtime): its entries move to the process-wide heap
+    /// then, and an after_func's `f` starts on a thread of its own (`Home::go`).
+    fn outlives_runtime(&self) -> bool {
+        true
+    }
 }
 
 /// A timer armed on the caller's runtime and P, or on the process-wide heap (Go: `timer`): its
@@ -143,8 +151,7 @@ impl Armed {
     ) -> Armed {
         let armed = Armed::new(tx);
         armed.shared.lock().func = Some(AfterFunc {
-            f: Some(f),
-            home: armed.home.clone(),
+            run: Some((f, armed.home.clone())),
             at,
         });
         armed
@@ -182,7 +189,9 @@ impl Armed {
 
     /// Stops the timer: bumps the generation (its heap entries are stale now) and empties the
     /// channel. True if it was pending, or had fired a value nobody received (Go 1.23's
-    /// `timerchandrain` counts that as stopping it in time).
+    /// `timerchandrain` counts that as stopping it in time). An after_func's function is taken
+    /// out and dropped (outside the lock: its drop is user code), so that what it captured
+    /// goes now, not when the stale entry leaves the heap.
     pub(super) fn disarm(&self, rx: &Receiver<Instant>) -> bool {
         let mut st = self.shared.lock();
         let mut stopped = st.pending;
@@ -191,6 +200,19 @@ impl Armed {
         while rx.try_recv().is_ok() {
             stopped = true;
         }
+        if st.func.is_some() {
+            drop_func(st);
+        }
         stopped
     }
+}
+
+/// Takes an after_func's function out (None unless pending: a firing takes it too) and drops
+/// it once the timer's lock is released.
+#[cold]
+#[inline(never)]
+fn drop_func(mut st: MutexGuard<'_, TimerState>) {
+    let run = st.func.as_mut().and_then(|func| func.run.take());
+    drop(st);
+    drop(run);
 }

@@ -13,9 +13,10 @@
 //! the timers ([`Timer`], [`Ticker`], [`after`], [`tick`], [`after_func`], [`Sleep`]) go to a
 //! process-wide heap run by one thread of its own, `goexec-timers`, started by the first
 //! such timer. A timer made in a goroutine lives on that goroutine's runtime instead (its P's
-//! heap, no thread of its own) and may be received from any goroutine or thread while that
-//! runtime runs; once its `run` has returned, that timer never fires: a `Timer::recv` or
-//! `Ticker::recv` then waits for ever, and the channel of an [`after`] reports it closed.
+//! heap, no thread of its own) and may be received from, stopped or reset from any goroutine
+//! or thread. It outlives that runtime: once its `run` has returned, a pending timer moves to
+//! the process-wide heap and fires there, a reset puts it there, and an [`after_func`]'s
+//! function then starts on a thread of its own.
 //!
 //! [`after`], [`tick`] and the `receiver()` of a [`Timer`] or [`Ticker`] are channel
 //! receivers (`goexec::chan`): a timer sends on its channel when it fires, as in Go, so they
@@ -109,7 +110,8 @@ pub struct Timer {
 
 impl Timer {
     /// A timer that fires once, `d` from now. Made in a goroutine, it lives on that goroutine's
-    /// runtime; on a plain thread, on the process-wide timer thread (see the module docs).
+    /// runtime (and on the process-wide timer thread once that runtime's `run` has returned);
+    /// on a plain thread, on the process-wide timer thread (see the module docs).
     pub fn new(d: Duration) -> Timer {
         let t = Timer::unarmed();
         t.armed.arm(timers::deadline_after(d), None, None);
@@ -198,7 +200,9 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// A ticker that fires every `period`, the first time `period` from now.
+    /// A ticker that fires every `period`, the first time `period` from now. Made in a
+    /// goroutine, it lives on that goroutine's runtime, and ticks on from the process-wide
+    /// timer thread once that runtime's `run` has returned (see the module docs).
     ///
     /// # Panics
     ///
@@ -263,7 +267,9 @@ impl std::fmt::Debug for Ticker {
 
 /// A receiver that gets one `Instant`, the deadline, once `d` has passed (Go: `time.After`).
 /// Nothing stops it early; use a [`Timer`] for that. Once every receiver is dropped the timer
-/// is deleted, its memory freed before its deadline (Go 1.23).
+/// is dead, as in Go 1.23: it never fires, and its memory is freed before its deadline, at the
+/// next sweep of its heap (when the heap has grown to twice its size after the last sweep),
+/// not at once.
 ///
 /// # Examples
 ///
@@ -286,10 +292,10 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// [`Timer`] that can stop or reset it.
 ///
 /// Made in a goroutine, the timer lives on that goroutine's runtime and `f` runs in a new
-/// goroutine of that runtime (if the runtime's `run` returns first, `f` never runs, as the
-/// runtime's other timers never fire). Made on a plain thread, the timer is the process-wide
-/// timer thread's and `f` runs on a new thread of its own, named `goexec-after-func` (there is
-/// no runtime to give it a goroutine).
+/// goroutine of that runtime. Made on a plain thread, the timer is the process-wide timer
+/// thread's and `f` runs on a new thread of its own, named `goexec-after-func` (there is no
+/// runtime to give it a goroutine); so does a timer whose runtime's `run` returned before it
+/// fired (it moved to the process-wide heap).
 ///
 /// A panic in `f` is a goroutine's panic: the runtime's
 /// [`UnhandledPanic`](crate::runtime::UnhandledPanic) policy applies (the default reports it
@@ -297,11 +303,11 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// ends).
 ///
 /// The returned Timer:
-/// - [`stop`](Timer::stop) before `f` started prevents it and returns true; once `f` has
-///   started it returns false.
+/// - [`stop`](Timer::stop) before `f` started prevents it, drops `f` (and what it captured)
+///   at once, and returns true; once `f` has started it returns false.
 /// - [`reset`](Timer::reset) before `f` started moves its start to `d` from now (true). `f`
 ///   runs at most once (it is `FnOnce`; Go's runs again after each reset): a reset after it
-///   started returns false and starts nothing.
+///   started, or after a stop, returns false and starts nothing.
 /// - dropping it does **not** stop it (as in Go, where forgetting the timer does not cancel
 ///   it): `after_func(d, f);` alone runs `f`.
 /// - its channel never receives (Go's AfterFunc timer has no `C`): [`recv`](Timer::recv)

@@ -24,6 +24,10 @@ impl TimerFunc for Swept {
     fn is_stale(&self, _: u64) -> bool {
         false
     }
+
+    fn is_swept(&self) -> bool {
+        true
+    }
 }
 
 /// A heap entry.
@@ -46,6 +50,8 @@ pub(crate) struct TimerHeap {
     /// live timers (at most twice, or `SWEEP_MIN`), at O(1) amortised: a sweep of n entries
     /// comes at least n/2 pushes after the last.
     sweep_at: usize,
+    /// Set by [`close`](TimerHeap::close) (its runtime's teardown): entries no longer go in.
+    closed: bool,
 }
 
 /// The smallest heap worth sweeping.
@@ -64,6 +70,7 @@ impl TimerHeap {
             heap: Vec::new(),
             order: 0,
             sweep_at: 0,
+            closed: false,
         }
     }
 
@@ -76,9 +83,9 @@ impl TimerHeap {
     /// one may drop a timer's last reference, and with it its channel's last sender, which
     /// closes that channel, and the caller may hold that very channel's lock (a receive arming
     /// its deadline) or another's. They go into an entry due at once, so that the P's next
-    /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs); a goroutine
-    /// that makes timers without ever parking runs it from the Timer API
-    /// (`Home::check_timers`).
+    /// `runtimers` drops them, on its M, holding nothing (runtime/lockrank.rs); a thread that
+    /// makes timers without ever parking drops them from the Timer API
+    /// (`Home::check_timers`, through [`take_swept`](TimerHeap::take_swept)).
     pub(crate) fn push(&mut self, when: u64, action: Action) {
         if self.heap.len() >= self.sweep_at.max(SWEEP_MIN) {
             let dead = self.sweep();
@@ -115,6 +122,22 @@ impl TimerHeap {
         e
     }
 
+    /// Takes out the entries that sweeps took out (the batches due at once), if they come
+    /// first, and nothing else: the caller drops them once the lock is released. Dropping them
+    /// runs no user code: they were stale, so no function of theirs is left to drop (a stopped
+    /// after_func's went at its stop) and no channel of theirs has a receiver left to wake.
+    pub(crate) fn take_swept(&mut self) -> Vec<Entry> {
+        let mut swept = Vec::new();
+        while let Some(e) = self.heap.first() {
+            match &e.action {
+                Action::Call(f, _) if e.when == DUE && f.is_swept() => {}
+                _ => break,
+            }
+            swept.extend(self.pop_due(DUE));
+        }
+        swept
+    }
+
     /// Takes the dead entries out (Go: `adjusttimers` / `cleantimers`) and restores the heap.
     fn sweep(&mut self) -> Vec<Entry> {
         let (live, dead) = std::mem::take(&mut self.heap)
@@ -141,9 +164,16 @@ impl TimerHeap {
         self.heap.len()
     }
 
-    /// Takes every entry out (teardown).
-    pub(crate) fn drain(&mut self) -> Vec<Entry> {
+    /// Takes every entry out and lets none in from then on (its runtime's teardown: entries
+    /// added later go elsewhere, `Sched::addtimer`).
+    pub(crate) fn close(&mut self) -> Vec<Entry> {
+        self.closed = true;
         std::mem::take(&mut self.heap)
+    }
+
+    /// Whether [`close`](TimerHeap::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     fn less(&self, a: usize, b: usize) -> bool {

@@ -55,8 +55,10 @@ impl ProcessTimers {
     }
 
     /// Adds an entry calling `f` with `seq` at `when`, starting the thread the first time.
-    /// Any thread. The heap's sweep may take dead entries out into one due at once
-    /// (`TimerHeap::push`): the thread drops them, holding nothing.
+    /// Any thread. The heap's sweep may take dead entries out into a batch due at once
+    /// (`TimerHeap::push`), which this does not drop (the caller may hold a lock): the thread
+    /// drops it as it runs what is due, or the Timer API first (`drop_swept`), holding
+    /// nothing.
     pub(super) fn add(&'static self, when: u64, f: Arc<dyn TimerFunc>, seq: u64) {
         START.call_once(|| self.start());
         let mut st = self.lock();
@@ -68,21 +70,22 @@ impl ProcessTimers {
         }
     }
 
-    /// Drops the entries that sweeps took out (the batch due at once, `heap.rs`) on the
-    /// calling thread, if that batch is first: a plain thread making timers faster than the
-    /// timer thread gets to run (a loaded machine) would otherwise pile them up. For callers
-    /// holding no lock (the Timer API). One load when there is nothing to drop.
+    /// Drops the entries that sweeps took out (the batches due at once, `heap.rs`) on the
+    /// calling thread, if they come first, and fires nothing: a plain thread making timers
+    /// faster than the timer thread gets to run (a loaded machine) would otherwise pile them
+    /// up. For callers holding no runtime lock (the Timer API); dropping them runs no user
+    /// code (`TimerHeap::take_swept`). One load when there is nothing to drop.
     pub(super) fn drop_swept(&'static self) {
         if self.first.load(Ordering::Relaxed) != DUE {
             return;
         }
-        let due: Vec<_> = {
+        let swept = {
             let mut st = self.lock();
-            let due = std::iter::from_fn(|| st.heap.pop_due(DUE)).collect();
+            let swept = st.heap.take_swept();
             self.first.store(st.heap.when0(), Ordering::Relaxed);
-            due
+            swept
         };
-        self.fire(due, DUE);
+        drop(swept);
     }
 
     /// Fires entries taken out of the heap, holding nothing, as user code (as a P's
