@@ -29,19 +29,6 @@ const BOUND_KIB: u64 = 16 * 1024;
 /// Set in the child: which case to measure.
 const CHILD: &str = "GOEXEC_TIMER_COLLECT_CASE";
 
-/// The resident set of this process, in KiB (`VmRSS`).
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("a VmRSS line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|kb| kb.parse().ok())
-        .expect("VmRSS in kB")
-}
-
 /// `n` selects of a value that is always ready against a fresh one-hour `after`: the value
 /// wins every time and the `after` is dropped unreceived. Never parks.
 fn selects(n: usize) {
@@ -66,9 +53,9 @@ fn stops(n: usize) {
 /// A warm-up round, then the growth over the measured one.
 fn grown(round: impl Fn()) -> u64 {
     round();
-    let before = rss_kib();
+    let before = common::rss_kib();
     round();
-    rss_kib().saturating_sub(before)
+    common::rss_kib().saturating_sub(before)
 }
 
 /// The child's part: prints the growth of the measured round.

@@ -17,19 +17,6 @@ const OPS: u64 = 150_000;
 /// Set in the child: which operation to measure.
 const CHILD: &str = "GOEXEC_TIMER_RETENTION_OP";
 
-/// The resident set of this process, in KiB (`VmRSS`).
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("a VmRSS line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|kb| kb.parse().ok())
-        .expect("VmRSS in kB")
-}
-
 /// `OPS` timed receives (or sends) on an unbuffered channel whose other side is a goroutine
 /// that keeps it busy: most of them wait, arming their one-hour timer, and complete at once.
 fn round(send: bool) {
@@ -59,9 +46,9 @@ fn child(op: &str) {
     let rt = goexec::Runtime::builder().procs(1).build().unwrap();
     let grew = rt.run(move || {
         round(send);
-        let before = rss_kib();
+        let before = common::rss_kib();
         round(send);
-        rss_kib().saturating_sub(before)
+        common::rss_kib().saturating_sub(before)
     });
     println!("grew {grew} KiB");
 }

@@ -84,3 +84,16 @@ pub fn this_binary() -> Command {
         None => Command::new(exe),
     }
 }
+
+/// The resident set of this process, in KiB (`VmRSS`).
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("a VmRSS line");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|kb| kb.parse().ok())
+        .expect("VmRSS in kB")
+}
