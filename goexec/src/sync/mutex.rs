@@ -3,9 +3,10 @@
 //! - Normal mode: waiters queue in FIFO order, but a woken waiter competes with goroutines
 //!   arriving just then, which usually win (they are already running). That keeps throughput
 //!   high. A woken waiter that loses goes back to the front of the queue.
-//! - Starvation mode: entered when a waiter has waited more than 1 ms. Unlock hands the lock
-//!   straight to the waiter at the front; newcomers do not try to take it and queue at the
-//!   back. It ends when the waiter that got the lock is the last one, or waited under 1 ms.
+//! - Starvation mode: entered when a woken waiter that lost the lock again has waited more
+//!   than 1 ms since it first queued. Unlock hands the lock straight to the waiter at the
+//!   front; newcomers do not try to take it and queue at the back. It ends when the waiter
+//!   that got the lock is the last one, or waited under 1 ms.
 
 use crate::runtime::g::WaitReason;
 use crate::runtime::lockcell::{Handoff, MutexCell, MutexHeld, Unlock, Unlocking, LOCKED};
@@ -138,7 +139,6 @@ fn lock<T: ?Sized>(cell: &MutexCell<Waiters, T>) -> MutexGuard<'_, T> {
 }
 
 fn lock_slow<T: ?Sized>(cell: &MutexCell<Waiters, T>) -> MutexHeld<'_, Waiters, T> {
-    let start = nanotime();
     // A short spin first: the holder is likely running and about to unlock (Go spins a few
     // rounds on a multicore machine too).
     for _ in 0..4 {
@@ -151,7 +151,11 @@ fn lock_slow<T: ?Sized>(cell: &MutexCell<Waiters, T>) -> MutexHeld<'_, Waiters, 
             }
         }
     }
+    #[cfg(test)]
+    tests::before_queue();
     let w = cell.waiters();
+    // When we first queued (Go's waitStartTime): the wait that starvation mode measures.
+    let mut start = 0;
     let mut front = false;
     loop {
         let q = w.queue();
@@ -167,8 +171,15 @@ fn lock_slow<T: ?Sized>(cell: &MutexCell<Waiters, T>) -> MutexHeld<'_, Waiters, 
                 return held;
             }
         }
-        if nanotime().saturating_sub(start) > STARVE_NS {
+        // Only a waiter that was woken and lost the lock turns the mutex to starvation mode,
+        // as in Go: a newcomer's time spent before it first parks (spinning, preempted) is
+        // not waiting in the queue, and must not make unlock hand the lock to a waiter that
+        // may never run again (one a stopped runtime abandoned).
+        if front && nanotime().saturating_sub(start) > STARVE_NS {
             cell.set(STARVING, Ordering::Relaxed);
+        }
+        if start == 0 {
+            start = nanotime().max(1);
         }
         let (_, handoff) = if front {
             WaitQueue::park_front(q, |q| &mut **q, start, WaitReason::SyncMutexLock)
@@ -252,5 +263,55 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    thread_local! {
+        /// How long this thread's next `lock_slow` stalls before it queues (as a preempted
+        /// or emulated thread does).
+        static STALL: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    }
+
+    pub(super) fn before_queue() {
+        let d = STALL.with(|s| s.replace(Duration::ZERO));
+        if !d.is_zero() {
+            std::thread::sleep(d);
+        }
+    }
+
+    /// A newcomer slow to reach the queue has not waited in it: it must not turn the mutex to
+    /// starvation mode, which would make the next unlock hand the lock to it rather than
+    /// release it (and lose the lock with a waiter that never runs again).
+    #[test]
+    fn a_slow_newcomer_does_not_start_starvation_mode() {
+        let m = std::sync::Arc::new(Mutex::new(0u32));
+        let g = m.lock();
+        let waiter = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                STALL.with(|s| s.set(Duration::from_millis(5)));
+                *m.lock() += 1;
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Queued under the queue's lock, after its check for starvation.
+        while m.cell.waiters().queue().is_empty() {
+            assert!(Instant::now() < deadline, "the waiter never queued");
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            m.cell.load(Ordering::SeqCst) & STARVING,
+            0,
+            "a waiter that was never woken turned the mutex to starvation mode"
+        );
+        drop(g);
+        waiter.join().unwrap();
+        assert_eq!(*m.lock(), 1);
     }
 }
