@@ -250,3 +250,46 @@ pub(crate) unsafe fn call_on_stack(arg: *mut u8, sp: *mut u8, f: unsafe extern "
         );
     }
 }
+
+// goexec_unwind_pivot(sp = x0, f = x1, arg = x2): calls `f(arg)` on the running stack with a
+// frame whose unwind information says its caller is the suspended context saved at `sp`, so
+// that a backtrace taken inside `f` walks on into that context's frames (tracebacks of parked
+// goroutines, runtime/traceback.rs). Nothing of the suspended context is run or written.
+//
+// A suspended context's saved stack holds its resume address at [sp], x29 at [sp + 16] and
+// x19 at [sp + 24], and its stack pointer before the switch is sp + 32: exactly a caller's
+// frame with CFA = sp + 32. x19 holds `sp` across the call (callee-saved, so the unwinder
+// recovers it through f's frames), and the CFI below is written in terms of it.
+// `goexec_unwind_pivot_ret` labels the return address, where a walk leaves the running stack.
+global_asm!(
+    ".text",
+    ".balign 16",
+    ".globl goexec_unwind_pivot",
+    ".hidden goexec_unwind_pivot",
+    ".globl goexec_unwind_pivot_ret",
+    ".hidden goexec_unwind_pivot_ret",
+    ".type goexec_unwind_pivot, %function",
+    "goexec_unwind_pivot:",
+    ".cfi_startproc",
+    "stp x29, x30, [sp, #-32]!",
+    ".cfi_def_cfa_offset 32",
+    ".cfi_offset x29, -32",
+    ".cfi_offset x30, -24",
+    "str x19, [sp, #16]",
+    ".cfi_offset x19, -16",
+    "mov x19, x0",
+    // From here the caller is the suspended context: CFA = x19 + 32, return address (x30)
+    // at CFA - 32, x29 at CFA - 16, x19 at CFA - 8.
+    ".cfi_def_cfa x19, 32",
+    ".cfi_offset x30, -32",
+    ".cfi_offset x29, -16",
+    ".cfi_offset x19, -8",
+    "mov x0, x2",
+    "blr x1",
+    "goexec_unwind_pivot_ret:",
+    "ldr x19, [sp, #16]",
+    "ldp x29, x30, [sp], #32",
+    "ret",
+    ".cfi_endproc",
+    ".size goexec_unwind_pivot, . - goexec_unwind_pivot",
+);

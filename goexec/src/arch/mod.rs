@@ -73,6 +73,55 @@ extern "C" {
     fn goexec_trampoline();
 }
 
+extern "C" {
+    /// Defined per target: calls `f(arg)` below a frame whose unwind information continues
+    /// into the suspended context saved at `sp`.
+    fn goexec_unwind_pivot(sp: *mut u8, f: unsafe extern "C" fn(*mut u8), arg: *mut u8);
+    /// The return address inside `goexec_unwind_pivot`: a walk that reaches it leaves the
+    /// running stack for the suspended context's.
+    static goexec_unwind_pivot_ret: u8;
+}
+
+/// The return address at which a backtrace taken inside [`with_frames_of`] leaves the running
+/// stack and continues into the suspended context's frames.
+pub(crate) fn unwind_pivot_return() -> usize {
+    // Only the symbol's address is taken (a code label, never read).
+    core::ptr::addr_of!(goexec_unwind_pivot_ret) as usize
+}
+
+/// Runs `f` on the running stack in such a way that a backtrace taken inside it (a DWARF
+/// unwinder's: `_Unwind_Backtrace`, a debugger's) continues, past the frame at
+/// [`unwind_pivot_return`], into the frames of the context suspended at `sp`, up to that
+/// context's root (the trampoline, whose CFI ends every walk). The suspended context is only
+/// read, by the unwinder. `f` must not unwind: a panic in it aborts the process.
+///
+/// # Safety
+///
+/// `sp` is a suspended context's saved stack pointer (from `suspend` or `transfer`; not a
+/// fresh stack's from `init_stack`), and that context stays suspended, its stack mapped and
+/// its frames unchanged, until this returns.
+pub(crate) unsafe fn with_frames_of(sp: *mut u8, f: &mut dyn FnMut()) {
+    unsafe extern "C" fn call(arg: *mut u8) {
+        // SAFETY: `arg` is the `&mut &mut dyn FnMut()` below, alive for the whole call.
+        let f = unsafe { &mut *arg.cast::<&mut dyn FnMut()>() };
+        f();
+    }
+    let mut f = f;
+    // SAFETY: the caller's contract for `sp`; `call` is given a pointer to `f`, which outlives
+    // the call. A panic in `f` cannot unwind through the asm: `call` is `extern "C"`.
+    unsafe { goexec_unwind_pivot(sp, call, (&mut f as *mut &mut dyn FnMut()).cast()) };
+}
+
+/// Whether `sp` is a fresh stack's, from [`init_stack`], never resumed: it has no frames.
+///
+/// # Safety
+///
+/// `sp` is a suspended or fresh context's saved stack pointer, its stack mapped.
+pub(crate) unsafe fn is_fresh(sp: *mut u8) -> bool {
+    // SAFETY: the caller's contract: [sp] is the context's resume address.
+    unsafe { sp.cast::<usize>().read() == goexec_trampoline as *const () as usize }
+}
+
 /// Prepares a fresh stack so that the first [`resume`] of the returned stack pointer calls
 /// `entry(arg)` on it. The layout, the same on both targets:
 ///

@@ -250,3 +250,44 @@ pub(crate) unsafe fn call_on_stack(arg: *mut u8, sp: *mut u8, f: unsafe extern "
         );
     }
 }
+
+// goexec_unwind_pivot(sp = rdi, f = rsi, arg = rdx): calls `f(arg)` on the running stack with
+// a frame whose unwind information says its caller is the suspended context saved at `sp`, so
+// that a backtrace taken inside `f` walks on into that context's frames (tracebacks of parked
+// goroutines, runtime/traceback.rs). Nothing of the suspended context is run or written.
+//
+// A suspended context's saved stack holds (see the diagram above) its resume address at
+// [sp], rbx at [sp + 8] and rbp at [sp + 16], and its stack pointer before the switch is
+// sp + 24: exactly a caller's frame with CFA = sp + 24. rbx holds `sp` across the call (it is
+// callee-saved, so the unwinder recovers it through f's frames), and the CFI below is written
+// in terms of it. `goexec_unwind_pivot_ret` labels the return address, where a walk leaves
+// the running stack.
+global_asm!(
+    ".text",
+    ".balign 16",
+    ".globl goexec_unwind_pivot",
+    ".hidden goexec_unwind_pivot",
+    ".globl goexec_unwind_pivot_ret",
+    ".hidden goexec_unwind_pivot_ret",
+    ".type goexec_unwind_pivot, @function",
+    "goexec_unwind_pivot:",
+    ".cfi_startproc",
+    "push rbx",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_offset rbx, -16",
+    "mov rbx, rdi",
+    // From here the caller is the suspended context: CFA = rbx + 24, return address at
+    // CFA - 24, rbx at CFA - 16, rbp at CFA - 8 (DWARF registers 16, 3, 6).
+    ".cfi_def_cfa rbx, 24",
+    ".cfi_offset 16, -24",
+    ".cfi_offset 3, -16",
+    ".cfi_offset 6, -8",
+    // rsp is 16-aligned here (8 at entry, plus the push), as a call needs.
+    "mov rdi, rdx",
+    "call rsi",
+    "goexec_unwind_pivot_ret:",
+    "pop rbx",
+    "ret",
+    ".cfi_endproc",
+    ".size goexec_unwind_pivot, . - goexec_unwind_pivot",
+);

@@ -144,11 +144,13 @@ impl Sched {
 
     /// Creates a goroutine running `f` and makes it runnable: in the calling M's `runnext` when
     /// called from one of this runtime's goroutines, else on the global queue. Go: `newproc`.
+    /// `parent` is the spawning goroutine's id, for tracebacks (0: none).
     pub(crate) fn newproc(
         self: &Arc<Self>,
         id: u64,
         f: crate::task::TaskRef,
         spawned_at: &'static Location<'static>,
+        parent: u64,
         name: Option<String>,
         stack_size: usize,
     ) -> Result<GRef, StackError> {
@@ -176,7 +178,7 @@ impl Sched {
                 g
             })?;
             let (f, name, stack) = args.take()?;
-            g.prepare(id, f, spawned_at, name, stack);
+            g.prepare(id, f, spawned_at, parent, name, stack);
             g.set_status(GStatus::Runnable);
             sched_event!(goid = id, "spawn");
             runqput(m, g, true);
@@ -191,7 +193,7 @@ impl Sched {
                     super::fatal("newproc", "the M lost its P");
                 };
                 let g = self.gfget_global();
-                g.prepare(id, f, spawned_at, name, stack);
+                g.prepare(id, f, spawned_at, parent, name, stack);
                 self.alloc.ngoroutines_ext.fetch_add(1, Ordering::Relaxed);
                 g.set_status(GStatus::Runnable);
                 sched_event!(goid = id, "spawn");

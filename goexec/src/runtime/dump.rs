@@ -53,27 +53,13 @@ pub(crate) fn dump_sched(sched: &Sched, me: Option<GRef>) -> String {
     }
     let mut out = String::new();
     for g in gs {
-        let state = match g.status() {
-            GStatus::Idle | GStatus::Dead => continue,
-            GStatus::Runnable => "runnable".to_owned(),
-            GStatus::Running if g.wait_reason() == WaitReason::Syscall => {
-                let waited = Duration::from_nanos(now.saturating_sub(g.wait_since_ns()));
-                format!("syscall, {}", human(waited))
-            }
-            GStatus::Running => "running".to_owned(),
-            GStatus::Waiting => {
-                let waited = Duration::from_nanos(now.saturating_sub(g.wait_since_ns()));
-                format!("{}, {}", g.wait_reason().as_str(), human(waited))
-            }
+        let Some(state) = state_of(g, g.status(), now) else {
+            continue;
         };
         if !out.is_empty() {
             out.push('\n');
         }
-        let _ = write!(out, "goroutine {}", g.id());
-        if let Some(name) = g.name() {
-            let _ = write!(out, " {name:?}");
-        }
-        let _ = writeln!(out, " [{state}]:");
+        write_header(&mut out, g, &state);
         match g.spawned_at() {
             Some(at) => {
                 let _ = writeln!(
@@ -88,6 +74,33 @@ pub(crate) fn dump_sched(sched: &Sched, me: Option<GRef>) -> String {
         }
     }
     out
+}
+
+/// The bracketed state of a goroutine whose status is `status`, as Go prints it ("chan
+/// receive, 3 ms"); None for a free record.
+pub(super) fn state_of(g: GRef, status: GStatus, now: u64) -> Option<String> {
+    Some(match status {
+        GStatus::Idle | GStatus::Dead => return None,
+        GStatus::Runnable => "runnable".to_owned(),
+        GStatus::Running if g.wait_reason() == WaitReason::Syscall => {
+            let waited = Duration::from_nanos(now.saturating_sub(g.wait_since_ns()));
+            format!("syscall, {}", human(waited))
+        }
+        GStatus::Running => "running".to_owned(),
+        GStatus::Waiting => {
+            let waited = Duration::from_nanos(now.saturating_sub(g.wait_since_ns()));
+            format!("{}, {}", g.wait_reason().as_str(), human(waited))
+        }
+    })
+}
+
+/// `goroutine 7 "name" [state]:` and a newline.
+pub(super) fn write_header(out: &mut String, g: GRef, state: &str) {
+    let _ = write!(out, "goroutine {}", g.id());
+    if let Some(name) = g.name() {
+        let _ = write!(out, " {name:?}");
+    }
+    let _ = writeln!(out, " [{state}]:");
 }
 
 /// A wait duration as Go-ish text: "850 µs", "12 ms", "3 s", "2 minutes".

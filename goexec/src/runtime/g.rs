@@ -266,6 +266,8 @@ pub(crate) struct G {
     locked_m: AtomicPtr<()>,
     /// Where `spawn` was called. Relaxed: display only; always a valid `&'static Location`.
     spawned_at: AtomicPtr<Location<'static>>,
+    /// The goroutine that spawned this one (0: none, a plain thread). Relaxed: display only.
+    parent: AtomicU64,
     /// Goroutine-local storage (`goexec::local!`), made on first use: touched only by the G's
     /// own code.
     locals: UnsafeCell<Option<Box<Locals>>>,
@@ -290,6 +292,44 @@ pub(crate) type Locals = Vec<(usize, Box<dyn Any>)>;
 /// measured, yield_many at 2 Ps ran 25-40% slower when stacks were handed out in run order
 /// instead of spawn order, until the frames were spread this way.
 const STACK_COLORS: usize = 32;
+
+/// Set in a G's status byte beside `Waiting` while a traceback walks its stack (Go's
+/// `_Gscan`); see [`GRef::scan_waiting`].
+const SCAN: u8 = 0x80;
+
+/// Waits, spinning then yielding the thread, while a traceback walks a G's frames (tens of
+/// microseconds).
+#[cold]
+fn wait_for_scan() {
+    for _ in 0..64 {
+        std::hint::spin_loop();
+    }
+    std::thread::yield_now();
+}
+
+/// A Waiting G held Waiting for a traceback; see [`GRef::scan_waiting`].
+pub(crate) struct ScanGuard(GRef);
+
+impl ScanGuard {
+    /// The held G's saved stack pointer.
+    pub(crate) fn saved_sp(&self) -> *mut u8 {
+        // SAFETY: the G is Waiting and held so: its context was saved before it became
+        // Waiting (Acquire in scan_waiting), and nobody can resume it (or write ctx) until
+        // the guard drops.
+        unsafe { *self.0.g().ctx.sp.get() }
+    }
+}
+
+impl Drop for ScanGuard {
+    fn drop(&mut self) {
+        // Only the scanner changes the status while the bit is set (every other change is a
+        // CAS from a value without it). Release: our reads of the stack are done first.
+        self.0
+            .g()
+            .status
+            .store(GStatus::Waiting as u8, Ordering::Release);
+    }
+}
 
 /// A shared reference to a G, as run queues and waiter records hold it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -320,6 +360,7 @@ impl GRef {
             },
             locked_m: AtomicPtr::new(ptr::null_mut()),
             spawned_at: AtomicPtr::new(ptr::null_mut()),
+            parent: AtomicU64::new(0),
             locals: UnsafeCell::new(None),
             stack: UnsafeCell::new(None),
             running_stack: UnsafeCell::new(RunningStack {
@@ -362,8 +403,9 @@ impl GRef {
     }
 
     pub(crate) fn status(&self) -> GStatus {
-        // Acquire: pairs with the Release of the status change we observe.
-        GStatus::from_u8(self.g().status.load(Ordering::Acquire))
+        // Acquire: pairs with the Release of the status change we observe. A traceback's
+        // scan bit does not change the status.
+        GStatus::from_u8(self.g().status.load(Ordering::Acquire) & !SCAN)
     }
 
     /// Changes the status from `from` to `to` if it is `from`; false otherwise.
@@ -374,10 +416,39 @@ impl GRef {
             from.can_become(to),
             "cas_status: illegal {from:?} -> {to:?}"
         );
+        loop {
+            match self.g().status.compare_exchange(
+                from as u8,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                // A traceback is reading the stack (Go: casgstatus waits out _Gscan): only
+                // ever a Waiting G, for one walk of its frames.
+                Err(v) if v == from as u8 | SCAN => wait_for_scan(),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Holds a Waiting G Waiting (its stack unchanged) until the guard drops, for a traceback
+    /// to walk its frames (Go: `suspendG`'s `_Gscan` bit); None if the G is not Waiting. While
+    /// it is held, [`cas_status`](GRef::cas_status) out of Waiting waits: every way out of
+    /// Waiting is a CAS, so no plain store can slip past.
+    pub(crate) fn scan_waiting(&self) -> Option<ScanGuard> {
+        let waiting = GStatus::Waiting as u8;
+        // Acquire: the context and frames the parking G saved before it became Waiting.
         self.g()
             .status
-            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .compare_exchange(
+                waiting,
+                waiting | SCAN,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .ok()
+            .map(|_| ScanGuard(*self))
     }
 
     /// Sets the status, by its current owner. Release: hands the stack to the next owner.
@@ -416,6 +487,11 @@ impl GRef {
         unsafe { p.cast_const().as_ref() }
     }
 
+    /// The goroutine that spawned this one, 0 if none did (spawned from a plain thread).
+    pub(crate) fn parent(&self) -> u64 {
+        self.g().parent.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn name(&self) -> Option<String> {
         if !self.g().has_name.load(Ordering::Relaxed) {
             return None;
@@ -446,6 +522,7 @@ impl GRef {
         id: u64,
         f: TaskRef,
         spawned_at: &'static Location<'static>,
+        parent: u64,
         name: Option<String>,
         stack: Option<Stack>,
     ) {
@@ -466,6 +543,7 @@ impl GRef {
             (spawned_at as *const Location<'static>).cast_mut(),
             Ordering::Relaxed,
         );
+        g.parent.store(parent, Ordering::Relaxed);
         if name.is_some() {
             self.sched().set_name(id, name);
             g.has_name.store(true, Ordering::Relaxed);

@@ -66,6 +66,7 @@ mod switch;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
 pub(crate) mod tls;
+mod traceback;
 pub(crate) mod waitq;
 
 #[cfg(test)]
@@ -76,6 +77,7 @@ pub(crate) use gopanic::goroutine_panicked;
 pub use gopanic::UnhandledPanic;
 pub use local::LocalKey;
 pub use switch::{Coroutine, CoroutineResult, Yielder};
+pub use traceback::{dump_stacks, stack};
 
 use crate::stack::{self, StackError};
 use crate::task::{task, JoinHandle};
@@ -345,7 +347,7 @@ impl Runtime {
             Err(e) => panic!("goexec: cannot start the runtime: {e}"),
         };
         sched.start_sysmon();
-        let handle = match spawn_on(&sched, f, Location::caller(), None, self.stack_size) {
+        let handle = match spawn_on(&sched, f, Location::caller(), 0, None, self.stack_size) {
             Ok(h) => h,
             Err(e) => panic!("goexec: cannot start the main goroutine: {e}"),
         };
@@ -427,6 +429,7 @@ fn spawn_on<F, T>(
     sched: &Arc<sched::Sched>,
     f: F,
     at: &'static Location<'static>,
+    parent: u64,
     name: Option<String>,
     stack_size: usize,
 ) -> Result<JoinHandle<T>, StackError>
@@ -437,7 +440,7 @@ where
     // The id goes to both ends before the goroutine can run (and finish, on another P).
     let id = sched.new_goid();
     let (run, handle) = task(id, f);
-    sched.newproc(id, run, at, name, stack_size)?;
+    sched.newproc(id, run, at, parent, name, stack_size)?;
     Ok(handle)
 }
 
@@ -471,7 +474,8 @@ where
                 m.system.replace(Some("goexec::spawn")),
                 m.curg.replace(None),
             );
-            let r = size.and_then(|size| spawn_on(&m.sched, f, at, name, size));
+            let parent = outer.1.map_or(0, |g| g.id());
+            let r = size.and_then(|size| spawn_on(&m.sched, f, at, parent, name, size));
             m.system.set(outer.0);
             m.curg.set(outer.1);
             m.leave(entered);

@@ -198,7 +198,7 @@ impl Home {
             // A P's entries fire on the runtime's Ms, which its teardown joins before it
             // abandons what was spawned; the process-wide heap fires them once it has shut down.
             Where::P(sched, _) if !sched.is_shut_down() => {
-                if let Err(e) = super::spawn_on(sched, f, at, None, sched.stack_size) {
+                if let Err(e) = super::spawn_on(sched, f, at, 0, None, sched.stack_size) {
                     super::fatal(
                         "time::after_func",
                         &format!("cannot start the goroutine: {e}"),
