@@ -320,7 +320,9 @@ impl Tracer {
             }
             for s in syms.iter() {
                 let name = s.name.as_deref().unwrap_or("?");
-                if !system && is_runtime_frame(name) {
+                if !system
+                    && (is_runtime_frame(name) || s.file.as_deref().is_some_and(is_runtime_file))
+                {
                     continue;
                 }
                 let _ = writeln!(self.out, "{name}");
@@ -377,4 +379,21 @@ fn is_runtime_frame(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p))
         || name.contains(" as core::ops::function::Fn")
         || name.starts_with("alloc::boxed::Box<F,A> as core::ops::function::")
+}
+
+/// Whether a source file is the runtime's: this crate's sources, or std's closure-call and
+/// `catch_unwind` plumbing. With `debug = "line-tables-only"` inlined functions carry only
+/// their short names (`park`, `call_once`), so the file is what tells.
+fn is_runtime_file(file: &str) -> bool {
+    const OURS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+    const STD: [&str; 5] = [
+        "/library/core/src/ops/function.rs",
+        "/library/core/src/panic/unwind_safe.rs",
+        "/library/std/src/panicking.rs",
+        "/library/std/src/panic.rs",
+        "/library/alloc/src/boxed.rs",
+    ];
+    file.starts_with(OURS)
+        || STD.iter().any(|s| file.ends_with(s))
+        || (file.contains("/backtrace-0.") && file.contains("/src/backtrace/"))
 }
