@@ -33,6 +33,11 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+/// Whether any `notify` has taken SIGQUIT: if so, the goroutine-traceback handler
+/// (runtime/sigquit.rs) never gives it its default effect.
+pub(crate) static SIGQUIT_NOTIFIED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Room in the channel `notify` returns: deliveries that find it full are dropped.
 const CAPACITY: usize = 16;
 
@@ -82,6 +87,10 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
     // disposition, so a half-made registration would leave the others ignored.
     for &sig in signals {
         check(sig)?;
+    }
+    if signals.contains(&libc::SIGQUIT) {
+        // The traceback handler leaves SIGQUIT to us from now on (runtime/sigquit.rs).
+        SIGQUIT_NOTIFIED.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     // Whatever can fail is made before `Signals::new` catches the signals: signal-hook
     // cannot give a signal back its old disposition, so a notify that failed after catching

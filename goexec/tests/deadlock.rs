@@ -195,6 +195,10 @@ fn main() {
         let ok = code == Some(2)
             && err.starts_with("fatal error: all goroutines are asleep - deadlock!")
             && err.contains("goroutine 1 [")
+            // With stacks: the blocked goroutines' own frames, file and line.
+            && err.contains("\ndeadlock::")
+            && err.contains("::{{closure}}\n")
+            && err.contains("tests/deadlock.rs:")
             && took < Duration::from_secs(1);
         check(
             mode,

@@ -181,8 +181,19 @@ fn a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process() {
         err.contains("UnhandledPanic is Abort: exiting with status 2"),
         "{err}"
     );
-    // The dump lists the main goroutine, waiting.
-    assert!(err.contains("goroutine 1 [chan receive"), "{err}");
+    // Every goroutine with its stack: the panicking one first, with its frames where it
+    // panicked, then the main goroutine, waiting, with its own.
+    let doomed = err.find("goroutine 2 \"doomed\" [running]:\n").expect(&err);
+    let main = err.find("goroutine 1 [chan receive").expect(&err);
+    assert!(doomed < main, "{err}");
+    assert!(
+        err[doomed..main].contains("rt_panic::child::{{closure}}"),
+        "{err}"
+    );
+    assert!(
+        err[main..].contains("rt_panic::child::{{closure}}"),
+        "{err}"
+    );
     assert!(!err.contains("child: run returned"), "{err}");
 }
 

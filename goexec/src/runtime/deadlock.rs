@@ -6,8 +6,13 @@
 //! fatal error: all goroutines are asleep - deadlock!
 //!
 //! goroutine 1 [chan send, 21 ms]:
-//!         spawned at src/main.rs:4:5
+//! myapp::main::{{closure}}
+//!         /src/myapp/src/main.rs:6
+//! created at src/main.rs:4:5
 //! ```
+//!
+//! Every goroutine is listed with its stack (`traceback.rs`): all are parked, so all can be
+//! walked.
 //!
 //! and exit status 2, as Go's.
 //!
@@ -91,7 +96,7 @@ pub(crate) fn check(sched: &Sched, watch: &mut Watch) {
     }
     eprintln!(
         "fatal error: all goroutines are asleep - deadlock!\n\n{}",
-        super::dump::dump_sched(sched, None)
+        super::traceback::traceback_sched(sched, None)
     );
     std::process::exit(2);
 }

@@ -32,7 +32,8 @@ pub enum UnhandledPanic {
     #[default]
     Ignore,
     /// Go's behaviour: a goroutine's panic ends the process. After its report, the runtime
-    /// prints every goroutine ([`dump`](crate::runtime::dump())) and exits with status 2,
+    /// prints every goroutine with its stack ([`stack(true)`](crate::runtime::stack), the
+    /// panicking one first, with its frames where it panicked) and exits with status 2,
     /// whether or not anyone would have joined the goroutine.
     Abort,
 }
@@ -48,6 +49,19 @@ pub(crate) fn install_hook() {
         std::panic::set_hook(Box::new(move |info| {
             let _print = PRINT.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(g) = current_g() {
+                if g.sched().unhandled_panic == UnhandledPanic::Abort {
+                    // The frames where it panicked, for the traceback printed once it has
+                    // unwound (if nothing catches the panic first).
+                    let frames = super::traceback::own_frames();
+                    PANIC_FRAMES.with(|p| {
+                        let mut p = p.borrow_mut();
+                        p.retain(|(id, _)| *id != g.id());
+                        if p.len() >= 64 {
+                            p.remove(0);
+                        }
+                        p.push((g.id(), frames));
+                    });
+                }
                 let thread = std::thread::current();
                 let on = thread.name().unwrap_or("an M");
                 match g.name() {
@@ -69,11 +83,28 @@ pub(crate) fn goroutine_panicked() {
     if g.sched().unhandled_panic != UnhandledPanic::Abort {
         return;
     }
-    let dump = super::dump::dump();
+    // Its frames where it panicked (the hook kept them), else where it is now.
+    let frames = PANIC_FRAMES
+        .with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().rposition(|(id, _)| *id == g.id())?;
+            Some(p.swap_remove(i).1)
+        })
+        .unwrap_or_else(super::traceback::own_frames);
+    let all = super::traceback::traceback_sched(g.sched(), Some((g, frames)));
     eprintln!(
         "goexec: goroutine {} panicked, and the runtime's UnhandledPanic is Abort: exiting \
-         with status 2\n\n{dump}",
+         with status 2\n\n{all}",
         g.id()
     );
     std::process::exit(2);
+}
+
+thread_local! {
+    /// Under `UnhandledPanic::Abort`, the frames of goroutines that panicked on this M and are
+    /// unwinding, by goroutine id (a goroutine that parks while unwinding stays on its M:
+    /// `GRef::follow_unwind`). Taken by `goroutine_panicked`; a panic the goroutine's own
+    /// code catches leaves its entry behind, so the oldest go beyond 64.
+    static PANIC_FRAMES: std::cell::RefCell<Vec<(u64, Vec<usize>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }

@@ -61,6 +61,7 @@ mod preempt;
 pub(crate) mod runq;
 mod sched;
 mod shutdown;
+mod sigquit;
 mod spinning;
 mod switch;
 pub(crate) mod sysmon;
@@ -169,6 +170,7 @@ pub struct RuntimeBuilder {
     procs: Option<usize>,
     stack_size: usize,
     unhandled_panic: UnhandledPanic,
+    sigquit_traceback: bool,
 }
 
 impl RuntimeBuilder {
@@ -194,6 +196,31 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether SIGQUIT (Ctrl-\\ in a terminal, `kill -QUIT`) prints every goroutine of the
+    /// runtime with its stack ([`stack(true)`](stack)) to stderr and ends the process with
+    /// status 2, as Go does. Default: off (SIGQUIT keeps its usual effect).
+    ///
+    /// For a program that cannot be rebuilt, the environment variable `GOEXEC_TRACEBACK`
+    /// (in the spirit of Go's `GOTRACEBACK`) decides instead: `all` turns this on for every
+    /// runtime, `system` does too and shows the runtime's own frames (with addresses) in
+    /// every traceback, `none` turns it off even where the builder asked for it.
+    ///
+    /// The report is printed by the runtime's sysmon thread within a tick (10 ms at most)
+    /// of the signal; goroutines running at that moment are listed without their frames
+    /// (see [`stack`]). Where several runtimes run at once, the first to notice prints its
+    /// own goroutines. While no runtime listens, SIGQUIT has its default effect (unless the
+    /// program takes it with [`signal::notify`](crate::signal::notify)).
+    ///
+    /// ```
+    /// let rt = goexec::Runtime::builder().sigquit_traceback(true).build()?;
+    /// rt.run(|| { /* a SIGQUIT now prints every goroutine and exits with status 2 */ });
+    /// # Ok::<(), goexec::runtime::BuildError>(())
+    /// ```
+    pub fn sigquit_traceback(mut self, on: bool) -> Self {
+        self.sigquit_traceback = on;
+        self
+    }
+
     /// Checks the configuration and makes the runtime. No thread starts until `run`.
     /// The first build in a process installs the panic hook that names the goroutine in a
     /// panic's report (see [`UnhandledPanic`]).
@@ -214,6 +241,7 @@ impl RuntimeBuilder {
             procs,
             stack_size,
             unhandled_panic: self.unhandled_panic,
+            sigquit_traceback: self.sigquit_traceback,
             warm: Arc::new(Mutex::new(alloc::Warm::default())),
         })
     }
@@ -242,6 +270,7 @@ pub struct Runtime {
     procs: usize,
     stack_size: usize,
     unhandled_panic: UnhandledPanic,
+    sigquit_traceback: bool,
     /// What earlier runs left (shared by clones; each run takes it all).
     warm: Arc<Mutex<alloc::Warm>>,
 }
@@ -251,7 +280,8 @@ impl fmt::Debug for Runtime {
         let mut d = f.debug_struct("Runtime");
         d.field("procs", &self.procs)
             .field("stack_size", &self.stack_size)
-            .field("unhandled_panic", &self.unhandled_panic);
+            .field("unhandled_panic", &self.unhandled_panic)
+            .field("sigquit_traceback", &self.sigquit_traceback);
         // try_lock: formatting never waits for a run that is taking or giving back its memory.
         let kept = match self.warm.try_lock() {
             Ok(w) => Some(w.len()),
@@ -273,6 +303,7 @@ impl Runtime {
             procs: None,
             stack_size: stack::DEFAULT_STACK_SIZE,
             unhandled_panic: UnhandledPanic::Ignore,
+            sigquit_traceback: false,
         }
     }
 
@@ -346,6 +377,15 @@ impl Runtime {
             Ok(s) => s,
             Err(e) => panic!("goexec: cannot start the runtime: {e}"),
         };
+        let sigquit = match traceback::level() {
+            traceback::Level::None => false,
+            traceback::Level::Default => self.sigquit_traceback,
+            traceback::Level::All | traceback::Level::System => true,
+        };
+        let _quit = sigquit.then(sigquit::listen);
+        sched
+            .sigquit
+            .store(sigquit, std::sync::atomic::Ordering::Relaxed);
         sched.start_sysmon();
         let handle = match spawn_on(&sched, f, Location::caller(), 0, None, self.stack_size) {
             Ok(h) => h,

@@ -120,6 +120,9 @@ pub(super) struct Synced {
 pub(crate) struct Sched {
     /// What a goroutine's panic does (`RuntimeBuilder::unhandled_panic`).
     pub(crate) unhandled_panic: super::UnhandledPanic,
+    /// Whether SIGQUIT prints this runtime's goroutines and exits (sigquit.rs); set before
+    /// sysmon starts.
+    pub(crate) sigquit: std::sync::atomic::AtomicBool,
     /// Number of Ps (GOMAXPROCS). Immutable.
     pub(crate) procs: usize,
     /// Default goroutine stack size. Immutable.
@@ -175,6 +178,7 @@ impl Sched {
             procs,
             stack_size,
             unhandled_panic,
+            sigquit: std::sync::atomic::AtomicBool::new(false),
             allp: allp.into_boxed_slice(),
             synced: Mutex::new(Synced {
                 idle: IdleLists::new(pidle),

@@ -232,6 +232,13 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
             }
         }
         super::deadlock::check(&sched, &mut deadlock);
+        if sched.sigquit.load(Ordering::Relaxed) && super::sigquit::take_pending() {
+            eprintln!(
+                "SIGQUIT: quit\n\n{}",
+                super::traceback::traceback_sched(&sched, None)
+            );
+            std::process::exit(2);
+        }
         if sched.timers_stranded(now, TIMER_STRANDED_NS) {
             sched.wakep();
         }
