@@ -36,9 +36,17 @@ fn child(mode: &str) {
                 .run(|| {
                     // Nobody joins it: main waits on a channel that never receives (for
                     // 20 s at most, so that a child that did not exit ends anyway).
+                    // It panics once main waits, so that the report shows main parked
+                    // (on a slow machine, qemu's, main could still be running).
                     goexec::Builder::new()
                         .name("doomed")
-                        .spawn(|| panic!("kaboom"))
+                        .spawn(|| {
+                            while !goexec::runtime::dump().contains("goroutine 1 [chan receive")
+                            {
+                                goexec::yield_now();
+                            }
+                            panic!("kaboom")
+                        })
                         .unwrap();
                     let (_tx, rx) = goexec::chan::bounded::<()>(0);
                     let _ = rx.recv_timeout(std::time::Duration::from_secs(20));
