@@ -41,8 +41,7 @@ fn child(mode: &str) {
                     goexec::Builder::new()
                         .name("doomed")
                         .spawn(|| {
-                            while !goexec::runtime::dump().contains("goroutine 1 [chan receive")
-                            {
+                            while !goexec::runtime::dump().contains("goroutine 1 [chan receive") {
                                 goexec::yield_now();
                             }
                             panic!("kaboom")

@@ -639,3 +639,92 @@ fn call_on_stack_runs_on_the_given_stack_and_comes_back() {
     }
     assert_eq!(live, 0xfeed + 1000);
 }
+
+/// The innermost of the walk test's own frames: suspends, and hands back `depth` each time.
+#[inline(never)]
+fn walk_leaf(ctx: *mut Ctx, depth: usize) -> usize {
+    // SAFETY: as in doubling_entry: on the context's own stack, resumed through ctx.
+    let v = unsafe { suspend_to(ctx, depth) };
+    core::hint::black_box(v + 1)
+}
+
+/// Recurses `n` times through itself before the leaf, so the walk has frames to count.
+#[inline(never)]
+fn walk_middle(ctx: *mut Ctx, n: usize) -> usize {
+    let v = if n == 0 {
+        walk_leaf(ctx, 3)
+    } else {
+        walk_middle(ctx, n - 1)
+    };
+    core::hint::black_box(v + 1)
+}
+
+unsafe extern "C" fn walk_entry(arg: usize) -> ! {
+    let ctx = arg as *mut Ctx;
+    loop {
+        core::hint::black_box(walk_middle(ctx, 2));
+    }
+}
+
+/// The function names of a suspended context's frames, walked through `with_frames_of` by
+/// the DWARF unwinder (innermost first), and the number of frames.
+fn frames_of(sp: *mut u8) -> Vec<String> {
+    let pivot = super::unwind_pivot_return();
+    let mut ips = Vec::new();
+    let mut past = false;
+    let mut walk = || {
+        backtrace::trace(|f| {
+            let ip = f.ip() as usize;
+            if ip == 0 {
+                // Past the trampoline, whose return address is undefined.
+                return false;
+            }
+            if past {
+                ips.push(ip);
+            } else {
+                past = ip == pivot;
+            }
+            ips.len() < 100
+        })
+    };
+    // SAFETY: `sp` is a context suspended in walk_leaf, not resumed during the walk.
+    unsafe { super::with_frames_of(sp, &mut walk) };
+    let mut names = Vec::new();
+    for ip in ips {
+        let mut name = None;
+        backtrace::resolve((ip - 1) as *mut core::ffi::c_void, |s| {
+            // The outermost function at the address (the last one reported).
+            name = s.name().map(|n| format!("{n:#}"));
+        });
+        names.push(name.unwrap_or_else(|| format!("{ip:#x}")));
+    }
+    names
+}
+
+/// A backtrace taken through `with_frames_of` walks a suspended context's own frames, from
+/// where it suspended to its entry, and stops at the trampoline; the context is untouched.
+#[test]
+fn a_suspended_contexts_frames_can_be_walked_from_outside() {
+    let mut stack = TestStack::new();
+    let mut ctx = Ctx::new(&mut stack, walk_entry);
+    let p: *mut Ctx = &mut *ctx;
+    assert_eq!(ctx.resume(p as usize), 3);
+    for round in 0..3 {
+        let names = frames_of(ctx.sp);
+        let leaf = names.iter().position(|n| n.ends_with("walk_leaf"));
+        let middles = names.iter().filter(|n| n.ends_with("walk_middle")).count();
+        let entry = names.iter().position(|n| n.ends_with("walk_entry"));
+        assert!(leaf.is_some(), "round {round}: {names:?}");
+        assert_eq!(middles, 3, "round {round}: {names:?}");
+        // The entry, then the trampoline: the walk ends there.
+        let entry = entry.unwrap_or_else(|| panic!("round {round}: {names:?}"));
+        assert_eq!(names.len(), entry + 2, "round {round}: {names:?}");
+        assert_eq!(
+            names[entry + 1],
+            "goexec_trampoline",
+            "round {round}: {names:?}"
+        );
+        // Untouched: it resumes where it was and suspends at the leaf again.
+        assert_eq!(ctx.resume(0), 3);
+    }
+}

@@ -196,7 +196,7 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Whether SIGQUIT (Ctrl-\\ in a terminal, `kill -QUIT`) prints every goroutine of the
+    /// Whether SIGQUIT (`Ctrl-\` in a terminal, `kill -QUIT`) prints every goroutine of the
     /// runtime with its stack ([`stack(true)`](stack)) to stderr and ends the process with
     /// status 2, as Go does. Default: off (SIGQUIT keeps its usual effect).
     ///

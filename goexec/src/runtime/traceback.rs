@@ -152,6 +152,9 @@ pub fn dump_stacks() -> String {
 pub(crate) fn own_frames() -> Vec<usize> {
     let mut ips = Vec::with_capacity(32);
     backtrace::trace(|f| {
+        if f.ip().is_null() {
+            return false;
+        }
         ips.push(f.ip() as usize);
         ips.len() < MAX_FRAMES + 16
     });
@@ -228,6 +231,10 @@ impl Tracer {
                 let mut walk = || {
                     backtrace::trace(|f| {
                         let ip = f.ip() as usize;
+                        if ip == 0 {
+                            // Past the root's trampoline, whose return address is undefined.
+                            return false;
+                        }
                         if past {
                             ips.push(ip);
                         } else {
