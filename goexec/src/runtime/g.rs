@@ -297,10 +297,10 @@ const STACK_COLORS: usize = 32;
 /// `_Gscan`); see [`GRef::scan_waiting`].
 const SCAN: u8 = 0x80;
 
-/// Waits, spinning then yielding the thread, while a traceback walks a G's frames (tens of
-/// microseconds).
+/// Waits a little, spinning then yielding the thread, while a traceback walks a G's frames
+/// (tens of microseconds).
 #[cold]
-fn wait_for_scan() {
+pub(crate) fn wait_for_scan() {
     for _ in 0..64 {
         std::hint::spin_loop();
     }
@@ -416,26 +416,44 @@ impl GRef {
             from.can_become(to),
             "cas_status: illegal {from:?} -> {to:?}"
         );
+        self.g()
+            .status
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// [`cas_status`](GRef::cas_status) that waits out a traceback's scan bit (Go's
+    /// casgstatus waits out `_Gscan` the same way): while a walk holds the G at `from`, waits
+    /// for it to end and tries again. Every CAS out of Waiting goes through this, or (on the
+    /// `goready` hot path) calls [`scanned`](GRef::scanned) when it fails.
+    /// Out of line: its callers are cold paths (a park the unlock refused, the network
+    /// poller's batch), and inlined its loop weighs on the hot code around them.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn cas_status_after_scan(&self, from: GStatus, to: GStatus) -> bool {
         loop {
-            match self.g().status.compare_exchange(
-                from as u8,
-                to as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                // A traceback is reading the stack (Go: casgstatus waits out _Gscan): only
-                // ever a Waiting G, for one walk of its frames.
-                Err(v) if v == from as u8 | SCAN => wait_for_scan(),
-                Err(_) => return false,
+            if self.cas_status(from, to) {
+                return true;
             }
+            if !self.scanned(from) {
+                return false;
+            }
+            wait_for_scan();
         }
+    }
+
+    /// Whether a traceback holds the G at `from` now (its scan bit is set). Cold: only ever
+    /// asked after a failed CAS.
+    #[cold]
+    pub(crate) fn scanned(&self, from: GStatus) -> bool {
+        self.g().status.load(Ordering::Relaxed) == from as u8 | SCAN
     }
 
     /// Holds a Waiting G Waiting (its stack unchanged) until the guard drops, for a traceback
     /// to walk its frames (Go: `suspendG`'s `_Gscan` bit); None if the G is not Waiting. While
-    /// it is held, [`cas_status`](GRef::cas_status) out of Waiting waits: every way out of
-    /// Waiting is a CAS, so no plain store can slip past.
+    /// it is held, a CAS out of Waiting fails, and every one of them then waits for the walk
+    /// to end ([`cas_status_after_scan`](GRef::cas_status_after_scan)): no plain store leaves
+    /// Waiting, so nothing can slip past.
     pub(crate) fn scan_waiting(&self) -> Option<ScanGuard> {
         let waiting = GStatus::Waiting as u8;
         // Acquire: the context and frames the parking G saved before it became Waiting.

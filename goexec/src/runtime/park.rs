@@ -16,6 +16,18 @@ pub(crate) fn gopark(reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
     }
 }
 
+/// `goready` whose CAS failed: a traceback is walking the G (it waits for the walk to end and
+/// readies it then), or it is a double wake (fatal).
+#[cold]
+#[inline(never)]
+fn goready_after_scan(g: GRef) {
+    if !g.scanned(GStatus::Waiting) {
+        super::fatal("goready", "the G is not waiting");
+    }
+    super::g::wait_for_scan();
+    goready(g)
+}
+
 /// Makes a parked G runnable (Go: `goready`): into the calling M's `runnext` when called from
 /// one of the same runtime's Ms, else onto the global queue; then wakes an M if none spins.
 /// A G of a runtime that has shut down is left alone (it will never run again).
@@ -26,7 +38,8 @@ pub(crate) fn goready(g: GRef) {
         return;
     }
     if !g.cas_status(GStatus::Waiting, GStatus::Runnable) {
-        super::fatal("goready", "the G is not waiting");
+        // In tail position, so that the hot path keeps nothing live across it.
+        return goready_after_scan(g);
     }
     sched_event!(goid = g.id(), "ready");
     let local = with_m(|m| {

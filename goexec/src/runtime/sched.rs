@@ -376,7 +376,7 @@ fn execute(m: &MLocal, g: GRef, inherit: bool) -> bool {
                 if m.sched.is_shut_down() {
                     return true;
                 }
-                if !g.cas_status(GStatus::Waiting, GStatus::Running) {
+                if !g.cas_status_after_scan(GStatus::Waiting, GStatus::Running) {
                     super::fatal("execute", "a G that refused to park was readied");
                 }
             }
@@ -532,7 +532,7 @@ pub(crate) fn resumed() {
             prev.set_status(GStatus::Waiting);
             if !unlock.call() {
                 // It refused to park: runnable again, behind us.
-                if !prev.cas_status(GStatus::Waiting, GStatus::Runnable) {
+                if !prev.cas_status_after_scan(GStatus::Waiting, GStatus::Runnable) {
                     super::fatal("resumed", "a G that refused to park was readied");
                 }
                 runqput_in(m, prev, false);
@@ -704,7 +704,7 @@ pub(super) fn injectglist(m: &MLocal, ready: Vec<Waiter>) {
                 if sched.is_shut_down() {
                     continue;
                 }
-                if !g.cas_status(GStatus::Waiting, GStatus::Runnable) {
+                if !g.cas_status_after_scan(GStatus::Waiting, GStatus::Runnable) {
                     super::fatal("injectglist", "the G is not waiting");
                 }
                 sched_event!(goid = g.id(), "ready");
