@@ -21,11 +21,18 @@ pub(crate) fn gopark(reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
 #[cold]
 #[inline(never)]
 fn goready_after_scan(g: GRef) {
-    if !g.scanned(GStatus::Waiting) {
-        super::fatal("goready", "the G is not waiting");
+    loop {
+        if !g.scanned(GStatus::Waiting) {
+            super::fatal("goready", "the G is not waiting");
+        }
+        super::g::wait_for_scan();
+        if g.sched().is_shut_down() {
+            return;
+        }
+        if g.cas_status(GStatus::Waiting, GStatus::Runnable) {
+            return ready_runnable(g);
+        }
     }
-    super::g::wait_for_scan();
-    goready(g)
 }
 
 /// Makes a parked G runnable (Go: `goready`): into the calling M's `runnext` when called from
@@ -41,6 +48,13 @@ pub(crate) fn goready(g: GRef) {
         // In tail position, so that the hot path keeps nothing live across it.
         return goready_after_scan(g);
     }
+    ready_runnable(g)
+}
+
+/// `goready`'s second half, once the G is Runnable and ours to queue.
+#[inline(always)]
+fn ready_runnable(g: GRef) {
+    let sched = g.sched();
     sched_event!(goid = g.id(), "ready");
     let local = with_m(|m| {
         if !std::sync::Arc::ptr_eq(&m.sched, sched) {

@@ -311,3 +311,52 @@ fn systemstack_runs_off_the_goroutine_stack() {
         assert_eq!(h.join().unwrap(), 5);
     }
 }
+
+/// A wakeup that meets a traceback's scan bit waits for the walk to end, then readies the G:
+/// the G does not run while it is held, and the wakeup is not lost.
+#[test]
+fn a_wakeup_waits_out_a_traceback_scan() {
+    let done = watchdog(
+        "a_wakeup_waits_out_a_traceback_scan",
+        Duration::from_secs(60),
+    );
+    Runtime::builder().procs(2).build().unwrap().run(|| {
+        let n = Notify::new();
+        let n2 = n.clone();
+        let woke = Arc::new(AtomicBool::new(false));
+        let w2 = woke.clone();
+        let h = crate::spawn(move || {
+            n2.wait();
+            w2.store(true, Ordering::SeqCst);
+        });
+        let me = super::m::current_g().unwrap();
+        let g = loop {
+            let found = me
+                .sched()
+                .all_gs()
+                .into_iter()
+                .find(|g| g.id() == h.id() && g.status() == super::g::GStatus::Waiting);
+            if let Some(g) = found {
+                break g;
+            }
+            crate::yield_now();
+        };
+        let guard = g.scan_waiting().expect("the G is Waiting");
+        // The status reads Waiting all the while.
+        assert_eq!(g.status(), super::g::GStatus::Waiting);
+        let poster = std::thread::spawn(move || n.post());
+        // The post's goready cannot finish while the guard is held: it has 200 ms to show
+        // otherwise.
+        let until = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < until && !poster.is_finished() {
+            std::thread::yield_now();
+        }
+        assert!(!poster.is_finished(), "goready went past the scan bit");
+        assert!(!woke.load(Ordering::SeqCst));
+        drop(guard);
+        poster.join().unwrap();
+        h.join().unwrap();
+        assert!(woke.load(Ordering::SeqCst));
+    });
+    done.store(true, Ordering::Release);
+}
