@@ -69,8 +69,9 @@ pub(crate) type EntryFn = unsafe extern "C" fn(arg: usize) -> !;
 const STACK_ALIGN: usize = 16;
 
 extern "C" {
-    /// Defined per target; never called from Rust, only by `resume`'s `call` on a fresh stack.
-    fn goexec_trampoline();
+    /// Defined per target; never called from Rust, only by `resume`'s `call` on a fresh stack
+    /// (its address is also published for debuggers: `runtime/debug.rs`).
+    pub(crate) fn goexec_trampoline();
 }
 
 extern "C" {

@@ -138,7 +138,7 @@ pub(crate) enum WaitReason {
 }
 
 impl WaitReason {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             WaitReason::None => "",
             WaitReason::Join => "goroutine join",
@@ -164,7 +164,7 @@ impl WaitReason {
         }
     }
 
-    fn from_u8(v: u8) -> WaitReason {
+    pub(crate) const fn from_u8(v: u8) -> WaitReason {
         match v {
             1 => WaitReason::Join,
             #[cfg(test)]
@@ -228,6 +228,15 @@ struct Ctx {
     /// resume point on each resume).
     link: UnsafeCell<*mut u8>,
 }
+
+/// Where a debugger finds a G's fields (`debug.rs`).
+pub(super) const DEBUG_OFFSETS: super::debug::GOffsets = super::debug::GOffsets {
+    id: std::mem::offset_of!(G, id) as u32,
+    status: std::mem::offset_of!(G, status) as u32,
+    wait_reason: std::mem::offset_of!(G, wait_reason) as u32,
+    sp: (std::mem::offset_of!(G, ctx) + std::mem::offset_of!(Ctx, sp)) as u32,
+    wait_since: std::mem::offset_of!(G, wait_since) as u32,
+};
 
 /// A goroutine record. Kept small (`local!` storage and names live elsewhere until used): with
 /// 100,000 goroutines queued the records do not fit in any cache, and every line a spawn, run
@@ -371,7 +380,9 @@ impl GRef {
             wait_since: AtomicU64::new(0),
             sched: UnsafeCell::new(sched),
         });
-        GRef(NonNull::from(Box::leak(g)))
+        let g = GRef(NonNull::from(Box::leak(g)));
+        super::debug::add_g(g);
+        g
     }
 
     fn g(&self) -> &G {
@@ -887,6 +898,7 @@ impl GRef {
     /// The G is Idle, no scheduler holds it, and no other GRef to it is used afterwards.
     unsafe fn free(self) {
         debug_assert_eq!(self.status(), GStatus::Idle);
+        super::debug::remove_g(self);
         // SAFETY: guaranteed by the caller: we are the last user.
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }

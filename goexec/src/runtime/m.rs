@@ -359,7 +359,10 @@ impl MLocal {
     pub(crate) fn run_as_m<R>(&self, f: impl FnOnce() -> R) -> R {
         let prev = tls::set_current_m((self as *const MLocal).cast());
         self.publish(&self.hs, self.p.get());
+        let curg = (&self.curg as *const Cell<Option<GRef>>).cast();
+        super::debug::add_m(curg, self.shared.id);
         let r = f();
+        super::debug::remove_m(curg);
         self.publish(std::ptr::null(), std::ptr::null_mut());
         tls::set_current_m(prev);
         r

@@ -15,7 +15,8 @@
 //! locks), `timers.rs` (per-P timer heaps), `netpoll.rs` (the network poller), `poll.rs`
 //! (where the scheduler polls the network), `sysmon.rs` (the monitor thread and blocking sections), `preempt.rs`
 //! (taking the P of a goroutine that runs too long), `shutdown.rs` (stopping when main
-//! returns), `dump.rs` (goroutine dumps and the schedtrace line), `deadlock.rs` (deadlock
+//! returns), `dump.rs` (goroutine dumps and the schedtrace line), `debug.rs` (the registry of
+//! goroutines and threads a debugger reads), `deadlock.rs` (deadlock
 //! detection), `callback.rs` (user code called from the scheduler's stack), `local.rs`
 //! (goroutine-local values), `tls.rs` (thread-local storage), `switch.rs` (the stackful
 //! [`Coroutine`] primitive). `lockrank.rs` lists every lock and the order they are taken in.
@@ -45,6 +46,7 @@ mod alloc;
 pub(crate) mod callback;
 mod cells;
 mod deadlock;
+mod debug;
 mod dump;
 pub(crate) mod g;
 mod gopanic;
