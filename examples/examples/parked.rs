@@ -14,7 +14,7 @@
 use goexec::sync::{Mutex, WaitGroup};
 use goexec::{chan, JoinHandle};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the sleeper sleeps: well past the moment everyone is parked, short enough for a
 /// run on its own to end promptly.
@@ -30,14 +30,20 @@ fn wait_for_lock(m: &Mutex<u64>) -> u64 {
     *m.lock() + 1
 }
 
+// These two return how long they waited: work after the call keeps it from being a tail call,
+// which would leave no frame of theirs on the stack.
 #[inline(never)]
-fn wait_for_group(wg: &WaitGroup) {
+fn wait_for_group(wg: &WaitGroup) -> Duration {
+    let start = Instant::now();
     wg.wait();
+    start.elapsed()
 }
 
 #[inline(never)]
-fn take_a_nap() {
+fn take_a_nap() -> Duration {
+    let start = Instant::now();
     goexec::time::sleep(SLEEP);
+    start.elapsed()
 }
 
 /// Called once every goroutine is parked: a breakpoint here sees them all waiting.
@@ -72,9 +78,11 @@ fn main() {
             }),
             goexec::spawn({
                 let wg = wg.clone();
-                move || wait_for_group(&wg)
+                move || {
+                    wait_for_group(&wg);
+                }
             }),
-            goexec::spawn(take_a_nap),
+            goexec::spawn(|| assert!(take_a_nap() >= SLEEP)),
         ];
 
         // Until dump() shows each one parked; yielding lets them get there.
