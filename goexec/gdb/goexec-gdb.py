@@ -12,7 +12,9 @@
 #
 # Everything is read from process memory through the `goexec_gdb_info` static
 # (goexec/src/runtime/debug.rs, which documents its layout): no function in the program is
-# called and no Rust type information is needed, so it works on release builds and cores.
+# called and no Rust type information is needed, so it works on release builds (with only a
+# symbol table: frames are then named from it) and on core files, except `goroutine N` for a
+# parked goroutine, which needs a live process (a core's registers cannot be written).
 
 import struct
 
@@ -223,6 +225,14 @@ class ParkedContext:
         new.append((layout["sp"], self.sp + layout["sp_off"]))
         try:
             self.set(new)
+        except gdb.error as e:
+            try:
+                self.restore()
+            except gdb.error:
+                pass
+            # A core file's registers cannot be written.
+            raise GoexecError("cannot switch to the goroutine's saved registers (%s); "
+                              "this needs a live process, not a core file" % e)
         except BaseException:
             self.restore()
             raise
