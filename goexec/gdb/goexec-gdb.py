@@ -220,7 +220,7 @@ class ParkedContext:
         gdb.newest_frame().select()
         frame = gdb.selected_frame()
         regs = [r for r, _ in layout["saved"]] + [layout["sp"]]
-        self.saved = [(r, int(frame.read_register(r).cast(gdb.lookup_type("long")))) for r in regs]
+        self.saved = [(r, int(frame.read_register(r)) & 0xFFFFFFFFFFFFFFFF) for r in regs]
         new = [(r, read_u64(self.sp + off)) for r, off in layout["saved"]]
         new.append((layout["sp"], self.sp + layout["sp_off"]))
         try:
