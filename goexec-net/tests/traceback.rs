@@ -48,7 +48,9 @@ fn socket_read(procs: usize) {
             .filter(|l| !l.starts_with('\t'))
             .find(|l| {
                 let l = l.trim_start_matches('<');
-                !l.starts_with("goexec_net::") && !l.starts_with("std::") && !l.starts_with("core::")
+                !l.starts_with("goexec_net::")
+                    && !l.starts_with("std::")
+                    && !l.starts_with("core::")
             })
             .unwrap_or("");
         assert!(

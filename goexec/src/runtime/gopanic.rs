@@ -32,7 +32,7 @@ pub enum UnhandledPanic {
     #[default]
     Ignore,
     /// Go's behaviour: a goroutine's panic ends the process. After its report, the runtime
-    /// prints every goroutine with its stack ([`stack(true)`](crate::runtime::stack), the
+    /// prints every goroutine with its stack ([`stack(true)`](fn@crate::runtime::stack), the
     /// panicking one first, with its frames where it panicked) and exits with status 2,
     /// whether or not anyone would have joined the goroutine.
     Abort,

@@ -199,7 +199,7 @@ impl RuntimeBuilder {
     }
 
     /// Whether SIGQUIT (`Ctrl-\` in a terminal, `kill -QUIT`) prints every goroutine of the
-    /// runtime with its stack ([`stack(true)`](stack)) to stderr and ends the process with
+    /// runtime with its stack ([`stack(true)`](fn@stack)) to stderr and ends the process with
     /// status 2, as Go does. Default: off (SIGQUIT keeps its usual effect).
     ///
     /// For a program that cannot be rebuilt, the environment variable `GOEXEC_TRACEBACK`
@@ -209,7 +209,7 @@ impl RuntimeBuilder {
     ///
     /// The report is printed by the runtime's sysmon thread within a tick (10 ms at most)
     /// of the signal; goroutines running at that moment are listed without their frames
-    /// (see [`stack`]). Where several runtimes run at once, the first to notice prints its
+    /// (see [`stack`](fn@stack)). Where several runtimes run at once, the first to notice prints its
     /// own goroutines. While no runtime listens, SIGQUIT has its default effect (unless the
     /// program takes it with [`signal::notify`](crate::signal::notify)).
     ///
