@@ -99,10 +99,67 @@ fn assert_traceback(status: std::process::ExitStatus, err: &str) {
     assert!(!err.contains("child: run returned"), "{err}");
 }
 
+/// Children that end on their own, each printing how it ended.
+fn other_child(mode: &str) {
+    let rt = || {
+        goexec::Runtime::builder()
+            .sigquit_traceback(true)
+            .build()
+            .unwrap()
+    };
+    match mode {
+        // The program takes SIGQUIT itself: its channel gets it, nothing is printed.
+        "notify" => {
+            let got = rt().run(|| {
+                let sigs = goexec::signal::notify(&[libc::SIGQUIT]).unwrap();
+                signal_hook::low_level::raise(libc::SIGQUIT).unwrap();
+                sigs.recv_timeout(Duration::from_secs(20))
+            });
+            println!("child: notify got {got:?}");
+        }
+        // SIGQUIT once main has returned: the run ends the process all the same.
+        "late" => {
+            rt().run(|| {});
+            rt().run(|| {
+                signal_hook::low_level::raise(libc::SIGQUIT).unwrap();
+            });
+            println!("child: second run returned");
+            rt().run(|| {});
+            println!("child: third run returned");
+        }
+        // Ignored before the runtime: it stays ignored once no runtime listens.
+        "ignored" => {
+            // SAFETY: setting a disposition, before any other thread exists.
+            unsafe { libc::signal(libc::SIGQUIT, libc::SIG_IGN) };
+            rt().run(|| {});
+            signal_hook::low_level::raise(libc::SIGQUIT).unwrap();
+            println!("child: survived");
+        }
+        other => panic!("unknown child mode {other:?}"),
+    }
+}
+
+fn run_other(mode: &str) -> (std::process::ExitStatus, String, String) {
+    let out = common::this_binary()
+        .args(["--exact", "sigquit", "--nocapture"])
+        .env(CHILD, mode)
+        .env_remove("GOEXEC_TRACEBACK")
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn sigquit() {
     if let Ok(mode) = std::env::var(CHILD) {
-        child(mode == "on");
+        match mode.as_str() {
+            "on" | "off" => child(mode == "on"),
+            other => other_child(other),
+        }
         return;
     }
     let _w = common::watchdog("sigquit", 120);
@@ -116,6 +173,20 @@ fn sigquit() {
     let (status, err) = quit_child(false, Some("system"));
     assert_traceback(status, &err);
     assert!(err.contains("goexec::runtime::"), "{err}");
+    // Taken by notify: the channel gets it, no report, no exit.
+    let (status, out, err) = run_other("notify");
+    assert_eq!(status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("child: notify got Ok(3)"), "{out}{err}");
+    assert!(!err.contains("SIGQUIT: quit"), "{err}");
+    // Late (main returned, sysmon may have stopped): still status 2, and no later run.
+    let (status, out, err) = run_other("late");
+    assert_eq!(status.code(), Some(2), "{out}{err}");
+    assert!(err.starts_with("SIGQUIT: quit\n"), "{err}");
+    assert!(!out.contains("child: third run returned"), "{out}{err}");
+    // Ignored before: still ignored after the run.
+    let (status, out, err) = run_other("ignored");
+    assert_eq!(status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("child: survived"), "{out}{err}");
     // Not asked for, or refused by the environment: SIGQUIT's default effect.
     for (on, env) in [(false, None), (true, Some("none"))] {
         let (status, err) = quit_child(on, env);

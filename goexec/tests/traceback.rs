@@ -317,3 +317,131 @@ fn ten_thousand_parked() {
         }
     });
 }
+
+/// Tracebacks from several goroutines at once beside ping-pong pairs, at procs 4: every wakeup
+/// that meets a walk's scan bit, or one that has just been cleared, waits and goes on (a
+/// wakeup that took a just-cleared bit for a double wake used to end the process).
+#[test]
+fn many_tracers_beside_ping_pong() {
+    let _w = watchdog("many_tracers_beside_ping_pong", 180);
+    let secs = if std::env::var_os("GOEXEC_TEST_VALGRIND").is_some()
+        || std::env::var_os("GOEXEC_TEST_EMULATED").is_some()
+    {
+        0.5
+    } else {
+        3.0
+    };
+    let rt = goexec::Runtime::builder().procs(4).build().unwrap();
+    rt.run(move || {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut pairs = Vec::new();
+        for _ in 0..8 {
+            let (atx, arx) = chan::bounded::<u32>(0);
+            let (btx, brx) = chan::bounded::<u32>(0);
+            let d = done.clone();
+            pairs.push(goexec::spawn(move || {
+                let mut i = 0;
+                while !d.load(std::sync::atomic::Ordering::Relaxed) {
+                    atx.send(i).unwrap();
+                    assert_eq!(brx.recv().unwrap(), i);
+                    i += 1;
+                }
+            }));
+            pairs.push(goexec::spawn(move || {
+                while let Ok(i) = arx.recv() {
+                    btx.send(i).unwrap();
+                }
+            }));
+        }
+        let tracers: Vec<_> = (0..4)
+            .map(|_| {
+                let d = done.clone();
+                goexec::spawn(move || {
+                    let mut n = 0u64;
+                    while !d.load(std::sync::atomic::Ordering::Relaxed) {
+                        n += goexec::runtime::stack(true).len() as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        goexec::time::sleep(Duration::from_secs_f64(secs));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for p in pairs {
+            p.join().unwrap();
+        }
+        for t in tracers {
+            assert!(t.join().unwrap() > 0);
+        }
+    });
+}
+
+/// Two tracebacks at once both walk a parked goroutine: one waits for the other's hold
+/// instead of listing it without frames.
+#[test]
+fn concurrent_tracers_both_walk_parked_goroutines() {
+    let _w = watchdog("concurrent_tracers_both_walk_parked_goroutines", 120);
+    let rt = goexec::Runtime::builder().procs(2).build().unwrap();
+    rt.run(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let parked: Vec<_> = (0..50)
+            .map(|_| {
+                let rx = rx.clone();
+                goexec::spawn(move || parked_in_chan_recv(rx))
+            })
+            .collect();
+        while goexec::runtime::dump().matches("[chan receive").count() < 50 {
+            goexec::yield_now();
+        }
+        let tracers: Vec<_> = (0..3)
+            .map(|_| {
+                goexec::spawn(|| {
+                    for _ in 0..30 {
+                        let s = goexec::runtime::stack(true);
+                        assert!(!s.contains("stack not walked"), "{s}");
+                        assert_eq!(s.matches("parked_in_chan_recv\n").count(), 50, "{s}");
+                    }
+                })
+            })
+            .collect();
+        for t in tracers {
+            t.join().unwrap();
+        }
+        drop(tx);
+        for p in parked {
+            assert_eq!(p.join().unwrap(), None);
+        }
+    });
+}
+
+#[inline(never)]
+fn deep(n: u32, rx: &chan::Receiver<u32>) -> Option<u32> {
+    let r = if n == 0 {
+        rx.recv().ok()
+    } else {
+        deep(n - 1, rx)
+    };
+    black_box(r)
+}
+
+/// A stack deeper than Go's 100 frames is cut at 100, and says so.
+#[test]
+fn deep_stacks_are_cut_and_say_so() {
+    let _w = watchdog("deep_stacks_are_cut_and_say_so", 60);
+    goexec::run(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let h = named("deep").spawn(move || deep(300, &rx)).unwrap();
+        let block = block_of("deep", "chan receive");
+        let frames = block
+            .lines()
+            .filter(|l| l.ends_with("traceback::deep"))
+            .count();
+        assert!((90..=100).contains(&frames), "{frames} frames:\n{block}");
+        assert!(
+            block.contains("\n...additional frames elided...\n"),
+            "{block}"
+        );
+        tx.send(1).unwrap();
+        assert_eq!(h.join().unwrap(), Some(1));
+    });
+}

@@ -94,10 +94,10 @@ pub(crate) fn check(sched: &Sched, watch: &mut Watch) {
         watch.last = Some(snapshot);
         return;
     }
-    eprintln!(
-        "fatal error: all goroutines are asleep - deadlock!\n\n{}",
-        super::traceback::traceback_sched(sched, None)
-    );
+    let all = super::traceback::report_goroutines(sched, None);
+    super::traceback::write_stderr(&format!(
+        "fatal error: all goroutines are asleep - deadlock!\n\n{all}"
+    ));
     std::process::exit(2);
 }
 

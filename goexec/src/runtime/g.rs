@@ -436,7 +436,7 @@ impl GRef {
     /// [`cas_status`](GRef::cas_status) that waits out a traceback's scan bit (Go's
     /// casgstatus waits out `_Gscan` the same way): while a walk holds the G at `from`, waits
     /// for it to end and tries again. Every CAS out of Waiting goes through this, or (on the
-    /// `goready` hot path) calls [`scanned`](GRef::scanned) when it fails.
+    /// `goready` hot path) calls [`is_still`](GRef::is_still) when it fails.
     /// Out of line: its callers are cold paths (a park the unlock refused, the network
     /// poller's batch), and inlined its loop weighs on the hot code around them.
     #[cold]
@@ -446,18 +446,34 @@ impl GRef {
             if self.cas_status(from, to) {
                 return true;
             }
-            if !self.scanned(from) {
+            if !self.is_still(from) {
                 return false;
             }
             wait_for_scan();
         }
     }
 
-    /// Whether a traceback holds the G at `from` now (its scan bit is set). Cold: only ever
-    /// asked after a failed CAS.
+    /// Whether the G is still at `from` after a CAS from it failed: a traceback holds it there
+    /// (its scan bit is set), or held it and has just let go. Decided on the status byte as it
+    /// is now, masked, so that a walk ending between the failed CAS and this look is not taken
+    /// for another status. Cold: only ever asked after a failed CAS.
     #[cold]
-    pub(crate) fn scanned(&self, from: GStatus) -> bool {
-        self.g().status.load(Ordering::Relaxed) == from as u8 | SCAN
+    pub(crate) fn is_still(&self, from: GStatus) -> bool {
+        self.g().status.load(Ordering::Relaxed) & !SCAN == from as u8
+    }
+
+    /// [`scan_waiting`](GRef::scan_waiting), waiting out another traceback's hold (two
+    /// tracebacks at once); None if the G is not Waiting.
+    pub(crate) fn scan_waiting_wait(&self) -> Option<ScanGuard> {
+        loop {
+            if let Some(guard) = self.scan_waiting() {
+                return Some(guard);
+            }
+            if self.g().status.load(Ordering::Relaxed) != GStatus::Waiting as u8 | SCAN {
+                return None;
+            }
+            wait_for_scan();
+        }
     }
 
     /// Holds a Waiting G Waiting (its stack unchanged) until the guard drops, for a traceback

@@ -91,7 +91,7 @@ pub(crate) fn goroutine_panicked() {
             Some(p.swap_remove(i).1)
         })
         .unwrap_or_else(super::traceback::own_frames);
-    let all = super::traceback::traceback_sched(g.sched(), Some((g, frames)));
+    let all = super::traceback::report_goroutines(g.sched(), Some((g, frames)));
     eprintln!(
         "goexec: goroutine {} panicked, and the runtime's UnhandledPanic is Abort: exiting \
          with status 2\n\n{all}",

@@ -210,8 +210,10 @@ impl RuntimeBuilder {
     /// The report is printed by the runtime's sysmon thread within a tick (10 ms at most)
     /// of the signal; goroutines running at that moment are listed without their frames
     /// (see [`stack`](fn@stack)). Where several runtimes run at once, the first to notice prints its
-    /// own goroutines. While no runtime listens, SIGQUIT has its default effect (unless the
-    /// program takes it with [`signal::notify`](crate::signal::notify)).
+    /// own goroutines. A program that takes SIGQUIT itself with
+    /// [`signal::notify`](crate::signal::notify) gets it on its channel instead, and nothing
+    /// is printed (as with Go's `signal.Notify`). While no runtime listens, SIGQUIT has the
+    /// effect it had before: its default one, or none where it was ignored.
     ///
     /// ```
     /// let rt = goexec::Runtime::builder().sigquit_traceback(true).build()?;

@@ -22,7 +22,7 @@ pub(crate) fn gopark(reason: WaitReason, unlock: &mut dyn FnMut() -> bool) {
 #[inline(never)]
 fn goready_after_scan(g: GRef) {
     loop {
-        if !g.scanned(GStatus::Waiting) {
+        if !g.is_still(GStatus::Waiting) {
             super::fatal("goready", "the G is not waiting");
         }
         super::g::wait_for_scan();

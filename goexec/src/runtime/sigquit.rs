@@ -4,10 +4,15 @@
 //! The handler (signal-hook's, installed once, the first time a runtime listens) only sets a
 //! flag: nothing else is async-signal-safe. The runtime's sysmon looks at the flag on every
 //! tick (at most 10 ms apart), walks the goroutines as `stack(true)` does, prints them and
-//! exits. When no runtime listens, the handler gives SIGQUIT its default effect (the process
-//! ends, with a core dump where those are on), unless the program has asked for SIGQUIT with
-//! `goexec::signal::notify`, whose channel then gets it.
-
+//! exits. A SIGQUIT that comes after sysmon stopped, while `run` returns, ends the process
+//! the same way, without goroutines to show.
+//!
+//! Where the program takes SIGQUIT itself with `goexec::signal::notify`, its channel gets the
+//! signal and nothing is printed (Go: `signal.Notify(c, SIGQUIT)` turns the dump off). When no
+//! runtime listens, the handler gives SIGQUIT the effect it had before the first runtime
+//! listened: the default one (the process ends, with a core dump where those are on), or none
+//! if it was ignored (as a shell ignores it for background jobs) or had a handler of its own
+//! (which signal-hook still calls).
 #![allow(unsafe_code)] // registering a signal handler
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,6 +22,9 @@ use std::sync::Once;
 static LISTENERS: AtomicUsize = AtomicUsize::new(0);
 /// A SIGQUIT came while someone listened, and no sysmon has taken it yet.
 static PENDING: AtomicBool = AtomicBool::new(false);
+/// Whether SIGQUIT had its default disposition when the handler was installed: only then does
+/// the handler give it the default effect while nobody listens.
+static WAS_DEFAULT: AtomicBool = AtomicBool::new(false);
 
 /// A running runtime's interest in SIGQUIT, for as long as the value lives.
 pub(crate) struct Listening(());
@@ -24,12 +32,18 @@ pub(crate) struct Listening(());
 /// Starts listening (installing the handler the first time).
 pub(crate) fn listen() -> Listening {
     static INSTALL: Once = Once::new();
-    LISTENERS.fetch_add(1, Ordering::SeqCst);
+    if LISTENERS.fetch_add(1, Ordering::SeqCst) == 0 {
+        // A signal nobody took while no runtime listened is not this run's.
+        PENDING.store(false, Ordering::SeqCst);
+    }
     INSTALL.call_once(|| {
+        WAS_DEFAULT.store(disposition_is_default(), Ordering::SeqCst);
         let action = || {
-            if LISTENERS.load(Ordering::SeqCst) > 0 {
+            if crate::signal::SIGQUIT_NOTIFIED.load(Ordering::SeqCst) {
+                // The program takes SIGQUIT itself: its notify channel gets it.
+            } else if LISTENERS.load(Ordering::SeqCst) > 0 {
                 PENDING.store(true, Ordering::SeqCst);
-            } else if !crate::signal::SIGQUIT_NOTIFIED.load(Ordering::SeqCst) {
+            } else if WAS_DEFAULT.load(Ordering::SeqCst) {
                 let _ = signal_hook::low_level::emulate_default_handler(libc::SIGQUIT);
             }
         };
@@ -44,7 +58,24 @@ pub(crate) fn listen() -> Listening {
 
 impl Drop for Listening {
     fn drop(&mut self) {
-        LISTENERS.fetch_sub(1, Ordering::SeqCst);
+        // Dropped once the runtime's sysmon has stopped: a SIGQUIT it did not see is
+        // answered here, as it would have been (there are no goroutines left to show).
+        if LISTENERS.fetch_sub(1, Ordering::SeqCst) == 1 && take_pending() {
+            super::traceback::write_stderr(
+                "SIGQUIT: quit\n\n(the runtime had stopped: no goroutines to show)\n",
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Whether SIGQUIT has its default disposition now (not ignored, no handler).
+fn disposition_is_default() -> bool {
+    // SAFETY: a query only (no new action); `old` is a valid out-pointer.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGQUIT, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_DFL
     }
 }
 

@@ -233,10 +233,8 @@ pub(crate) fn sysmon(sched: Arc<Sched>) {
         }
         super::deadlock::check(&sched, &mut deadlock);
         if sched.sigquit.load(Ordering::Relaxed) && super::sigquit::take_pending() {
-            eprintln!(
-                "SIGQUIT: quit\n\n{}",
-                super::traceback::traceback_sched(&sched, None)
-            );
+            let all = super::traceback::traceback_sched(&sched, None);
+            super::traceback::write_stderr(&format!("SIGQUIT: quit\n\n{all}"));
             std::process::exit(2);
         }
         if sched.timers_stranded(now, TIMER_STRANDED_NS) {

@@ -341,7 +341,15 @@ fn a_wakeup_waits_out_a_traceback_scan() {
             }
             crate::yield_now();
         };
+        // A failed CAS out of Waiting retries while the G is still Waiting, with the scan
+        // bit or without it (a walk that ended between the CAS and the look): a wakeup
+        // that took a just-cleared bit for a double wake ended the process.
+        assert!(g.is_still(super::g::GStatus::Waiting));
         let guard = g.scan_waiting().expect("the G is Waiting");
+        assert!(g.is_still(super::g::GStatus::Waiting));
+        assert!(!g.is_still(super::g::GStatus::Runnable));
+        // A second walk waits for the first: it cannot take the G meanwhile.
+        assert!(g.scan_waiting().is_none());
         // The status reads Waiting all the while.
         assert_eq!(g.status(), super::g::GStatus::Waiting);
         let poster = std::thread::spawn(move || n.post());

@@ -58,11 +58,16 @@ use std::sync::OnceLock;
 /// Go prints at most 100 frames of a goroutine.
 const MAX_FRAMES: usize = 100;
 
+/// Return addresses taken per walk: room for the frames hidden from the output as well. A walk
+/// that fills it was cut short, and the output says so.
+const MAX_WALK: usize = 256;
+
 /// How much a traceback shows, and whether SIGQUIT prints one; from `GOEXEC_TRACEBACK` (Go's
 /// `GOTRACEBACK`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Level {
-    /// `none`: SIGQUIT is not caught, even if the builder asked for it.
+    /// `none`: SIGQUIT is not caught, even if the builder asked for it, and the deadlock and
+    /// `UnhandledPanic::Abort` reports leave out the goroutines.
     None,
     /// Unset (or `single`): the builder decides about SIGQUIT; runtime frames hidden.
     Default,
@@ -83,8 +88,8 @@ pub(crate) fn level() -> Level {
             .as_str()
         {
             "none" | "0" => Level::None,
-            "all" | "1" | "2" => Level::All,
-            "system" | "crash" => Level::System,
+            "all" | "1" => Level::All,
+            "system" | "2" | "crash" => Level::System,
             _ => Level::Default,
         }
     })
@@ -150,13 +155,13 @@ pub fn dump_stacks() -> String {
 
 /// The frames of the calling thread, as return addresses (the innermost first).
 pub(crate) fn own_frames() -> Vec<usize> {
-    let mut ips = Vec::with_capacity(32);
+    let mut ips = Vec::with_capacity(64);
     backtrace::trace(|f| {
         if f.ip().is_null() {
             return false;
         }
         ips.push(f.ip() as usize);
-        ips.len() < MAX_FRAMES + 16
+        ips.len() < MAX_WALK
     });
     ips
 }
@@ -212,7 +217,7 @@ impl Tracer {
         let mut why_not = None;
         // Held Waiting, if it is, for the header and the walk together.
         let scan = if frames.is_none() {
-            g.scan_waiting()
+            g.scan_waiting_wait()
         } else {
             None
         };
@@ -226,7 +231,7 @@ impl Tracer {
             let fresh = unsafe { crate::arch::is_fresh(sp) };
             if !fresh {
                 let pivot = crate::arch::unwind_pivot_return();
-                let mut ips = Vec::with_capacity(MAX_FRAMES + 1);
+                let mut ips = Vec::with_capacity(MAX_WALK);
                 let mut past = false;
                 let mut walk = || {
                     backtrace::trace(|f| {
@@ -240,7 +245,7 @@ impl Tracer {
                         } else {
                             past = ip == pivot;
                         }
-                        ips.len() <= MAX_FRAMES
+                        ips.len() < MAX_WALK
                     })
                 };
                 // SAFETY: as above.
@@ -311,9 +316,11 @@ impl Tracer {
     /// Appends the frames at these return addresses, innermost first.
     fn frames(&mut self, ips: &[usize]) {
         let mut shown = 0;
+        // A walk that filled its buffer did not reach the goroutine's root.
+        let mut elided = ips.len() >= MAX_WALK;
         for &ip in ips.iter() {
             if shown >= MAX_FRAMES {
-                self.out.push_str("...additional frames elided...\n");
+                elided = true;
                 break;
             }
             let system = self.system;
@@ -346,6 +353,9 @@ impl Tracer {
                 }
                 shown += 1;
             }
+        }
+        if elided {
+            self.out.push_str("...additional frames elided...\n");
         }
     }
 }
@@ -403,4 +413,32 @@ fn is_runtime_file(file: &str) -> bool {
     file.starts_with(OURS)
         || STD.iter().any(|s| file.ends_with(s))
         || (file.contains("/backtrace-0.") && file.contains("/src/backtrace/"))
+}
+
+/// Writes a report to the process's stderr directly, not through std's `Stderr`, whose lock
+/// another thread may hold (the report of a deadlock or a SIGQUIT must not wait on it).
+pub(crate) fn write_stderr(text: &str) {
+    let mut bytes = text.as_bytes();
+    while !bytes.is_empty() {
+        // SAFETY: writes from a valid buffer of the given length to fd 2, which the process
+        // keeps open (or the write fails, and the report is lost: nothing else is at stake).
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/// The goroutines part of a fatal report (deadlock, Abort), or a line saying it is left out
+/// under `GOEXEC_TRACEBACK=none`.
+pub(crate) fn report_goroutines(sched: &Sched, me: Option<(GRef, Vec<usize>)>) -> String {
+    if level() == Level::None {
+        return "(goroutines not shown: GOEXEC_TRACEBACK=none)\n".to_owned();
+    }
+    traceback_sched(sched, me)
 }
