@@ -71,12 +71,11 @@ impl Drop for Listening {
 
 /// Whether SIGQUIT has its default disposition now (not ignored, no handler).
 fn disposition_is_default() -> bool {
+    // SAFETY: sigaction is a plain C struct, valid all zeroes.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: a query only (no new action); `old` is a valid out-pointer.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGQUIT, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_DFL
-    }
+    let ok = unsafe { libc::sigaction(libc::SIGQUIT, std::ptr::null(), &mut old) } == 0;
+    ok && old.sa_sigaction == libc::SIG_DFL
 }
 
 /// Takes a pending SIGQUIT, for the sysmon of a runtime that listens.
