@@ -136,6 +136,32 @@ fn child(mode: &str) {
                 });
             eprintln!("child: run returned");
         }
+        "abort_small_stack" | "abort_hook_replaced" => {
+            let small = mode == "abort_small_stack";
+            let rt = goexec::Runtime::builder()
+                .procs(1)
+                .stack_size(if small {
+                    goexec::stack::MIN_STACK_SIZE
+                } else {
+                    goexec::stack::DEFAULT_STACK_SIZE
+                })
+                .unhandled_panic(UnhandledPanic::Abort)
+                .build()
+                .unwrap();
+            if !small {
+                // A program's own hook, set after the build, replaces goexec's.
+                std::panic::set_hook(Box::new(|info| eprintln!("my hook: {info}")));
+            }
+            rt.run(|| {
+                goexec::Builder::new()
+                    .name("doomed")
+                    .spawn(|| panic!("small boom"))
+                    .unwrap();
+                let (_tx, rx) = goexec::chan::bounded::<()>(0);
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(20));
+            });
+            eprintln!("child: run returned");
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -281,14 +307,21 @@ fn a_panic_in_the_drop_of_a_detached_result_is_the_goroutines() {
 /// Under `UnhandledPanic::Abort`, a panic in `time::timeout`'s goroutine or an `ErrGroup`'s
 /// ends the process too, though the library catches it to hand it over.
 #[test]
-fn abort_covers_timeout_and_errgroup_goroutines() {
+fn abort_covers_timeout_errgroup_small_stacks_and_replaced_hooks() {
     if std::env::var_os(CHILD).is_some() {
         return;
     }
-    let _w = common::watchdog("abort_covers_timeout_and_errgroup_goroutines", 120);
+    let _w = common::watchdog("abort_covers_timeout_errgroup_small_stacks", 120);
     for (mode, msg) in [
         ("abort_in_timeout", "late boom"),
         ("abort_in_errgroup", "group boom"),
+        // The report's walks run on the M's stack: the smallest goroutine stack is enough.
+        ("abort_small_stack", "goroutine 2 \"doomed\" [running]:"),
+        // Without goexec's hook, no panic-site frames: the report says so.
+        (
+            "abort_hook_replaced",
+            "frames where it panicked are unknown",
+        ),
     ] {
         let out = common::this_binary()
             .args([

@@ -398,7 +398,7 @@ fn concurrent_tracers_both_walk_parked_goroutines() {
                 goexec::spawn(|| {
                     for _ in 0..30 {
                         let s = goexec::runtime::stack(true);
-                        assert!(!s.contains("stack not walked"), "{s}");
+                        assert!(!s.contains("changing state"), "{s}");
                         assert_eq!(s.matches("parked_in_chan_recv\n").count(), 50, "{s}");
                     }
                 })
@@ -443,5 +443,73 @@ fn deep_stacks_are_cut_and_say_so() {
         );
         tx.send(1).unwrap();
         assert_eq!(h.join().unwrap(), Some(1));
+    });
+}
+
+/// A goroutine on the smallest stack can take tracebacks: the walks and the symbolizing run
+/// on the M's stack.
+#[test]
+fn small_stacks_can_take_tracebacks() {
+    let _w = watchdog("small_stacks_can_take_tracebacks", 60);
+    let rt = goexec::Runtime::builder()
+        .procs(1)
+        .stack_size(goexec::stack::MIN_STACK_SIZE)
+        .build()
+        .unwrap();
+    rt.run(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let h = named("small")
+            .spawn(move || parked_in_chan_recv(rx))
+            .unwrap();
+        let block = block_of("small", "chan receive");
+        assert!(block.contains("parked_in_chan_recv"), "{block}");
+        let mine = my_own_frame();
+        assert!(mine.contains("my_own_frame"), "{mine}");
+        tx.send(1).unwrap();
+        assert_eq!(h.join().unwrap(), Some(1));
+    });
+}
+
+/// Tracebacks and dumps while goroutines are spawned and finish all the time, at procs 4: the
+/// records they list are reused under them (ids read while sorting used to change mid-sort
+/// and panic the sort).
+#[test]
+fn tracebacks_beside_spawn_churn() {
+    let _w = watchdog("tracebacks_beside_spawn_churn", 180);
+    let rounds = if std::env::var_os("GOEXEC_TEST_VALGRIND").is_some()
+        || std::env::var_os("GOEXEC_TEST_EMULATED").is_some()
+    {
+        200
+    } else {
+        3000
+    };
+    let rt = goexec::Runtime::builder().procs(4).build().unwrap();
+    rt.run(move || {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churners: Vec<_> = (0..3)
+            .map(|_| {
+                let d = done.clone();
+                goexec::spawn(move || {
+                    while !d.load(std::sync::atomic::Ordering::Relaxed) {
+                        let hs: Vec<_> =
+                            (0..20).map(|_| goexec::spawn(goexec::yield_now)).collect();
+                        for h in hs {
+                            h.join().unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for i in 0..rounds {
+            if i % 2 == 0 {
+                black_box(goexec::runtime::stack(true));
+            } else {
+                black_box(goexec::runtime::dump());
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in churners {
+            c.join().unwrap();
+        }
     });
 }

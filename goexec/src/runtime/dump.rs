@@ -44,8 +44,7 @@ pub fn dump() -> String {
 /// `dump` for `sched`, with `me` (the caller's goroutine, if any) first.
 pub(crate) fn dump_sched(sched: &Sched, me: Option<GRef>) -> String {
     let now = sched.now_ns();
-    let mut gs = sched.all_gs();
-    gs.sort_by_key(|g| g.id());
+    let mut gs = super::traceback::sorted_gs(sched);
     // The caller first, as Go lists the current goroutine first.
     if let Some(i) = gs.iter().position(|g| Some(*g) == me) {
         let g = gs.remove(i);

@@ -469,10 +469,13 @@ impl GRef {
             if let Some(guard) = self.scan_waiting() {
                 return Some(guard);
             }
-            if self.g().status.load(Ordering::Relaxed) != GStatus::Waiting as u8 | SCAN {
-                return None;
+            // Decided on the byte as it is now: a hold that ended since the CAS means try
+            // again at once, not that the G left Waiting.
+            match self.g().status.load(Ordering::Relaxed) {
+                v if v == GStatus::Waiting as u8 | SCAN => wait_for_scan(),
+                v if v == GStatus::Waiting as u8 => {}
+                _ => return None,
             }
-            wait_for_scan();
         }
     }
 

@@ -83,18 +83,26 @@ pub(crate) fn goroutine_panicked() {
     if g.sched().unhandled_panic != UnhandledPanic::Abort {
         return;
     }
-    // Its frames where it panicked (the hook kept them), else where it is now.
-    let frames = PANIC_FRAMES
-        .with(|p| {
-            let mut p = p.borrow_mut();
-            let i = p.iter().rposition(|(id, _)| *id == g.id())?;
-            Some(p.swap_remove(i).1)
-        })
-        .unwrap_or_else(super::traceback::own_frames);
-    let all = super::traceback::report_goroutines(g.sched(), Some((g, frames)));
+    // Its frames where it panicked, which the hook kept; none if the hook was replaced after
+    // the runtime was built (frames taken now, after the unwind, would mislead).
+    let frames = PANIC_FRAMES.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().rposition(|(id, _)| *id == g.id())?;
+        Some(p.swap_remove(i).1)
+    });
+    let note = if frames.is_none() {
+        " (its frames where it panicked are unknown: a panic hook set after the runtime was \
+         built replaced goexec's)"
+    } else {
+        ""
+    };
+    let frames = frames.unwrap_or_default();
+    // On the M's stack: a goroutine with a small stack has little left after a panic.
+    let all =
+        g.systemstack(move || super::traceback::report_goroutines(g.sched(), Some((g, frames))));
     eprintln!(
         "goexec: goroutine {} panicked, and the runtime's UnhandledPanic is Abort: exiting \
-         with status 2\n\n{all}",
+         with status 2{note}\n\n{all}",
         g.id()
     );
     std::process::exit(2);

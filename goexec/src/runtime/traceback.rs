@@ -42,6 +42,10 @@
 //! `catch_unwind` plumbing around a goroutine's function) are left out, as Go leaves out
 //! `runtime.*`, so a parked goroutine's first frame is the user's function that parked.
 //! `GOEXEC_TRACEBACK=system` shows every frame, with its address (Go's `GOTRACEBACK=system`).
+//! Where none of a goroutine's frames can be told to be the program's (a binary without debug
+//! information), all are shown, with addresses. A goroutine parked inside a
+//! `runtime::Coroutine` shows its frames down to the coroutine's root: the walk does not cross
+//! into the stack that resumed the coroutine.
 //! Frames are symbolized from the binary's debug information: with line tables (`debug = 1`
 //! or `"line-tables-only"` in a release profile) each has its file and line; without, the
 //! symbol name (or only the address) is printed.
@@ -71,7 +75,7 @@ pub(crate) enum Level {
     None,
     /// Unset (or `single`): the builder decides about SIGQUIT; runtime frames hidden.
     Default,
-    /// `all`: SIGQUIT prints every goroutine in every runtime.
+    /// `all`: SIGQUIT prints every goroutine of the runtime that notices it first.
     All,
     /// `system`: as `all`, and runtime frames (with addresses) are shown everywhere.
     System,
@@ -137,14 +141,19 @@ pub fn stack(all: bool) -> String {
     let Some(me) = current_g() else {
         return String::new();
     };
+    // The caller's frames are walked here, on its own stack (a walk from another stack could
+    // not find them); the rest (other goroutines' walks, symbolizing, formatting: tens of KiB
+    // of stack) runs on the M's stack, so that a goroutine with a small stack can call it.
     let mine = own_frames();
-    if all {
-        traceback_sched(me.sched(), Some((me, mine)))
-    } else {
-        let mut t = Tracer::new();
-        t.goroutine(me, me.sched().now_ns(), Some(&mine));
-        t.out
-    }
+    me.systemstack(move || {
+        if all {
+            traceback_sched(me.sched(), Some((me, mine)))
+        } else {
+            let mut t = Tracer::new();
+            t.goroutine(me, me.sched().now_ns(), Some(&mine));
+            t.out
+        }
+    })
 }
 
 /// Every goroutine of the current runtime with its stack: [`dump`](super::dump())'s long
@@ -170,8 +179,7 @@ pub(crate) fn own_frames() -> Vec<usize> {
 /// (taken by the caller, or earlier: a panic's report), listed first.
 pub(crate) fn traceback_sched(sched: &Sched, me: Option<(GRef, Vec<usize>)>) -> String {
     let now = sched.now_ns();
-    let mut gs = sched.all_gs();
-    gs.sort_by_key(|g| g.id());
+    let gs = sorted_gs(sched);
     let mut t = Tracer::new();
     if let Some((g, frames)) = &me {
         t.goroutine(*g, now, Some(frames));
@@ -183,6 +191,14 @@ pub(crate) fn traceback_sched(sched: &Sched, me: Option<(GRef, Vec<usize>)>) -> 
         t.goroutine(g, now, None);
     }
     t.out
+}
+
+/// Every G record of `sched`, by goroutine id as read once: a record reused by a spawn while
+/// we sort must not change its key mid-sort.
+pub(crate) fn sorted_gs(sched: &Sched) -> Vec<GRef> {
+    let mut gs: Vec<(u64, GRef)> = sched.all_gs().into_iter().map(|g| (g.id(), g)).collect();
+    gs.sort_unstable_by_key(|&(id, _)| id);
+    gs.into_iter().map(|(_, g)| g).collect()
 }
 
 /// Formats goroutines, with a cache of symbolized addresses (ten thousand goroutines parked
@@ -327,7 +343,7 @@ impl Tracer {
             let syms = self.symbols.entry(ip).or_insert_with(|| resolve(ip));
             if syms.is_empty() {
                 if system {
-                    let _ = writeln!(self.out, "?\n\t{ip:#x}");
+                    let _ = writeln!(self.out, "?\n\tpc={ip:#x}");
                     shown += 1;
                 }
                 continue;
@@ -356,6 +372,13 @@ impl Tracer {
         }
         if elided {
             self.out.push_str("...additional frames elided...\n");
+        }
+        if shown == 0 && !ips.is_empty() && !self.system {
+            // Nothing of the program's own could be told apart (no debug information, or its
+            // code inlined into the runtime's): every frame, with its address, beats none.
+            self.system = true;
+            self.frames(ips);
+            self.system = false;
         }
     }
 }
