@@ -21,7 +21,7 @@ import struct
 import gdb
 
 INFO_SYMBOL = "goexec_gdb_info"
-INFO_VERSION = 1
+INFO_VERSION = 2
 # u32 version, 5 G offsets, m_entry_size, n_wait_reasons; 6 pointer-sized fields.
 INFO_FORMAT = "<8I6Q"
 
@@ -87,7 +87,7 @@ class Info:
         fields = struct.unpack(INFO_FORMAT, read(addr, struct.calcsize(INFO_FORMAT)))
         (version, self.off_id, self.off_status, self.off_reason, self.off_sp,
          self.off_wait_since, m_entry_size, n_reasons, reasons_ptr, self.trampoline,
-         allgs, allglen, allms, allmlen) = fields
+         runtimes, nruntimes, allms, allmlen) = fields
         if version != INFO_VERSION:
             raise GoexecError("%s has version %d; this script reads version %d"
                               % (INFO_SYMBOL, version, INFO_VERSION))
@@ -95,12 +95,18 @@ class Info:
         for i in range(min(n_reasons, 256)):
             ptr, n = struct.unpack("<QQ", read(reasons_ptr + 16 * i, 16))
             self.reasons.append(read(ptr, n).decode("utf-8", "replace") if n else "")
-        if allglen > MAX_LIST or allmlen > MAX_LIST:
+        if nruntimes > MAX_LIST or allmlen > MAX_LIST:
             raise GoexecError("the goroutine lists look torn (stopped while one changed?)")
         self.gs = []
-        raw = read(allgs, 8 * allglen) if allglen else b""
-        for (gaddr,) in struct.iter_unpack("<Q", raw):
-            self.gs.append(self.read_g(gaddr))
+        # Each running runtime's G list: { gs: *const *const G, len: usize }.
+        raw_views = read(runtimes, 8 * nruntimes) if nruntimes else b""
+        for (view,) in struct.iter_unpack("<Q", raw_views):
+            allgs, allglen = struct.unpack("<QQ", read(view, 16))
+            if allglen > MAX_LIST:
+                raise GoexecError("the goroutine lists look torn (stopped while one changed?)")
+            raw = read(allgs, 8 * allglen) if allglen else b""
+            for (gaddr,) in struct.iter_unpack("<Q", raw):
+                self.gs.append(self.read_g(gaddr))
         self.gs.sort(key=lambda g: g.goid)
         self.ms = []
         for i in range(allmlen):

@@ -55,6 +55,9 @@ pub(super) struct Alloc {
     names: Mutex<HashMap<u64, String>>,
     /// Every G ever allocated (Go: `allgs`), for dump() and teardown.
     pub(super) allgs: Mutex<Vec<GRef>>,
+    /// `allgs` as a debugger reads it (debug.rs): republished after every change, under the
+    /// `allgs` lock.
+    pub(super) gdb_view: super::debug::GsView,
 }
 
 impl Alloc {
@@ -65,6 +68,7 @@ impl Alloc {
             ngoroutines_ext: AtomicIsize::new(0),
             names: Mutex::new(HashMap::new()),
             allgs: Mutex::new(Vec::new()),
+            gdb_view: super::debug::GsView::new(),
         }
     }
 }
@@ -300,11 +304,9 @@ impl Sched {
 
     fn galloc(self: &Arc<Self>) -> GRef {
         let g = GRef::alloc(self.clone());
-        self.alloc
-            .allgs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(g);
+        let mut allgs = self.alloc.allgs.lock().unwrap_or_else(|e| e.into_inner());
+        allgs.push(g);
+        self.alloc.gdb_view.publish(&mut allgs);
         g
     }
 

@@ -6,15 +6,17 @@
 //! Rust type information (release builds keep only line tables). So the runtime keeps one
 //! process-wide `#[no_mangle]` static, `goexec_gdb_info`, in a fixed `repr(C)` layout: byte
 //! offsets into the G record (whose own layout is left to the compiler) and two registries it
-//! keeps up to date, every G record and every running M. Only cold paths touch them: a G
-//! record's allocation and its free (records are reused across goroutines), and an M thread's
-//! start and exit.
+//! keeps up to date: every running runtime's list of G records (its `allgs`, published as an
+//! address and a length beside the list, under the lock that already guards it, whenever it
+//! changes: a new G record, a new run, a shutdown), and every running M. Only cold paths touch
+//! them: a G record's allocation (records are reused across goroutines), a runtime's start and
+//! end, an M thread's start and exit.
 //!
-//! # Layout of `goexec_gdb_info` (version 1; all little-endian, pointers 8 bytes)
+//! # Layout of `goexec_gdb_info` (version 2; all little-endian, pointers 8 bytes)
 //!
 //! | offset | type          | field                                                      |
 //! |--------|---------------|------------------------------------------------------------|
-//! | 0      | u32           | `version`: 1; a reader refuses others                      |
+//! | 0      | u32           | `version`: 2; a reader refuses others                      |
 //! | 4      | u32           | `g_id`: offset of the goroutine id (u64) in a G            |
 //! | 8      | u32           | `g_status`: offset of the status (u8; low 7 bits: 0 idle, 1 runnable, 2 running, 3 waiting, 4 dead; bit 7: a traceback holds it) |
 //! | 12     | u32           | `g_wait_reason`: offset of the wait reason (u8, an index into `wait_reasons`) |
@@ -24,11 +26,12 @@
 //! | 28     | u32           | `n_wait_reasons`: entries in `wait_reasons`                |
 //! | 32     | ptr           | `wait_reasons`: `{ ptr: *const u8, len: usize }` per reason, UTF-8 without NUL |
 //! | 40     | ptr           | `trampoline`: resume address of a goroutine not yet started |
-//! | 48     | ptr           | `allgs`: array of G record addresses                       |
-//! | 56     | usize         | `allglen`                                                  |
+//! | 48     | ptr           | `runtimes`: array of addresses of running runtimes' G lists |
+//! | 56     | usize         | `nruntimes`                                                |
 //! | 64     | ptr           | `allms`: array of M entries                                |
 //! | 72     | usize         | `allmlen`                                                  |
 //!
+//! A runtime's G list is `{ gs: *const *const G, len: usize }`: the addresses of its G records.
 //! An M entry is `{ curg: *const *const G, id: u64, tid: u64 }`: the address of the M's
 //! `curg` cell (null when it runs no goroutine), its id within its runtime, and its thread's
 //! kernel id (`gettid`, the LWP a debugger shows). The saved context a G's `sp` points at is
@@ -40,12 +43,13 @@
 #![allow(unsafe_code)] // a static with raw pointers, read only by a debugger
 
 use super::g::{self, GRef, WaitReason};
+use super::sched::Sched;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Bumped whenever the layout above changes.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Wait reasons a G's byte may hold: every `WaitReason` value is below this.
 const N_WAIT_REASONS: usize = 20;
@@ -79,8 +83,8 @@ pub(crate) struct GdbInfo {
     n_wait_reasons: u32,
     wait_reasons: *const Name,
     trampoline: unsafe extern "C" fn(),
-    allgs: AtomicPtr<usize>,
-    allglen: AtomicUsize,
+    runtimes: AtomicPtr<usize>,
+    nruntimes: AtomicUsize,
     allms: AtomicPtr<MEntry>,
     allmlen: AtomicUsize,
 }
@@ -128,8 +132,8 @@ pub(crate) static goexec_gdb_info: GdbInfo = GdbInfo {
     n_wait_reasons: N_WAIT_REASONS as u32,
     wait_reasons: WAIT_REASONS.as_ptr(),
     trampoline: crate::arch::goexec_trampoline,
-    allgs: AtomicPtr::new(std::ptr::null_mut()),
-    allglen: AtomicUsize::new(0),
+    runtimes: AtomicPtr::new(std::ptr::null_mut()),
+    nruntimes: AtomicUsize::new(0),
     allms: AtomicPtr::new(std::ptr::null_mut()),
     allmlen: AtomicUsize::new(0),
 };
@@ -147,8 +151,8 @@ pub(crate) struct GOffsets {
 // (null: no goroutine).
 const _: () = assert!(size_of::<std::cell::Cell<Option<GRef>>>() == size_of::<usize>());
 
-/// Every G record's address (Go's `allgs`, across all runtimes).
-static ALLGS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// The G lists of the running runtimes: addresses of their [`GsView`]s.
+static RUNTIMES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 /// Every running M.
 static ALLMS: Mutex<Vec<MEntry>> = Mutex::new(Vec::new());
 
@@ -160,21 +164,62 @@ fn publish<T>(v: &mut [T], ptr: &AtomicPtr<T>, len: &AtomicUsize) {
     len.store(v.len(), Ordering::Release);
 }
 
-/// A new G record exists.
-pub(crate) fn add_g(g: GRef) {
-    let mut gs = ALLGS.lock().unwrap_or_else(|e| e.into_inner());
-    gs.push(g.as_queue().as_ptr() as usize);
-    publish(&mut gs, &goexec_gdb_info.allgs, &goexec_gdb_info.allglen);
+/// A runtime's G list as the debugger reads it: the buffer and length of its `allgs`,
+/// republished by the runtime under the `allgs` lock after every change.
+#[repr(C)]
+pub(crate) struct GsView {
+    gs: AtomicPtr<GRef>,
+    len: AtomicUsize,
 }
 
-/// A G record is about to be freed.
-pub(crate) fn remove_g(g: GRef) {
-    let addr = g.as_queue().as_ptr() as usize;
-    let mut gs = ALLGS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(i) = gs.iter().rposition(|&a| a == addr) {
-        gs.swap_remove(i);
+impl GsView {
+    pub(crate) const fn new() -> GsView {
+        GsView {
+            gs: AtomicPtr::new(std::ptr::null_mut()),
+            len: AtomicUsize::new(0),
+        }
     }
-    publish(&mut gs, &goexec_gdb_info.allgs, &goexec_gdb_info.allglen);
+
+    /// Publishes `allgs` (the caller holds its lock). Two stores and a third: no lock.
+    pub(crate) fn publish(&self, allgs: &mut [GRef]) {
+        publish(allgs, &self.gs, &self.len);
+    }
+}
+
+// A `GRef` is one pointer to a G (`repr(transparent)`), so `allgs` is an array of them.
+const _: () = assert!(size_of::<GRef>() == size_of::<usize>());
+
+/// A running runtime's G list in the registry, for as long as the value lives (it keeps the
+/// scheduler, and so the list, alive meanwhile).
+pub(crate) struct Listed(Arc<Sched>);
+
+impl Listed {
+    pub(crate) fn new(sched: Arc<Sched>) -> Listed {
+        let mut rs = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+        rs.push(&sched.alloc.gdb_view as *const GsView as usize);
+        publish(
+            &mut rs,
+            &goexec_gdb_info.runtimes,
+            &goexec_gdb_info.nruntimes,
+        );
+        drop(rs);
+        Listed(sched)
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let addr = &self.0.alloc.gdb_view as *const GsView as usize;
+        let mut rs = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = rs.iter().position(|&a| a == addr) {
+            rs.swap_remove(i);
+        }
+        publish(
+            &mut rs,
+            &goexec_gdb_info.runtimes,
+            &goexec_gdb_info.nruntimes,
+        );
+    }
 }
 
 /// An M thread starts running with its `curg` cell at `curg`.

@@ -340,8 +340,10 @@ impl Drop for ScanGuard {
     }
 }
 
-/// A shared reference to a G, as run queues and waiter records hold it.
+/// A shared reference to a G, as run queues and waiter records hold it. One pointer: a
+/// debugger reads a runtime's `allgs` as an array of G addresses (debug.rs).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(transparent)]
 pub(crate) struct GRef(NonNull<G>);
 
 // SAFETY: a G is built to be shared across threads: its fields are atomics, a mutex, or
@@ -380,9 +382,7 @@ impl GRef {
             wait_since: AtomicU64::new(0),
             sched: UnsafeCell::new(sched),
         });
-        let g = GRef(NonNull::from(Box::leak(g)));
-        super::debug::add_g(g);
-        g
+        GRef(NonNull::from(Box::leak(g)))
     }
 
     fn g(&self) -> &G {
@@ -917,7 +917,6 @@ impl GRef {
     /// The G is Idle, no scheduler holds it, and no other GRef to it is used afterwards.
     unsafe fn free(self) {
         debug_assert_eq!(self.status(), GStatus::Idle);
-        super::debug::remove_g(self);
         // SAFETY: guaranteed by the caller: we are the last user.
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }

@@ -73,9 +73,10 @@
 //!     alone, except under `synced` (12); the P taken out is handed on after release.
 //! 16. **The stack allocator** (`stack/arena.rs`). Leaf.
 //! 17. **A `Runtime`'s warm cache** (`Runtime::warm`, mod.rs), **goexec-net's limits**. Leaves.
-//! 18. **The debugger's registries** (`ALLGS`, `ALLMS` in debug.rs): taken when a G record is
-//!     allocated or freed (possibly under the warm cache, 17) and when an M thread starts or
-//!     exits. Leaves.
+//! 18. **The debugger's registries** (`RUNTIMES`, `ALLMS` in debug.rs): taken when a run
+//!     starts or ends and when an M thread starts or exits, with no other lock held. Leaves.
+//!     (A runtime's own G list is published under the `allgs` lock, 13, with no lock of its
+//!     own.)
 //!
 //! # No inversions
 //!

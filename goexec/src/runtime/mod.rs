@@ -381,6 +381,9 @@ impl Runtime {
             Ok(s) => s,
             Err(e) => panic!("goexec: cannot start the runtime: {e}"),
         };
+        // Its goroutines are listed for a debugger while it runs (debug.rs), until this
+        // guard goes, at the end of the run or in an unwind out of it.
+        let _listed = debug::Listed::new(sched.clone());
         let sigquit = match traceback::level() {
             traceback::Level::None => false,
             traceback::Level::Default => self.sigquit_traceback,

@@ -199,12 +199,11 @@ impl Sched {
             hog_asked: AtomicU64::new(0),
         });
         let gs = warm.gs.adopt_into(&sched);
-        sched
-            .alloc
-            .allgs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(gs.iter().copied());
+        {
+            let mut allgs = sched.alloc.allgs.lock().unwrap_or_else(|e| e.into_inner());
+            allgs.extend(gs.iter().copied());
+            sched.alloc.gdb_view.publish(&mut allgs);
+        }
         sched.lock().free.gfree = gs;
         Ok(sched)
     }

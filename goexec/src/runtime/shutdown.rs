@@ -137,6 +137,7 @@ impl Sched {
             }
             // What stays (abandoned goroutines) is never freed: see above.
             allgs.retain(|g| g.status() != GStatus::Idle);
+            self.alloc.gdb_view.publish(&mut allgs);
         }
         // Else a detached M still runs: it may hold its P (with a free list and a queue) and
         // look at any record (`dump`, a spawn): no record goes back, all stay listed here,
