@@ -370,8 +370,9 @@ fn many_tracers_beside_ping_pong() {
         for p in pairs {
             p.join().unwrap();
         }
+        // (Under valgrind a tracer may not have had a turn at all: only that none failed.)
         for t in tracers {
-            assert!(t.join().unwrap() > 0);
+            t.join().unwrap();
         }
     });
 }
