@@ -53,6 +53,18 @@ fn child(op: &str) {
     println!("grew {grew} KiB");
 }
 
+/// The growth allowed, in KiB. The defect this guards against left ~9 MiB per round. Under
+/// qemu-user the process's RSS includes the emulator's own memory, which grows in 2 MiB steps
+/// at moments no goroutine controls: the same binary measured 40 KiB or 2,088 KiB depending on
+/// whether GOEXEC_SCHEDTRACE printed meanwhile. So emulated runs allow one such step.
+fn limit_kib() -> u64 {
+    if std::env::var_os("GOEXEC_TEST_EMULATED").is_some() {
+        4096
+    } else {
+        1536
+    }
+}
+
 /// Runs `test` again in a child that measures `op`; returns the RSS growth it saw, in KiB.
 fn measure(test: &str, op: &str) -> u64 {
     let out = common::this_binary()
@@ -81,7 +93,10 @@ fn recv_timeouts_that_complete_early_keep_no_memory() {
     }
     let _w = common::watchdog("recv_timeouts_that_complete_early_keep_no_memory", 120);
     let grew = measure("recv_timeouts_that_complete_early_keep_no_memory", "recv");
-    assert!(grew < 1536, "{OPS} recv_timeouts grew RSS by {grew} KiB");
+    assert!(
+        grew < limit_kib(),
+        "{OPS} recv_timeouts grew RSS by {grew} KiB"
+    );
 }
 
 #[test]
@@ -91,7 +106,10 @@ fn send_timeouts_that_complete_early_keep_no_memory() {
     }
     let _w = common::watchdog("send_timeouts_that_complete_early_keep_no_memory", 120);
     let grew = measure("send_timeouts_that_complete_early_keep_no_memory", "send");
-    assert!(grew < 1536, "{OPS} send_timeouts grew RSS by {grew} KiB");
+    assert!(
+        grew < limit_kib(),
+        "{OPS} send_timeouts grew RSS by {grew} KiB"
+    );
 }
 
 /// A value that counts its drops and records the goroutine that dropped it (0: none, as on
