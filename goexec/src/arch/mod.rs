@@ -85,7 +85,7 @@ extern "C" {
 
 /// The return address at which a backtrace taken inside [`with_frames_of`] leaves the running
 /// stack and continues into the suspended context's frames.
-pub(crate) fn unwind_pivot_return() -> usize {
+fn unwind_pivot_return() -> usize {
     // Only the symbol's address is taken (a code label, never read).
     core::ptr::addr_of!(goexec_unwind_pivot_ret) as usize
 }
@@ -101,7 +101,7 @@ pub(crate) fn unwind_pivot_return() -> usize {
 /// `sp` is a suspended context's saved stack pointer (from `suspend` or `transfer`; not a
 /// fresh stack's from `init_stack`), and that context stays suspended, its stack mapped and
 /// its frames unchanged, until this returns.
-pub(crate) unsafe fn with_frames_of(sp: *mut u8, f: &mut dyn FnMut()) {
+unsafe fn with_frames_of(sp: *mut u8, f: &mut dyn FnMut()) {
     unsafe extern "C" fn call(arg: *mut u8) {
         // SAFETY: `arg` is the `&mut &mut dyn FnMut()` below, alive for the whole call.
         let f = unsafe { &mut *arg.cast::<&mut dyn FnMut()>() };
@@ -111,6 +111,38 @@ pub(crate) unsafe fn with_frames_of(sp: *mut u8, f: &mut dyn FnMut()) {
     // SAFETY: the caller's contract for `sp`; `call` is given a pointer to `f`, which outlives
     // the call. A panic in `f` cannot unwind through the asm: `call` is `extern "C"`.
     unsafe { goexec_unwind_pivot(sp, call, (&mut f as *mut &mut dyn FnMut()).cast()) };
+}
+
+/// The return addresses of the frames of the context suspended at `sp`, innermost first, at
+/// most `max` (a walk that returns `max` of them was cut short): a DWARF backtrace taken
+/// through [`with_frames_of`], from the frame past the pivot to the context's root.
+///
+/// # Safety
+///
+/// As for [`with_frames_of`].
+pub(crate) unsafe fn suspended_return_addresses(sp: *mut u8, max: usize) -> Vec<usize> {
+    let pivot = unwind_pivot_return();
+    // Allocated before the walk: nothing in it may panic (see with_frames_of).
+    let mut ips = Vec::with_capacity(max);
+    let mut past = false;
+    let mut walk = || {
+        backtrace::trace(|f| {
+            let ip = f.ip() as usize;
+            if ip == 0 {
+                // Past the root's trampoline, whose return address is undefined.
+                return false;
+            }
+            if past {
+                ips.push(ip);
+            } else {
+                past = ip == pivot;
+            }
+            ips.len() < max
+        })
+    };
+    // SAFETY: the caller's contract, passed on.
+    unsafe { with_frames_of(sp, &mut walk) };
+    ips
 }
 
 /// Whether `sp` is a fresh stack's, from [`init_stack`], never resumed: it has no frames.

@@ -667,28 +667,10 @@ unsafe extern "C" fn walk_entry(arg: usize) -> ! {
 }
 
 /// The function names of a suspended context's frames, walked through `with_frames_of` by
-/// the DWARF unwinder (innermost first), and the number of frames.
+/// the DWARF unwinder (innermost first).
 fn frames_of(sp: *mut u8) -> Vec<String> {
-    let pivot = super::unwind_pivot_return();
-    let mut ips = Vec::new();
-    let mut past = false;
-    let mut walk = || {
-        backtrace::trace(|f| {
-            let ip = f.ip() as usize;
-            if ip == 0 {
-                // Past the trampoline, whose return address is undefined.
-                return false;
-            }
-            if past {
-                ips.push(ip);
-            } else {
-                past = ip == pivot;
-            }
-            ips.len() < 100
-        })
-    };
     // SAFETY: `sp` is a context suspended in walk_leaf, not resumed during the walk.
-    unsafe { super::with_frames_of(sp, &mut walk) };
+    let ips = unsafe { super::suspended_return_addresses(sp, 100) };
     let mut names = Vec::new();
     for ip in ips {
         let mut name = None;

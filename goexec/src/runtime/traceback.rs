@@ -246,27 +246,8 @@ impl Tracer {
             // init_stack's (only Runnable or Idle Gs have a fresh stack).
             let fresh = unsafe { crate::arch::is_fresh(sp) };
             if !fresh {
-                let pivot = crate::arch::unwind_pivot_return();
-                let mut ips = Vec::with_capacity(MAX_WALK);
-                let mut past = false;
-                let mut walk = || {
-                    backtrace::trace(|f| {
-                        let ip = f.ip() as usize;
-                        if ip == 0 {
-                            // Past the root's trampoline, whose return address is undefined.
-                            return false;
-                        }
-                        if past {
-                            ips.push(ip);
-                        } else {
-                            past = ip == pivot;
-                        }
-                        ips.len() < MAX_WALK
-                    })
-                };
                 // SAFETY: as above.
-                unsafe { crate::arch::with_frames_of(sp, &mut walk) };
-                walked = Some(ips);
+                walked = Some(unsafe { crate::arch::suspended_return_addresses(sp, MAX_WALK) });
             }
         } else {
             let status = g.status();
