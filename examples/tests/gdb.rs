@@ -8,6 +8,9 @@
 //! example is built by `cargo test -p goexec-examples` (see `shutdown.rs`); `--test gdb`
 //! alone refuses a binary older than its source.
 
+mod common;
+
+use common::example;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -16,36 +19,6 @@ use std::time::{Duration, Instant};
 
 /// Bound on the whole gdb session (it takes about a second).
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/gdb-<hash> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let modified = |p: &PathBuf| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e} (build the examples: cargo test -p goexec-examples)",
-                    p.display()
-                )
-            })
-    };
-    assert!(
-        modified(&bin) >= modified(&src),
-        "{} is older than {}: build the examples (cargo test -p goexec-examples)",
-        bin.display(),
-        src.display()
-    );
-    bin
-}
 
 /// Runs gdb in batch mode with `commands`, each after an `echo @@<name>` line so that the
 /// output can be cut into sections; killed after `LIMIT`. Returns stdout and stderr.

@@ -7,9 +7,11 @@
 //! (`target/<profile>/examples/`), and the test runs those binaries; `--test shutdown` alone
 //! builds no example, and the test then refuses binaries older than their source.
 
+mod common;
+
+use common::example;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -27,34 +29,7 @@ struct Server {
 
 impl Server {
     fn start(name: &'static str) -> Server {
-        // target/<profile>/deps/shutdown-<hash> -> target/<profile>/examples/<name>
-        let exe = std::env::current_exe().unwrap();
-        let bin: PathBuf = exe
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples")
-            .join(name);
-        // `cargo test -p goexec-examples` builds the examples, `--test shutdown` alone does not:
-        // refuse a missing binary, or one older than its source.
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-        let modified = |p: &PathBuf| {
-            std::fs::metadata(p)
-                .and_then(|m| m.modified())
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "{}: {e} (build the examples: cargo test -p goexec-examples)",
-                        p.display()
-                    )
-                })
-        };
-        assert!(
-            modified(&bin) >= modified(&src),
-            "{} is older than {}: build the examples (cargo test -p goexec-examples)",
-            bin.display(),
-            src.display()
-        );
+        let bin = example(name);
         let mut child = Command::new(&bin)
             .arg("127.0.0.1:0")
             .stdout(Stdio::piped())

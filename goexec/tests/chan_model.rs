@@ -94,7 +94,7 @@ fn model_test(procs: usize, live: &'static AtomicI64) {
         std::io::stderr(),
         "chan_model: procs {procs}, seed {seed}, {ops} operations"
     );
-    let slow = common::under_valgrind() || std::env::var_os("GOEXEC_TEST_EMULATED").is_some();
+    let slow = common::under_valgrind() || common::under_emulation();
     let progress = Arc::new(AtomicU64::new(0));
     let kind = Arc::new(AtomicUsize::new(0));
     let k = kind.clone();

@@ -168,7 +168,7 @@ fn main() {
     };
     // qemu-user runs threads of its own inside the process, which the detector rightly
     // counts as threads it does not know: it stays off there.
-    let emulated = std::env::var_os("GOEXEC_TEST_EMULATED").is_some();
+    let emulated = common::under_emulation();
     if emulated {
         println!("deadlock reports: skipped under emulation (qemu-user's own threads turn the detector off)");
     }

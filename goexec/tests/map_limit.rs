@@ -61,7 +61,7 @@ fn a_thread_that_cannot_start_for_the_mapping_limit_names_it() {
         eprintln!("child: the second run finished");
         return;
     }
-    if std::env::var_os("GOEXEC_TEST_EMULATED").is_some() {
+    if common::under_emulation() {
         // qemu-user keeps mappings of its own, out of the guest's sight.
         eprintln!("skipped under emulation");
         return;
@@ -105,7 +105,7 @@ fn a_signal_thread_that_cannot_start_for_the_mapping_limit_names_it() {
         }
         return;
     }
-    if std::env::var_os("GOEXEC_TEST_EMULATED").is_some() {
+    if common::under_emulation() {
         eprintln!("skipped under emulation");
         return;
     }

@@ -58,7 +58,7 @@ fn child(op: &str) {
 /// at moments no goroutine controls: the same binary measured 40 KiB or 2,088 KiB depending on
 /// whether GOEXEC_SCHEDTRACE printed meanwhile. So emulated runs allow one such step.
 fn limit_kib() -> u64 {
-    if std::env::var_os("GOEXEC_TEST_EMULATED").is_some() {
+    if common::under_emulation() {
         4096
     } else {
         1536

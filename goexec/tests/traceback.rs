@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::watchdog;
+use common::{under_emulation, under_valgrind, watchdog};
 use goexec::chan;
 use goexec::sync::{Mutex, WaitGroup};
 use std::hint::black_box;
@@ -290,11 +290,7 @@ fn walks_race_wakeups_procs_2() {
 #[test]
 fn ten_thousand_parked() {
     let _w = watchdog("ten_thousand_parked", 300);
-    let n = if std::env::var_os("GOEXEC_TEST_VALGRIND").is_some() {
-        500
-    } else {
-        10_000
-    };
+    let n = if under_valgrind() { 500 } else { 10_000 };
     goexec::run(move || {
         let (tx, rx) = chan::bounded::<u32>(0);
         let hs: Vec<_> = (0..n)
@@ -324,9 +320,7 @@ fn ten_thousand_parked() {
 #[test]
 fn many_tracers_beside_ping_pong() {
     let _w = watchdog("many_tracers_beside_ping_pong", 180);
-    let secs = if std::env::var_os("GOEXEC_TEST_VALGRIND").is_some()
-        || std::env::var_os("GOEXEC_TEST_EMULATED").is_some()
-    {
+    let secs = if under_valgrind() || under_emulation() {
         0.5
     } else {
         3.0
@@ -477,9 +471,7 @@ fn small_stacks_can_take_tracebacks() {
 #[test]
 fn tracebacks_beside_spawn_churn() {
     let _w = watchdog("tracebacks_beside_spawn_churn", 180);
-    let rounds = if std::env::var_os("GOEXEC_TEST_VALGRIND").is_some()
-        || std::env::var_os("GOEXEC_TEST_EMULATED").is_some()
-    {
+    let rounds = if under_valgrind() || under_emulation() {
         200
     } else {
         3000

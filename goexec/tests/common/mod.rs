@@ -67,6 +67,12 @@ pub fn under_valgrind() -> bool {
     std::env::var_os("GOEXEC_TEST_VALGRIND").is_some()
 }
 
+/// Whether the tests run under emulation (qemu-user: CI's aarch64 step sets
+/// `GOEXEC_TEST_EMULATED`), where threads run many times slower.
+pub fn under_emulation() -> bool {
+    std::env::var_os("GOEXEC_TEST_EMULATED").is_some()
+}
+
 /// A command running this test binary again; under a cross runner (qemu-aarch64 in CI) the
 /// child goes through the same runner.
 pub fn this_binary() -> Command {
