@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const MODE: &str = "GOEXEC_DEADLOCK_CHILD";
@@ -124,24 +123,8 @@ fn send_deadlock(procs: usize) {
 /// Runs child `mode`; returns its exit code, stderr, and how long it ran.
 fn run_child(mode: &str) -> (Option<i32>, String, Duration) {
     let start = Instant::now();
-    let mut c = common::this_binary()
-        .env(MODE, mode)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Bounded: a child that hangs (the detector failed) is killed after 20 s.
-    loop {
-        if c.try_wait().unwrap().is_some() {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            c.kill().unwrap();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = c.wait_with_output().unwrap();
+    let out = common::run_child(&[], &[(MODE, mode)], Duration::from_secs(20));
     let took = start.elapsed();
     (
         out.status.code(),

@@ -111,15 +111,11 @@ fn a_plain_threads_locals_may_use_each_other_as_it_exits() {
         println!("thread exited");
         return;
     }
-    let out = common::this_binary()
-        .args([
-            "a_plain_threads_locals_may_use_each_other_as_it_exits",
-            "--exact",
-            "--nocapture",
-        ])
-        .env("GOEXEC_LOCAL_TEARDOWN_CHILD", "1")
-        .output()
-        .unwrap();
+    let out = common::run_test_child(
+        "a_plain_threads_locals_may_use_each_other_as_it_exits",
+        &[("GOEXEC_LOCAL_TEARDOWN_CHILD", "1")],
+        std::time::Duration::from_secs(60),
+    );
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

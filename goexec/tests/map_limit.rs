@@ -70,15 +70,11 @@ fn a_thread_that_cannot_start_for_the_mapping_limit_names_it() {
         "a_thread_that_cannot_start_for_the_mapping_limit_names_it",
         120,
     );
-    let out = common::this_binary()
-        .args([
-            "--exact",
-            "a_thread_that_cannot_start_for_the_mapping_limit_names_it",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
+    let out = common::run_test_child(
+        "a_thread_that_cannot_start_for_the_mapping_limit_names_it",
+        &[(CHILD, "1")],
+        std::time::Duration::from_secs(60),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     // A fatal error: the runtime cannot go on without the thread (Go too ends the program).
     assert!(!out.status.success(), "{stderr}");
@@ -110,11 +106,7 @@ fn a_signal_thread_that_cannot_start_for_the_mapping_limit_names_it() {
         return;
     }
     let _w = common::watchdog(NAME, 120);
-    let out = common::this_binary()
-        .args(["--exact", NAME, "--nocapture"])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
+    let out = common::run_test_child(NAME, &[(CHILD, "1")], std::time::Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("child: notify failed: "), "{stderr}");

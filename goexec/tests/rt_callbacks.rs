@@ -22,13 +22,12 @@ fn fatal_in_child(name: &str, body: fn()) -> Option<String> {
         body();
         return None;
     }
-    let out = common::this_binary()
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        // The panic reports stay short (and quick under emulation).
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run the child");
+    // The panic reports stay short (and quick under emulation).
+    let out = common::run_test_child(
+        name,
+        &[(CHILD, "1"), ("RUST_BACKTRACE", "0")],
+        Duration::from_secs(60),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(

@@ -166,17 +166,18 @@ fn child(mode: &str) {
     }
 }
 
+/// Runs the first test of this file as child `mode`; the panic reports stay short.
+fn child_output(mode: &str) -> std::process::Output {
+    common::run_test_child(
+        "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
+        &[(CHILD, mode), ("RUST_BACKTRACE", "0")],
+        std::time::Duration::from_secs(60),
+    )
+}
+
+/// Child `mode`'s exit code and stderr.
 fn run_child(mode: &str) -> (Option<i32>, String) {
-    let out = common::this_binary()
-        .args([
-            "--exact",
-            "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
-            "--nocapture",
-        ])
-        .env(CHILD, mode)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
+    let out = child_output(mode);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -238,16 +239,7 @@ fn concurrent_panic_reports_stay_whole() {
         return;
     }
     let _w = common::watchdog("concurrent_panic_reports_stay_whole", 120);
-    let out = common::this_binary()
-        .args([
-            "--exact",
-            "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
-            "--nocapture",
-        ])
-        .env(CHILD, "concurrent")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
+    let out = child_output("concurrent");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let mut headers = 0;
@@ -277,28 +269,12 @@ fn a_panic_in_the_drop_of_a_detached_result_is_the_goroutines() {
         return;
     }
     let _w = common::watchdog("a_panic_in_the_drop_of_a_detached_result", 120);
-    let run = |mode: &str| {
-        let out = common::this_binary()
-            .args([
-                "--exact",
-                "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
-                "--nocapture",
-            ])
-            .env(CHILD, mode)
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, err) = run("result_drop");
+    let (code, err) = run_child("result_drop");
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("goroutine 2 panicked"), "{err}");
     assert!(err.contains("result drop bomb"), "{err}");
     assert!(err.contains("child: run returned"), "{err}");
-    let (code, err) = run("result_drop_abort");
+    let (code, err) = run_child("result_drop_abort");
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("result drop bomb"), "{err}");
     assert!(err.contains("UnhandledPanic is Abort"), "{err}");
@@ -323,16 +299,7 @@ fn abort_covers_timeout_errgroup_small_stacks_and_replaced_hooks() {
             "frames where it panicked are unknown",
         ),
     ] {
-        let out = common::this_binary()
-            .args([
-                "--exact",
-                "a_goroutine_panic_names_the_goroutine_and_abort_ends_the_process",
-                "--nocapture",
-            ])
-            .env(CHILD, mode)
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .unwrap();
+        let out = child_output(mode);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{mode}: {err}");
         assert!(err.contains(msg), "{mode}: {err}");

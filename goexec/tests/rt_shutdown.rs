@@ -62,11 +62,7 @@ fn isolated(name: &str, body: fn()) {
         body();
         return;
     }
-    let out = common::this_binary()
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the child");
+    let out = common::run_test_child(name, &[(CHILD, "1")], Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -224,17 +224,11 @@ fn everything_works_before_any_runtime_exists() {
         println!("child done");
         return;
     }
-    let out = common::this_binary()
-        .args([
-            "everything_works_before_any_runtime_exists",
-            "--exact",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
+    let out = common::run_test_child(
+        "everything_works_before_any_runtime_exists",
+        &[(CHILD, "1")],
+        Duration::from_secs(60),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("child done"),

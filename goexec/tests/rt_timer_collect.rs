@@ -75,11 +75,7 @@ fn child(case: &str) {
 
 /// Runs `test` again in a child that measures `case`; returns the RSS growth it saw, in KiB.
 fn measure(test: &str, case: &str) -> u64 {
-    let out = common::this_binary()
-        .args([test, "--exact", "--nocapture", "--test-threads", "1"])
-        .env(CHILD, case)
-        .output()
-        .unwrap();
+    let out = common::run_test_child(test, &[(CHILD, case)], Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

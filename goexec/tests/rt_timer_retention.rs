@@ -67,11 +67,7 @@ fn limit_kib() -> u64 {
 
 /// Runs `test` again in a child that measures `op`; returns the RSS growth it saw, in KiB.
 fn measure(test: &str, op: &str) -> u64 {
-    let out = common::this_binary()
-        .args([test, "--exact", "--nocapture", "--test-threads", "1"])
-        .env(CHILD, op)
-        .output()
-        .unwrap();
+    let out = common::run_test_child(test, &[(CHILD, op)], Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -572,15 +572,11 @@ fn child(mode: &str) {
 }
 
 fn run_child(mode: &str) -> (Option<i32>, String) {
-    let out = common::this_binary()
-        .args([
-            "--exact",
-            "lifecycle_shutdown_while_a_scope_waits_and_abort_on_a_scoped_panic",
-            "--nocapture",
-        ])
-        .env(CHILD, mode)
-        .output()
-        .unwrap();
+    let out = common::run_test_child(
+        "lifecycle_shutdown_while_a_scope_waits_and_abort_on_a_scoped_panic",
+        &[(CHILD, mode)],
+        std::time::Duration::from_secs(60),
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

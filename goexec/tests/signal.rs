@@ -277,11 +277,11 @@ fn a_notify_that_fails_leaves_the_signal_as_it_was() {
     }
     let _w = common::watchdog("a_notify_that_fails_leaves_the_signal_as_it_was", 60);
     for mode in ["runtime", "thread"] {
-        let out = common::this_binary()
-            .args(["--exact", "a_notify_that_fails_leaves_the_signal_as_it_was"])
-            .env(FAILED_NOTIFY_CHILD, mode)
-            .output()
-            .unwrap();
+        let out = common::run_test_child(
+            "a_notify_that_fails_leaves_the_signal_as_it_was",
+            &[(FAILED_NOTIFY_CHILD, mode)],
+            Duration::from_secs(30),
+        );
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&out.status),
             Some(libc::SIGUSR2),

@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests (each test binary uses some of them).
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::process::Command;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Aborts the test binary if the test is still running after `secs` seconds: a lost wakeup
 /// would hang the test instead of failing it. Dropping the value disarms it.
@@ -89,6 +89,75 @@ pub fn this_binary() -> Command {
         }
         None => Command::new(exe),
     }
+}
+
+/// Runs this binary again with `args` and `env` set, and returns what it printed and how it
+/// ended. Bounded: a child still running after `limit` (ten times that under valgrind, five
+/// under emulation) is killed, and its stderr ends with a line saying so, so that a hang in the
+/// child fails the test that asserts on its status instead of stalling it.
+pub fn run_child(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let limit = if under_valgrind() {
+        limit * 10
+    } else if under_emulation() {
+        limit * 5
+    } else {
+        limit
+    };
+    let mut child = this_binary()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run this test binary again");
+    // Both pipes are read to their ends beside the wait, so a chatty child cannot fill one.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    // Polled rather than waited on, so that this thread keeps the child to kill (std never
+    // signals a child it has already reaped).
+    let start = Instant::now();
+    let (status, killed) = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break (status, false);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break (child.wait().expect("wait for the killed child"), true);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = Output {
+        status,
+        stdout: stdout.join().expect("the stdout reader"),
+        stderr: stderr.join().expect("the stderr reader"),
+    };
+    if killed {
+        out.stderr.extend_from_slice(
+            format!("\n[test child {args:?}: still running after {limit:?}; killed]\n").as_bytes(),
+        );
+    }
+    out
+}
+
+/// Runs test `name` of this binary alone in a child process ([`run_child`]: bounded by
+/// `limit`), its output not captured, with `env` set (the mode that tells the test it is the
+/// child, typically).
+pub fn run_test_child(name: &str, env: &[(&str, &str)], limit: Duration) -> Output {
+    run_child(
+        &[name, "--exact", "--nocapture", "--test-threads=1"],
+        env,
+        limit,
+    )
 }
 
 /// The resident set of this process, in KiB (`VmRSS`).
