@@ -526,6 +526,38 @@ fn a_deep_chain_drops_without_recursion() {
     });
 }
 
+/// A deadline that fires cancels a 100,000-deep subtree from the timers' own stack (an M's,
+/// or on a plain thread the process-wide timer thread's) without a frame per level, and wakes
+/// the leaf's waiter.
+#[test]
+fn a_deadline_cancels_a_deep_subtree_from_the_timer() {
+    let _w = watchdog("a_deadline_cancels_a_deep_subtree_from_the_timer", 120);
+    const DEPTH: usize = 100_000;
+    let deep = || {
+        let (root, root_cancel) = Context::background().with_timeout(Duration::from_millis(50));
+        let mut ctx = root;
+        let mut cancels = Vec::with_capacity(DEPTH);
+        for i in 0..DEPTH {
+            let (c, k) = ctx.with_value(i).with_cancel();
+            cancels.push(k);
+            ctx = c;
+        }
+        assert_eq!(
+            ctx.done().recv_timeout(BOUND),
+            Err(RecvTimeoutError::Closed)
+        );
+        assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+        (ctx, cancels, root_cancel)
+    };
+    for procs in [1, 2] {
+        rt(procs).run(move || {
+            goexec::spawn(deep).join().unwrap();
+        });
+    }
+    // Dropped on this thread after the cancel: the chain again, without recursion.
+    drop(deep());
+}
+
 /// A `Cancel` that is forgotten keeps its node registered with the parent, as in Go (where
 /// the parent's map holds it): until the parent is cancelled, which unlinks it.
 #[test]
