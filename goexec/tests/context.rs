@@ -528,13 +528,20 @@ fn a_deep_chain_drops_without_recursion() {
 
 /// A deadline that fires cancels a 100,000-deep subtree from the timers' own stack (an M's,
 /// or on a plain thread the process-wide timer thread's) without a frame per level, and wakes
-/// the leaf's waiter.
+/// the leaf's waiter. The deadline leaves time to build the whole chain first (checked: a
+/// chain finished after it would be born cancelled, and test less).
 #[test]
 fn a_deadline_cancels_a_deep_subtree_from_the_timer() {
     let _w = watchdog("a_deadline_cancels_a_deep_subtree_from_the_timer", 120);
     const DEPTH: usize = 100_000;
-    let deep = || {
-        let (root, root_cancel) = Context::background().with_timeout(Duration::from_millis(50));
+    let after = if common::under_emulation() {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(1)
+    };
+    let deep = move || {
+        let (root, root_cancel) = Context::background().with_timeout(after);
+        let root_done = root.done();
         let mut ctx = root;
         let mut cancels = Vec::with_capacity(DEPTH);
         for i in 0..DEPTH {
@@ -542,6 +549,10 @@ fn a_deadline_cancels_a_deep_subtree_from_the_timer() {
             cancels.push(k);
             ctx = c;
         }
+        assert!(
+            !root_done.is_closed(),
+            "the deadline passed before the chain was built: lengthen it"
+        );
         assert_eq!(
             ctx.done().recv_timeout(BOUND),
             Err(RecvTimeoutError::Closed)
@@ -551,7 +562,7 @@ fn a_deadline_cancels_a_deep_subtree_from_the_timer() {
     };
     for procs in [1, 2] {
         rt(procs).run(move || {
-            goexec::spawn(deep).join().unwrap();
+            drop(goexec::spawn(deep).join().unwrap());
         });
     }
     // Dropped on this thread after the cancel: the chain again, without recursion.

@@ -118,11 +118,11 @@ fn schedtrace_prints_go_style_lines() {
             });
         return;
     }
-    let out = common::this_binary()
-        .args(["schedtrace_prints_go_style_lines", "--exact", "--nocapture"])
-        .env("GOEXEC_SCHEDTRACE", "20")
-        .output()
-        .unwrap();
+    let out = common::run_test_child(
+        "schedtrace_prints_go_style_lines",
+        &[("GOEXEC_SCHEDTRACE", "20")],
+        Duration::from_secs(60),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED ")).collect();
