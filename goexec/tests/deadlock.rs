@@ -108,6 +108,17 @@ fn child(mode: &str) {
             drop(s);
             send_deadlock(procs);
         }
+        // A goroutine of an earlier run, abandoned in `block_on` of an hour's `Sleep`: its
+        // timer died with that runtime and keeps nothing pending for this one.
+        "sleep-future-abandoned" => {
+            rt(procs).run(|| {
+                goexec::spawn(|| {
+                    goexec::block_on(goexec::time::sleep_async(Duration::from_secs(3600)))
+                });
+                goexec::time::sleep(Duration::from_millis(20));
+            });
+            send_deadlock(procs);
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -170,6 +181,8 @@ fn main() {
         "after-dropped/2",
         "sleep-future-dropped/1",
         "sleep-future-dropped/2",
+        "sleep-future-abandoned/1",
+        "sleep-future-abandoned/2",
     ]
     .into_iter()
     .filter(|_| !emulated)

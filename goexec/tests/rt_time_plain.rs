@@ -40,8 +40,10 @@ fn select_with_after() {
 }
 
 fn ticker_ticks() {
-    let t = Ticker::new(Duration::from_millis(2));
+    // Read before the ticker starts: a thread preempted for over a tick between the two
+    // would otherwise read a later instant than the first tick's.
     let mut last = Instant::now();
+    let t = Ticker::new(Duration::from_millis(2));
     for _ in 0..3 {
         let at = t.receiver().recv_timeout(BOUND).expect("the ticker ticked");
         assert!(at >= last, "ticks go forward");
@@ -142,6 +144,77 @@ fn sleep_async_on_a_plain_thread() {
 fn timeout_on_a_plain_thread() {
     let _w = common::watchdog("timeout_on_a_plain_thread", 60);
     timeout_runs_on_a_thread();
+}
+
+/// A `Sleep` armed in a goroutine (polled once) and returned from `run` completes when an
+/// executor on a plain thread polls it after the runtime has gone, and in a later runtime:
+/// its timer moved to the process-wide heap at teardown, as a `Timer`'s does.
+#[test]
+fn a_sleep_armed_in_a_runtime_completes_after_run_returned() {
+    use std::future::Future;
+    let _w = common::watchdog(
+        "a_sleep_armed_in_a_runtime_completes_after_run_returned",
+        60,
+    );
+    let armed = |d: Duration| {
+        goexec::Runtime::builder()
+            .procs(1)
+            .build()
+            .unwrap()
+            .run(move || {
+                let mut s = Box::pin(time::sleep_async(d));
+                let waker = futures::task::noop_waker();
+                assert!(s
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(&waker))
+                    .is_pending());
+                s
+            })
+    };
+    // Polled again before its deadline: the wake must come from the timer.
+    let s = armed(Duration::from_millis(200));
+    assert!(!s.is_elapsed());
+    futures::executor::block_on(s);
+    let s = armed(Duration::from_millis(200));
+    let later = goexec::Runtime::builder().procs(1).build().unwrap();
+    later.run(move || goexec::block_on(s));
+}
+
+/// A `Sleep` armed in a goroutine, then handed to a plain thread's executor that polls it
+/// while the runtime still runs (the timer stays in the runtime's heap): when the runtime
+/// shuts down with it pending, the executor is woken and the Sleep arms itself again.
+#[test]
+fn a_sleep_handed_to_a_thread_survives_its_runtimes_end() {
+    use std::future::Future;
+    let _w = common::watchdog("a_sleep_handed_to_a_thread_survives_its_runtimes_end", 60);
+    let (polled_tx, polled_rx) = std::sync::mpsc::channel::<()>();
+    let (fut_tx, fut_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut s: std::pin::Pin<Box<time::Sleep>> = fut_rx.recv().unwrap();
+        let mut told = Some(polled_tx);
+        futures::executor::block_on(std::future::poll_fn(|cx| {
+            let r = s.as_mut().poll(cx);
+            if let Some(tx) = told.take() {
+                tx.send(()).unwrap(); // polled once here, while the runtime runs
+            }
+            r
+        }));
+    });
+    goexec::Runtime::builder()
+        .procs(1)
+        .build()
+        .unwrap()
+        .run(move || {
+            let mut s = Box::pin(time::sleep_async(Duration::from_millis(300)));
+            let waker = futures::task::noop_waker();
+            assert!(s
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+                .is_pending());
+            fut_tx.send(s).unwrap();
+            polled_rx.recv_timeout(BOUND).expect("the thread polled");
+        });
+    thread.join().unwrap();
 }
 
 /// Everything again on a thread after a runtime's `run` returned; a timer made in that

@@ -108,7 +108,7 @@ impl Sched {
         for shared in self.allp.iter() {
             shared.runnext.store(ptr::null_mut(), Ordering::Relaxed);
             // Sleepers are abandoned with their goroutines, cancellable calls with their
-            // operations. A Timer, Ticker, after_func or context deadline that outlives the
+            // operations (a Sleep future's task is woken to re-arm it). A Timer, Ticker, after_func or context deadline that outlives the
             // run moves to the process-wide heap, where it still fires (time/mod.rs), and so
             // does one added from now on: the heap is closed (Sched::addtimer). Dropped or
             // moved after the heap's lock is released: see TimerHeap::push.

@@ -26,7 +26,7 @@ mod call;
 mod heap;
 mod process;
 
-pub(crate) use call::{call_at, call_at_anywhere, Call, CallTimer};
+pub(crate) use call::{call_at, call_at_anywhere, call_at_process, Call, CallTimer};
 pub(crate) use heap::TimerHeap;
 
 use super::callback::user_code;
@@ -89,11 +89,17 @@ pub(crate) trait TimerFunc: Send + Sync {
     /// ([`rehome_at_teardown`]), and so do those added later (`Sched::addtimer`). A context's
     /// deadline does (Go code selects on `done()` wherever the context went), and so do a
     /// `Timer`'s, a `Ticker`'s and an after_func's (time/mod.rs); a goroutine's sleep and a
-    /// cancellable call (a channel operation's deadline) do not: their goroutine or task is
-    /// abandoned with the runtime.
+    /// cancellable call (a channel operation's deadline, a `Sleep`'s wake) do not: their
+    /// goroutine is abandoned with the runtime (a `Sleep` re-arms when next polled:
+    /// [`dropped_with_runtime`](TimerFunc::dropped_with_runtime)).
     fn outlives_runtime(&self) -> bool {
         false
     }
+
+    /// Its live entry was dropped with its runtime (it does not outlive it): a `Sleep`
+    /// future's wake marks itself and wakes the future's task, which arms it again on the
+    /// process-wide heap when polled (call.rs). Runs user code (a waker), holding no lock.
+    fn dropped_with_runtime(&self) {}
 
     /// Whether it is the batch of entries a sweep took out (`heap.rs`): the one entry the
     /// Timer API takes out of a heap itself ([`Home::check_timers`]).
@@ -235,8 +241,13 @@ pub(crate) fn rehome_at_teardown(entries: Vec<heap::Entry>) {
 /// Holding no lock.
 fn rehome(when: u64, action: Action) {
     if let Action::Call(f, seq) = action {
-        if f.outlives_runtime() && !f.is_stale(seq) {
+        if f.is_stale(seq) {
+            return;
+        }
+        if f.outlives_runtime() {
             process::process().add(when, f, seq);
+        } else {
+            user_code(f.what(), || f.dropped_with_runtime());
         }
     }
 }

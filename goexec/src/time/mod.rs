@@ -16,7 +16,9 @@
 //! heap, no thread of its own) and may be received from, stopped or reset from any goroutine
 //! or thread. It outlives that runtime: once its `run` has returned, a pending timer moves to
 //! the process-wide heap and fires there, a reset puts it there, and an [`after_func`]'s
-//! function then starts on a thread of its own.
+//! function then starts on a thread of its own. A [`Sleep`] polled in a goroutine of a runtime
+//! that has since returned completes too: the task that last polled it is woken, and its next
+//! poll, wherever it runs, arms it on the process-wide heap.
 //!
 //! [`after`], [`tick`] and the `receiver()` of a [`Timer`] or [`Ticker`] are channel
 //! receivers (`goexec::chan`): a timer sends on its channel when it fires, as in Go, so they

@@ -2,7 +2,9 @@
 //! `spawn_future`) or on plain threads (any executor), and for libraries that take a timer
 //! (hyper's `rt::Timer`).
 
-use crate::runtime::timers::{call_at_anywhere, instant_to_nanos, nanotime, Call, CallTimer};
+use crate::runtime::timers::{
+    call_at_anywhere, call_at_process, instant_to_nanos, nanotime, Call, CallTimer,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -26,6 +28,13 @@ impl Call for WakeCall {
 
     fn call(self) -> Option<Waker> {
         Some(self.0)
+    }
+
+    /// Its runtime shut down: the task is woken to poll again, and the poll arms the Sleep
+    /// on the process-wide heap (the task may run anywhere now: a plain thread's executor, a
+    /// later runtime).
+    fn orphaned(&mut self) -> Option<Waker> {
+        Some(self.0.clone())
     }
 }
 
@@ -91,6 +100,11 @@ impl Future for Sleep {
             if !t.update(|w| w.0.clone_from(cx.waker())) {
                 this.armed = None;
                 return Poll::Ready(());
+            }
+            if t.is_orphaned() {
+                // Armed in a goroutine of a runtime that has since shut down and dropped the
+                // timer: armed again where every runtime's end leaves it alone.
+                this.armed = Some(call_at_process(when, WakeCall(cx.waker().clone())));
             }
             return Poll::Pending;
         }

@@ -3,6 +3,7 @@
 //! ends, which cancels the call.
 
 use super::{process, with_here, Action, TimerFunc};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::task::Waker;
 
@@ -16,6 +17,14 @@ pub(crate) trait Call: Send + 'static {
     /// it returns is woken after the lock is released, so that the woken task may poll (and
     /// so lock the timer again) or drop its owner from inside the wake.
     fn call(self) -> Option<Waker>;
+
+    /// Its runtime shut down with the call pending in its heap, which dropped the entry (an
+    /// operation's deadline dies with its goroutine). The call stays pending, marked
+    /// ([`CallTimer::is_orphaned`]); a waker returned here is woken once the call's lock is
+    /// released, so that an owner polled elsewhere (a `Sleep` future) arms itself again.
+    fn orphaned(&mut self) -> Option<Waker> {
+        None
+    }
 }
 
 impl<F: FnOnce() + Send + 'static> Call for F {
@@ -31,11 +40,25 @@ impl<F: FnOnce() + Send + 'static> Call for F {
 /// handle.
 struct CallSlot<C> {
     c: Mutex<Option<C>>,
+    /// Set under `c`'s lock when the runtime whose heap held the entry shut down.
+    orphaned: AtomicBool,
 }
 
 impl<C: Call> TimerFunc for CallSlot<C> {
     fn what(&self) -> &'static str {
         C::WHAT
+    }
+
+    fn dropped_with_runtime(&self) {
+        let waker = {
+            let mut c = self.c.lock().unwrap_or_else(|e| e.into_inner());
+            // Relaxed: read under the same lock (`CallTimer::update`, then `is_orphaned`).
+            self.orphaned.store(true, Ordering::Relaxed);
+            c.as_mut().and_then(C::orphaned)
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     fn fire(&self, _: u64, _: u64, _: u64) -> Option<u64> {
@@ -75,6 +98,7 @@ impl<C: Call> CallTimer<C> {
     pub(crate) fn new(c: C) -> CallTimer<C> {
         CallTimer(Arc::new(CallSlot {
             c: Mutex::new(Some(c)),
+            orphaned: AtomicBool::new(false),
         }))
     }
 
@@ -89,6 +113,13 @@ impl<C: Call> CallTimer<C> {
     pub(crate) fn update(&self, f: impl FnOnce(&mut C)) -> bool {
         let mut c = self.0.c.lock().unwrap_or_else(|e| e.into_inner());
         c.as_mut().map(f).is_some()
+    }
+
+    /// Whether the runtime whose heap held the call shut down and dropped it: it will never
+    /// run ([`Call::orphaned`]). Read after an `update` (which takes the lock the mark is
+    /// written under), it sees a mark made before that update.
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.0.orphaned.load(Ordering::Relaxed)
     }
 }
 
@@ -111,6 +142,14 @@ pub(crate) fn call_at<C: Call>(when: u64, c: C) -> Option<CallTimer<C>> {
         sched.addtimer(p, when, timer.action());
         timer
     })
+}
+
+/// As [`call_at`], on the process-wide heap (`process.rs`), whose thread runs it: for a call
+/// that must outlive any runtime.
+pub(crate) fn call_at_process<C: Call>(when: u64, c: C) -> CallTimer<C> {
+    let timer = CallTimer::new(c);
+    process::process().add(when, timer.0.clone(), 0);
+    timer
 }
 
 /// As [`call_at`], from any thread: on a thread not running a goroutine the call goes to the
