@@ -119,6 +119,23 @@ fn child(mode: &str) {
             });
             send_deadlock(procs);
         }
+        // The same with a Sleep armed in a first run, returned from it, and abandoned in
+        // `block_on` in a second: it re-armed in the second runtime, and died with that one.
+        "sleep-future-abandoned-twice" => {
+            use std::future::Future;
+            let s = rt(procs).run(|| {
+                let mut s = Box::pin(goexec::time::sleep_async(Duration::from_secs(3600)));
+                let waker = futures::task::noop_waker();
+                let cx = &mut std::task::Context::from_waker(&waker);
+                assert!(s.as_mut().poll(cx).is_pending());
+                s
+            });
+            rt(procs).run(move || {
+                goexec::spawn(move || goexec::block_on(s));
+                goexec::time::sleep(Duration::from_millis(20));
+            });
+            send_deadlock(procs);
+        }
         other => panic!("unknown child mode {other:?}"),
     }
 }
@@ -183,6 +200,8 @@ fn main() {
         "sleep-future-dropped/2",
         "sleep-future-abandoned/1",
         "sleep-future-abandoned/2",
+        "sleep-future-abandoned-twice/1",
+        "sleep-future-abandoned-twice/2",
     ]
     .into_iter()
     .filter(|_| !emulated)
@@ -195,7 +214,8 @@ fn main() {
             && err.contains("\ndeadlock::")
             && err.contains("::{{closure}}\n")
             && err.contains("tests/deadlock.rs:")
-            && took < Duration::from_secs(1);
+            // Promptly: not at a timer's deadline (an hour), nor at the kill (20 s).
+            && took < Duration::from_secs(3);
         check(
             mode,
             ok,

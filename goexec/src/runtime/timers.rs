@@ -26,7 +26,7 @@ mod call;
 mod heap;
 mod process;
 
-pub(crate) use call::{call_at, call_at_anywhere, call_at_process, Call, CallTimer};
+pub(crate) use call::{call_at, call_at_live, Call, CallTimer};
 pub(crate) use heap::TimerHeap;
 
 use super::callback::user_code;
@@ -97,8 +97,8 @@ pub(crate) trait TimerFunc: Send + Sync {
     }
 
     /// Its live entry was dropped with its runtime (it does not outlive it): a `Sleep`
-    /// future's wake marks itself and wakes the future's task, which arms it again on the
-    /// process-wide heap when polled (call.rs). Runs user code (a waker), holding no lock.
+    /// future's wake marks itself and wakes the future's task, which arms it again where it
+    /// is next polled (call.rs). Runs user code (a waker), holding no lock.
     fn dropped_with_runtime(&self) {}
 
     /// Whether it is the batch of entries a sweep took out (`heap.rs`): the one entry the

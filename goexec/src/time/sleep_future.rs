@@ -2,9 +2,7 @@
 //! `spawn_future`) or on plain threads (any executor), and for libraries that take a timer
 //! (hyper's `rt::Timer`).
 
-use crate::runtime::timers::{
-    call_at_anywhere, call_at_process, instant_to_nanos, nanotime, Call, CallTimer,
-};
+use crate::runtime::timers::{call_at_live, instant_to_nanos, nanotime, Call, CallTimer};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -31,8 +29,7 @@ impl Call for WakeCall {
     }
 
     /// Its runtime shut down: the task is woken to poll again, and the poll arms the Sleep
-    /// on the process-wide heap (the task may run anywhere now: a plain thread's executor, a
-    /// later runtime).
+    /// where it runs now (a plain thread's executor, a later runtime).
     fn orphaned(&mut self) -> Option<Waker> {
         Some(self.0.clone())
     }
@@ -43,6 +40,12 @@ impl Call for WakeCall {
 /// [`spawn_future`](crate::spawn_future)), the timer is that runtime's; polled on a plain
 /// thread (any executor: `goexec::block_on` or `futures::executor::block_on` on a thread),
 /// it is the process-wide timer thread's (see the module docs).
+///
+/// A Sleep may outlive the runtime it was first polled in: when that runtime's `run` returns
+/// with the timer pending, the task that last polled the Sleep is woken (on the thread
+/// returning from `run`), and its next poll arms the timer where that poll runs. As with
+/// every wake the timers make, a waker that panics there ends the process with a fatal error
+/// that names it.
 ///
 /// # Examples
 ///
@@ -103,12 +106,12 @@ impl Future for Sleep {
             }
             if t.is_orphaned() {
                 // Armed in a goroutine of a runtime that has since shut down and dropped the
-                // timer: armed again where every runtime's end leaves it alone.
-                this.armed = Some(call_at_process(when, WakeCall(cx.waker().clone())));
+                // timer: armed again where it is polled now.
+                this.armed = Some(call_at_live(when, WakeCall(cx.waker().clone())));
             }
             return Poll::Pending;
         }
-        this.armed = Some(call_at_anywhere(when, WakeCall(cx.waker().clone())));
+        this.armed = Some(call_at_live(when, WakeCall(cx.waker().clone())));
         Poll::Pending
     }
 }

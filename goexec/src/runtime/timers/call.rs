@@ -144,20 +144,24 @@ pub(crate) fn call_at<C: Call>(when: u64, c: C) -> Option<CallTimer<C>> {
     })
 }
 
-/// As [`call_at`], on the process-wide heap (`process.rs`), whose thread runs it: for a call
-/// that must outlive any runtime.
-pub(crate) fn call_at_process<C: Call>(when: u64, c: C) -> CallTimer<C> {
+/// As [`call_at`], from any thread: on a thread not running a goroutine, or in a goroutine of
+/// a runtime that has shut down (a detached one still running after its `run` returned, whose
+/// closed heap would drop the call at once), the call goes to the process-wide heap
+/// (`process.rs`), whose thread runs it. For a `Sleep`, which re-arms where it is polled when
+/// its call was dropped with its runtime: on a live runtime the call dies with that one too,
+/// and so keeps no later runtime's deadlock detection off.
+pub(crate) fn call_at_live<C: Call>(when: u64, c: C) -> CallTimer<C> {
     let timer = CallTimer::new(c);
-    process::process().add(when, timer.0.clone(), 0);
-    timer
-}
-
-/// As [`call_at`], from any thread: on a thread not running a goroutine the call goes to the
-/// process-wide heap (`process.rs`), whose thread runs it.
-pub(crate) fn call_at_anywhere<C: Call>(when: u64, c: C) -> CallTimer<C> {
-    let timer = CallTimer::new(c);
-    // Inside a goroutine: as call_at, with no clone of the scheduler's Arc.
-    if with_here(|sched, p| sched.addtimer(p, when, timer.action())).is_none() {
+    let added = with_here(|sched, p| {
+        // A shutdown after this check closes the heap first: the add below meets the closed
+        // heap and orphans the call (Sched::addtimer), and its owner re-arms once more, here.
+        let live = !sched.is_shut_down();
+        if live {
+            sched.addtimer(p, when, timer.action());
+        }
+        live
+    });
+    if added != Some(true) {
         process::process().add(when, timer.0.clone(), 0);
     }
     timer
