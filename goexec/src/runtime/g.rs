@@ -808,6 +808,14 @@ impl GRef {
         Some((v, locals.len()))
     }
 
+    /// Whether the goroutine has local storage (it used a `local!`). Only the G's own code
+    /// calls this.
+    #[inline]
+    pub(crate) fn has_locals(&self) -> bool {
+        // SAFETY: as in with_locals.
+        unsafe { (*self.g().locals.get()).is_some() }
+    }
+
     /// Takes the goroutine's local storage away, with whatever is left in it. Only the G's
     /// own code calls this.
     pub(crate) fn take_locals(&self) -> Option<Box<Locals>> {
@@ -997,7 +1005,11 @@ unsafe extern "C" fn g_root(_arg: usize) -> ! {
             f.run(|| unsafe { *g.g().task.get() = None });
         }
         in_locals = true;
-        super::local::drop_locals(g);
+        // Most goroutines never make one: a load and a branch here, whatever the compiler
+        // decides to inline.
+        if g.has_locals() {
+            super::local::drop_locals(g);
+        }
     }));
     if ok.is_err() {
         if in_locals {

@@ -19,6 +19,8 @@ const DROP_ROUNDS: usize = 4;
 /// value a destructor makes is dropped in turn. Nothing is left behind for the next goroutine
 /// on the same G record: after [`DROP_ROUNDS`] passes, values that destructors still keep
 /// making are leaked.
+#[cold]
+#[inline(never)]
 pub(crate) fn drop_locals(g: GRef) {
     for _ in 0..DROP_ROUNDS {
         let Some((v, left)) = g.pop_local() else {
