@@ -104,12 +104,11 @@ impl Future for Sleep {
                 this.armed = None;
                 return Poll::Ready(());
             }
-            if t.is_orphaned() {
-                // Armed in a goroutine of a runtime that has since shut down and dropped the
-                // timer: armed again where it is polled now.
-                this.armed = Some(call_at_live(when, WakeCall(cx.waker().clone())));
+            // Still armed. An orphaned one (armed in a goroutine of a runtime that has since
+            // shut down and dropped the timer) is armed again, below, where it is polled now.
+            if !t.is_orphaned() {
+                return Poll::Pending;
             }
-            return Poll::Pending;
         }
         this.armed = Some(call_at_live(when, WakeCall(cx.waker().clone())));
         Poll::Pending
